@@ -1,123 +1,78 @@
 /*
- * policy.c: TEMPORARY allow-everything implementation of policy.h so the
- * gateway can link and run while the real policy core is written.  It
- * inspects nothing and denies nothing.
+ * policy.c: the built-in default policy (used when no --policy is given).
+ *
+ * It is deploy/policies/default.json, byte for byte (a unit test checks that
+ * the two stay equal), loaded through the same validating loader.
+ *
+ * Who: every unix-socket peer (SO_PEERCRED) and every peer with a verified
+ * TLS client certificate is tenant "local".  A plain-TCP peer without a
+ * certificate matches nothing and, with "anonymous": null, is refused: the
+ * default never serves an unauthenticated network client.
+ *
+ * What: @stable (Solve, Status, Session, ListWorkers, Info, the LLBBridge build
+ * calls, health) plus exactly what buildx's docker driver and the usual CLI
+ * workflows call on top:
+ *   Control/DiskUsage            powerful but read-only: `buildctl du`,
+ *                                `docker buildx du`, and the interop tests.
+ *   Control/ListenBuildHistory   unstable: buildx probes it (dummy ref) to
+ *                                detect the history API; read-only.
+ *   LLBBridge/Evaluate           unstable: frontends evaluate their own refs.
+ *   TraceService/Export          unstable: buildx sends its client traces.
+ *   Content/Info, Content/Read   powerful reads: buildx fetches provenance
+ *                                and history blobs after a build.  With one
+ *                                tenant there is nobody else's blob to read.
+ * Not allowed: Prune and UpdateBuildHistory (destroy state), NewContainer /
+ * ExecProcess / the container file calls (interactive containers; BuildKit
+ * before v0.12.5 skipped entitlement checks there, CVE-2024-23653), content
+ * List/Status/writes, reflection.
+ *
+ * Powers: no entitlements (no network.host, no security.insecure, no
+ * devices); LLB network sandbox or none, security sandbox; any source; secret
+ * and ssh mounts (the client decides what its session exposes); exporters
+ * local, tar, oci, docker, image, moby with no attribute rewriting (push
+ * allowed: the registry credentials are the client's own); no session
+ * exporter; isolate off (one tenant: nothing to separate from); 16 MiB
+ * messages, as dockerd's own gRPC server limit; gateway default stream limit.
  */
-#include <stdlib.h>
 #include <string.h>
 
-#include "policy/policy.h"
+#include "policy/policy_int.h"
 
-struct bg_policy {
-  int refs;
-};
+const char bg_default_policy_json[] =
+  "{\n"
+  "  \"mode\": \"enforce\",\n"
+  "  \"anonymous\": null,\n"
+  "  \"tenants\": [\n"
+  "    {\"name\": \"local\", \"match\": {\"any_local\": true, \"cert_cn\": [\"*\"]}, \"profile\": \"local\"}\n"
+  "  ],\n"
+  "  \"profiles\": {\n"
+  "    \"local\": {\n"
+  "      \"methods\": [\n"
+  "        \"@stable\",\n"
+  "        \"/moby.buildkit.v1.Control/DiskUsage\",\n"
+  "        \"/moby.buildkit.v1.Control/ListenBuildHistory\",\n"
+  "        \"/moby.buildkit.v1.frontend.LLBBridge/Evaluate\",\n"
+  "        \"/opentelemetry.proto.collector.trace.v1.TraceService/Export\",\n"
+  "        \"/containerd.services.content.v1.Content/Info\",\n"
+  "        \"/containerd.services.content.v1.Content/Read\"\n"
+  "      ],\n"
+  "      \"entitlements\": [],\n"
+  "      \"frontends\": [\"*\"],\n"
+  "      \"exporters\": {\"local\": {}, \"tar\": {}, \"oci\": {}, \"docker\": {}, \"image\": {}, \"moby\": {}},\n"
+  "      \"session_exporter\": false,\n"
+  "      \"llb\": {\"network\": [\"sandbox\", \"none\"], \"security\": [\"sandbox\"], \"sources\": [\"*\"], \"mounts\": [\"secret\", \"ssh\"]},\n"
+  "      \"source_policy\": null,\n"
+  "      \"isolate\": false,\n"
+  "      \"limits\": {\"max_message_bytes\": 16777216, \"max_streams\": 0}\n"
+  "    }\n"
+  "  }\n"
+  "}\n";
 
-struct bg_conn {
-  struct bg_policy *p;
-  uint64_t id;
-};
-
-struct bg_call {
-  struct bg_conn *c;
-};
-
-static struct bg_policy *new_policy(void)
+struct bg_policy *bg_policy_load_default(void)
 {
-  struct bg_policy *p = calloc(1, sizeof *p);
+  struct bg_error err;
+  struct bg_policy *p = bg_policy_load_string(bg_default_policy_json, strlen(bg_default_policy_json), &err);
   if (p)
-    p->refs = 1;
+    p->is_default = 1;
   return p;
-}
-
-struct bg_policy *bg_policy_load_file(const char *path, struct bg_error *err)
-{
-  (void)path;
-  if (err)
-    memset(err, 0, sizeof *err);
-  return new_policy();
-}
-
-struct bg_policy *bg_policy_load_string(const char *json, size_t len, struct bg_error *err)
-{
-  (void)json;
-  (void)len;
-  if (err)
-    memset(err, 0, sizeof *err);
-  return new_policy();
-}
-
-struct bg_policy *bg_policy_load_default(void) { return new_policy(); }
-
-struct bg_policy *bg_policy_ref(struct bg_policy *p)
-{
-  if (p)
-    __atomic_add_fetch(&p->refs, 1, __ATOMIC_SEQ_CST);
-  return p;
-}
-
-void bg_policy_unref(struct bg_policy *p)
-{
-  if (p && __atomic_sub_fetch(&p->refs, 1, __ATOMIC_SEQ_CST) == 0)
-    free(p);
-}
-
-const char *bg_policy_mode(const struct bg_policy *p) { return "enforce"; }
-
-struct bg_conn *bg_conn_open(struct bg_policy *p, const struct bg_identity *id, const char *door,
-                             uint64_t conn_id, const struct bg_backend_facts *facts, char **refusal,
-                             char **audit_line)
-{
-  if (refusal)
-    *refusal = NULL;
-  if (audit_line)
-    *audit_line = NULL;
-  struct bg_conn *c = calloc(1, sizeof *c);
-  if (!c)
-    return NULL;
-  c->p = bg_policy_ref(p);
-  c->id = conn_id;
-  return c;
-}
-
-void bg_conn_close(struct bg_conn *c)
-{
-  if (!c)
-    return;
-  bg_policy_unref(c->p);
-  free(c);
-}
-
-const char *bg_conn_tenant(const struct bg_conn *c) { return "local"; }
-const char *bg_conn_identified_by(const struct bg_conn *c) { return "anonymous"; }
-unsigned bg_conn_max_streams(const struct bg_conn *c) { return 0; }
-
-struct bg_call *bg_call_begin(struct bg_conn *c, const char *path, size_t pathlen,
-                              const struct bg_header *hdrs, size_t n_hdrs, struct bg_call_decision *out)
-{
-  memset(out, 0, sizeof *out);
-  out->max_message_bytes = 16u << 20;
-  struct bg_call *call = calloc(1, sizeof *call);
-  if (call)
-    call->c = c;
-  return call;
-}
-
-void bg_call_request(struct bg_call *call, const uint8_t *msg, size_t len, int compressed,
-                     struct bg_msg_result *out)
-{
-  memset(out, 0, sizeof *out);
-}
-
-void bg_call_response(struct bg_call *call, const uint8_t *msg, size_t len, int compressed,
-                      struct bg_msg_result *out)
-{
-  memset(out, 0, sizeof *out);
-}
-
-void bg_call_end(struct bg_call *call, int grpc_status, const char *grpc_message,
-                 uint64_t bytes_from_client, uint64_t bytes_from_backend, char **audit_line)
-{
-  if (audit_line)
-    *audit_line = NULL;
-  free(call);
 }

@@ -111,8 +111,13 @@ struct bg_conn;
 struct bg_conn *bg_conn_open(struct bg_policy *p, const struct bg_identity *id, const char *door,
                              uint64_t conn_id, const struct bg_backend_facts *facts, char **refusal,
                              char **audit_line);
+/* Bind a connection to a named tenant without any identity (the offline
+ * `buildgate check --tenant` evaluation, tests).  NULL if no such tenant. */
+struct bg_conn *bg_conn_open_as_tenant(struct bg_policy *p, const char *tenant, const char *door,
+                                       uint64_t conn_id, const struct bg_backend_facts *facts);
 void bg_conn_close(struct bg_conn *c);
-/* Tenant name ("" while unresolved) and how it was identified ("uid", "cert", "token", "anonymous"). */
+/* Tenant name ("" while unresolved) and how it was identified ("uid", "cert", "token", "anonymous";
+ * also "gid", "unix" (match.any_local) and "name" (bg_conn_open_as_tenant)). */
 const char *bg_conn_tenant(const struct bg_conn *c);
 const char *bg_conn_identified_by(const struct bg_conn *c);
 /* Max concurrent streams the tenant's profile allows (0 = gateway default). */

@@ -1,0 +1,709 @@
+/*
+ * call.c: the call glue behind policy.h: connections (tenant binding), calls
+ * (method rules, header edits, message inspection) and their audit records.
+ *
+ * Decisions for one call, in order:
+ *   1. :path must be exactly /pkg.Service/Method (INVALID_ARGUMENT otherwise;
+ *      enforced in audit mode too: no real client sends such a path, and
+ *      letting it through would reach methods no rule looked at).
+ *   2. The tenant: the connection's, or for a connection without an
+ *      identity-based tenant, the one a per-call "authorization: Bearer"
+ *      metadata names (UNAUTHENTICATED if none / unknown token).
+ *   3. The profile's method rule (PERMISSION_DENIED naming rule and method).
+ *   4. Header edits: "authorization" is always stripped (the backend never sees
+ *      tenant credentials); with isolate, the session UUID of Control.Session
+ *      and the build ID of LLBBridge calls are namespaced by tenant.
+ *   5. Inspected methods get every request message (size limit, gzip, then the
+ *      inspectors in inspect_*.c).
+ * In audit mode steps 3-5 compute and record would_deny / would_rewrite and
+ * change nothing (the authorization strip still happens: it is hygiene, not a
+ * policy decision).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <zlib.h>
+
+#include "policy/call_int.h"
+
+/* ------------------------------------------------------------ policy refs */
+
+struct bg_policy *bg_policy_ref(struct bg_policy *p)
+{
+  if (p)
+    __atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+  return p;
+}
+
+void bg_policy_unref(struct bg_policy *p)
+{
+  if (p && __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) == 0)
+    bg_policy_free(p);
+}
+
+const char *bg_policy_mode(const struct bg_policy *p) { return p && p->audit_mode ? "audit" : "enforce"; }
+
+/* ------------------------------------------------------------ connections */
+
+static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
+
+static char *conn_audit(const struct bg_policy *p, uint64_t conn_id, const char *peer, const char *door,
+                        const char *reason)
+{
+  struct bg_audit a = {0};
+  a.conn_id = conn_id;
+  a.peer = peer;
+  a.door = door;
+  a.decision = "deny";
+  a.rule = "tenants";
+  a.reason = reason;
+  a.grpc_status = BG_GRPC_UNAUTHENTICATED;
+  a.mode_audit = p ? p->audit_mode : 0;
+  return bg_audit_line(&a);
+}
+
+static struct bg_conn *conn_new(struct bg_policy *p, const char *door, const char *peer, uint64_t conn_id,
+                                const struct bg_backend_facts *facts)
+{
+  struct bg_conn *c = calloc(1, sizeof *c);
+  if (!c)
+    return NULL;
+  c->p = bg_policy_ref(p);
+  c->tenant = -1;
+  c->how = "";
+  c->id = conn_id;
+  c->facts = facts;
+  c->door = xstrdup(door ? door : "");
+  c->peer = xstrdup(peer ? peer : "");
+  if (!c->door || !c->peer) {
+    bg_conn_close(c);
+    return NULL;
+  }
+  return c;
+}
+
+struct bg_conn *bg_conn_open(struct bg_policy *p, const struct bg_identity *id, const char *door,
+                             uint64_t conn_id, const struct bg_backend_facts *facts, char **refusal,
+                             char **audit_line)
+{
+  if (refusal)
+    *refusal = NULL;
+  if (audit_line)
+    *audit_line = NULL;
+  const char *peer = id && id->peer ? id->peer : "";
+  int token_rejected = 0;
+  const char *how = "";
+  long t = p ? bg_tenant_resolve(p, id, &how, &token_rejected) : -1;
+  /* The native door may still learn a tenant from per-call metadata. */
+  int deferred = t < 0 && !token_rejected && p && p->any_tokens && door && strcmp(door, "grpc") == 0;
+  if (t < 0 && !deferred) {
+    char why[256];
+    if (!p)
+      snprintf(why, sizeof why, "no policy loaded");
+    else if (token_rejected)
+      snprintf(why, sizeof why, "connection refused: the bearer token matches no tenant");
+    else
+      snprintf(why, sizeof why,
+               "connection refused: no tenant matches this peer (%s) and the policy has no anonymous tenant",
+               peer[0] ? peer : "unknown peer");
+    if (refusal)
+      *refusal = strdup(why);
+    if (audit_line)
+      *audit_line = conn_audit(p, conn_id, peer, door, why);
+    return NULL;
+  }
+  struct bg_conn *c = conn_new(p, door, peer, conn_id, facts);
+  if (!c)
+    return NULL;
+  c->tenant = t;
+  c->how = t >= 0 ? how : "";
+  return c;
+}
+
+struct bg_conn *bg_conn_open_as_tenant(struct bg_policy *p, const char *tenant, const char *door,
+                                       uint64_t conn_id, const struct bg_backend_facts *facts)
+{
+  long t = p ? bg_tenant_by_name(p, tenant) : -1;
+  if (t < 0)
+    return NULL;
+  struct bg_conn *c = conn_new(p, door, "offline", conn_id, facts);
+  if (!c)
+    return NULL;
+  c->tenant = t;
+  c->how = "name";
+  return c;
+}
+
+void bg_conn_close(struct bg_conn *c)
+{
+  if (!c)
+    return;
+  bg_policy_unref(c->p);
+  free(c->door);
+  free(c->peer);
+  free(c);
+}
+
+const char *bg_conn_tenant(const struct bg_conn *c)
+{
+  return c && c->tenant >= 0 ? c->p->tenants[c->tenant].name : "";
+}
+
+const char *bg_conn_identified_by(const struct bg_conn *c) { return c && c->tenant >= 0 ? c->how : ""; }
+
+unsigned bg_conn_max_streams(const struct bg_conn *c)
+{
+  if (!c || c->tenant < 0)
+    return 0;
+  return c->p->profiles[c->p->tenants[c->tenant].profile].max_streams;
+}
+
+const struct bg_profile *bg_conn_profile(const struct bg_conn *c)
+{
+  if (!c || c->tenant < 0)
+    return NULL;
+  return &c->p->profiles[c->p->tenants[c->tenant].profile];
+}
+
+/* ------------------------------------------------------------------ calls */
+
+static int hname_is(const struct bg_header *h, const char *name)
+{
+  size_t n = strlen(name);
+  return h->namelen == n && strncasecmp(h->name, name, n) == 0;
+}
+
+static char *hvalue(const struct bg_header *h)
+{
+  char *s = malloc(h->valuelen + 1);
+  if (s) {
+    memcpy(s, h->value, h->valuelen);
+    s[h->valuelen] = '\0';
+  }
+  return s;
+}
+
+/* Add a header edit (the call owns everything). */
+static int add_edit(struct bg_call *call, const char *name, char **values, size_t n_values)
+{
+  if (call->n_edits >= BG_CALL_MAX_EDITS)
+    return -1;
+  struct bg_header_edit *e = &call->edits[call->n_edits];
+  e->name = strdup(name);
+  e->values = n_values ? values : NULL;
+  e->n_values = n_values;
+  if (!e->name)
+    return -1;
+  call->n_edits++;
+  return 0;
+}
+
+void bg_call_set_decision(struct bg_call *call, const char *decision, const char *rule, const char *reason)
+{
+  /* deny beats rewrite beats allow; the first deny's rule and reason stay. */
+  static const char *const rank[] = {"allow", "would_rewrite", "rewrite", "would_deny", "deny", NULL};
+  int old = 0, neu = 0;
+  for (int i = 0; rank[i]; i++) {
+    if (strcmp(rank[i], call->decision) == 0)
+      old = i;
+    if (strcmp(rank[i], decision) == 0)
+      neu = i;
+  }
+  if (neu < old || (neu == old && call->rule[0]))
+    return;
+  call->decision = rank[neu];
+  snprintf(call->rule, sizeof call->rule, "%s", rule ? rule : "");
+  snprintf(call->reason, sizeof call->reason, "%s", reason ? reason : "");
+}
+
+static void deny_begin(struct bg_call *call, struct bg_call_decision *out, int status, const char *rule,
+                       const char *fmt, const char *a1, const char *a2)
+{
+  char msg[512];
+  snprintf(msg, sizeof msg, fmt, a1, a2);
+  call->begin_status = status;
+  bg_call_set_decision(call, "deny", rule, msg);
+  out->grpc_status = status;
+  snprintf(out->message, sizeof out->message, "%s", msg);
+  out->inspect_requests = out->inspect_responses = 0;
+}
+
+static int bearer_from_headers(const struct bg_header *hdrs, size_t n, const char **tok, size_t *toklen)
+{
+  for (size_t i = 0; i < n; i++)
+    if (hname_is(&hdrs[i], "authorization")) {
+      const char *v = hdrs[i].value;
+      size_t l = hdrs[i].valuelen;
+      if (l > 7 && strncasecmp(v, "bearer ", 7) == 0) {
+        v += 7;
+        l -= 7;
+        while (l && *v == ' ') {
+          v++;
+          l--;
+        }
+        *tok = v;
+        *toklen = l;
+        return 1;
+      }
+      *tok = NULL;
+      *toklen = 0;
+      return 1; /* present but not a bearer token */
+    }
+  return 0;
+}
+
+/* Namespace every value of header |name| with the tenant (isolate). */
+static void isolate_header(struct bg_call *call, const struct bg_header *hdrs, size_t n_hdrs, const char *name,
+                           const char *field)
+{
+  size_t cnt = 0;
+  for (size_t i = 0; i < n_hdrs; i++)
+    if (hname_is(&hdrs[i], name))
+      cnt++;
+  if (!cnt)
+    return;
+  const char *tenant = call->c->p->tenants[call->tenant].name;
+  char **vals = calloc(cnt, sizeof *vals);
+  if (!vals)
+    return;
+  size_t k = 0;
+  for (size_t i = 0; i < n_hdrs; i++) {
+    if (!hname_is(&hdrs[i], name))
+      continue;
+    char *old = hvalue(&hdrs[i]);
+    vals[k] = old ? bg_ns_wrap(tenant, old) : NULL;
+    if (old && vals[k])
+      bg_call_add_rewrite(call, field, old, vals[k]);
+    free(old);
+    if (!vals[k])
+      break;
+    k++;
+  }
+  if (k == 0 || k < cnt) {
+    for (size_t i = 0; i < k; i++)
+      free(vals[i]);
+    free(vals);
+    return;
+  }
+  if (field && strcmp(name, "x-docker-expose-session-uuid") == 0 && !call->session)
+    call->session = strdup(vals[0]);
+  if (call->c->p->audit_mode) {
+    for (size_t i = 0; i < k; i++)
+      free(vals[i]);
+    free(vals);
+    bg_call_set_decision(call, "would_rewrite", "isolate", "tenant namespacing");
+    return;
+  }
+  if (add_edit(call, name, vals, k) < 0) {
+    for (size_t i = 0; i < k; i++)
+      free(vals[i]);
+    free(vals);
+    return;
+  }
+  bg_call_set_decision(call, "rewrite", "isolate", "tenant namespacing");
+}
+
+int bg_call_add_rewrite(struct bg_call *call, const char *field, const char *old, const char *neu)
+{
+  struct bg_rewrite_rec *nv = realloc(call->rewrites, (call->n_rewrites + 1) * sizeof *nv);
+  if (!nv)
+    return -1;
+  call->rewrites = nv;
+  struct bg_rewrite_rec *r = &call->rewrites[call->n_rewrites];
+  r->field = xstrdup(field ? field : "");
+  r->old = xstrdup(old);
+  r->new_ = xstrdup(neu);
+  call->n_rewrites++;
+  return 0;
+}
+
+struct bg_call *bg_call_begin(struct bg_conn *c, const char *path, size_t pathlen,
+                              const struct bg_header *hdrs, size_t n_hdrs, struct bg_call_decision *out)
+{
+  memset(out, 0, sizeof *out);
+  struct bg_call *call = calloc(1, sizeof *call);
+  if (!call)
+    return NULL;
+  clock_gettime(CLOCK_MONOTONIC, &call->t0);
+  call->c = c;
+  call->decision = "allow";
+  call->tenant = c ? c->tenant : -1;
+  call->how = c ? c->how : "";
+  call->encoding = BG_ENC_IDENTITY;
+  size_t plen = pathlen > BG_MAX_PATH_LEN ? BG_MAX_PATH_LEN : pathlen;
+  call->method = malloc(plen + 1);
+  if (!call->method) {
+    free(call);
+    return NULL;
+  }
+  /* Recorded with non-printable bytes replaced so the audit line stays readable. */
+  for (size_t i = 0; i < plen; i++) {
+    unsigned char ch = (unsigned char)path[i];
+    call->method[i] = ch < 0x20 || ch > 0x7e ? '?' : (char)ch;
+  }
+  call->method[plen] = '\0';
+  out->max_message_bytes = BG_DEFAULT_MAX_MESSAGE_BYTES;
+
+  /* The backend never sees tenant credentials. */
+  for (size_t i = 0; i < n_hdrs; i++)
+    if (hname_is(&hdrs[i], "authorization")) {
+      add_edit(call, "authorization", NULL, 0);
+      break;
+    }
+
+  char why[200];
+  if (bg_path_check(path, pathlen, why, sizeof why) < 0) {
+    deny_begin(call, out, BG_GRPC_INVALID_ARGUMENT, "path", "buildgate: %s%s", why, "");
+    goto done;
+  }
+  if (!c) {
+    deny_begin(call, out, BG_GRPC_UNAUTHENTICATED, "tenants", "%s%s", "no connection", "");
+    goto done;
+  }
+
+  /* A call may name its tenant with a bearer token when the connection has no
+   * identity-based tenant (none, or only the anonymous one). */
+  const char *tok;
+  size_t toklen;
+  if ((c->tenant < 0 || strcmp(c->how, "anonymous") == 0) && bearer_from_headers(hdrs, n_hdrs, &tok, &toklen)) {
+    long t = tok ? bg_tenant_by_token(c->p, tok, toklen) : -1;
+    if (t < 0) {
+      deny_begin(call, out, BG_GRPC_UNAUTHENTICATED, "tenants", "%s%s",
+                 tok ? "the bearer token in \"authorization\" matches no tenant"
+                     : "\"authorization\" metadata is not a bearer token",
+                 "");
+      goto done;
+    }
+    call->tenant = t;
+    call->how = "token";
+  }
+  if (call->tenant < 0) {
+    deny_begin(call, out, BG_GRPC_UNAUTHENTICATED, "tenants", "%s%s",
+               "no tenant: send \"authorization: Bearer <token>\" metadata", "");
+    goto done;
+  }
+  const struct bg_policy *p = c->p;
+  const struct bg_profile *prof = &p->profiles[p->tenants[call->tenant].profile];
+  call->prof = prof;
+  out->max_message_bytes = prof->max_message_bytes;
+  call->m = bg_method_lookup(call->method);
+
+  const char *rule = NULL;
+  if (!bg_methods_allow(&prof->methods, call->method, &rule)) {
+    char rname[200];
+    if (rule)
+      snprintf(rname, sizeof rname, "profiles.%s.methods \"%s\"", prof->name, rule);
+    else
+      snprintf(rname, sizeof rname, "profiles.%s.methods", prof->name);
+    char msg[512];
+    if (rule)
+      snprintf(msg, sizeof msg, "buildgate: method %s denied by rule %s (tenant \"%s\")", call->method, rname,
+               p->tenants[call->tenant].name);
+    else
+      snprintf(msg, sizeof msg, "buildgate: method %s is not allowed by %s (tenant \"%s\"%s)", call->method, rname,
+               p->tenants[call->tenant].name, call->m ? "" : "; unknown methods need an explicit pattern");
+    if (p->audit_mode) {
+      bg_call_set_decision(call, "would_deny", rname, msg);
+    } else {
+      deny_begin(call, out, BG_GRPC_PERMISSION_DENIED, rname, "%s%s", msg, "");
+      goto done;
+    }
+  }
+
+  /* grpc-encoding: decided here, enforced per compressed message. */
+  for (size_t i = 0; i < n_hdrs; i++)
+    if (hname_is(&hdrs[i], "grpc-encoding")) {
+      size_t l = hdrs[i].valuelen < sizeof call->encname - 1 ? hdrs[i].valuelen : sizeof call->encname - 1;
+      memcpy(call->encname, hdrs[i].value, l);
+      call->encname[l] = '\0';
+      if (hdrs[i].valuelen == 8 && strncasecmp(hdrs[i].value, "identity", 8) == 0)
+        call->encoding = BG_ENC_IDENTITY;
+      else if (hdrs[i].valuelen == 4 && strncasecmp(hdrs[i].value, "gzip", 4) == 0)
+        call->encoding = BG_ENC_GZIP;
+      else
+        call->encoding = BG_ENC_OTHER;
+    }
+
+  enum bg_mkind kind = call->m ? call->m->kind : BG_MK_PLAIN;
+  call->kind = kind;
+  if (prof->isolate) {
+    if (kind == BG_MK_CONTROL_SESSION)
+      isolate_header(call, hdrs, n_hdrs, "x-docker-expose-session-uuid", "metadata.x-docker-expose-session-uuid");
+    if (kind == BG_MK_BRIDGE || kind == BG_MK_BRIDGE_SOLVE || kind == BG_MK_NEW_CONTAINER ||
+        kind == BG_MK_EXEC_PROCESS)
+      isolate_header(call, hdrs, n_hdrs, "buildkit-controlapi-buildid", "metadata.buildkit-controlapi-buildid");
+  } else if (kind == BG_MK_CONTROL_SESSION) {
+    for (size_t i = 0; i < n_hdrs && !call->session; i++)
+      if (hname_is(&hdrs[i], "x-docker-expose-session-uuid"))
+        call->session = hvalue(&hdrs[i]);
+  }
+  if (kind == BG_MK_BRIDGE || kind == BG_MK_BRIDGE_SOLVE || kind == BG_MK_NEW_CONTAINER || kind == BG_MK_EXEC_PROCESS)
+    for (size_t i = 0; i < n_hdrs && !call->ref; i++)
+      if (hname_is(&hdrs[i], "buildkit-controlapi-buildid"))
+        call->ref = hvalue(&hdrs[i]);
+
+  out->inspect_requests = bg_inspect_wants_requests(call);
+  out->inspect_responses = bg_inspect_wants_responses(call);
+  call->inspect_requests = out->inspect_requests;
+  call->inspect_responses = out->inspect_responses;
+
+done:
+  out->edits = call->edits;
+  out->n_edits = call->n_edits;
+  return call;
+}
+
+/* ------------------------------------------------------------- messages */
+
+static int gunzip(const uint8_t *in, size_t inlen, size_t max, uint8_t **out, size_t *outlen, int *too_big)
+{
+  z_stream zs;
+  memset(&zs, 0, sizeof zs);
+  *too_big = 0;
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+    return -1;
+  size_t cap = inlen * 4 < 4096 ? 4096 : inlen * 4;
+  if (cap > max + 1)
+    cap = max + 1;
+  uint8_t *buf = malloc(cap);
+  if (!buf) {
+    inflateEnd(&zs);
+    return -1;
+  }
+  zs.next_in = (Bytef *)in;
+  zs.avail_in = (uInt)inlen;
+  size_t have = 0;
+  int rc;
+  for (;;) {
+    zs.next_out = buf + have;
+    zs.avail_out = (uInt)(cap - have);
+    rc = inflate(&zs, Z_NO_FLUSH);
+    have = cap - zs.avail_out;
+    if (rc == Z_STREAM_END)
+      break;
+    if (rc != Z_OK && rc != Z_BUF_ERROR)
+      goto fail;
+    if (have > max) {
+      *too_big = 1;
+      goto fail;
+    }
+    if (zs.avail_out == 0) {
+      if (cap > max) {
+        *too_big = 1;
+        goto fail;
+      }
+      size_t nc = cap * 2 > max + 1 ? max + 1 : cap * 2;
+      uint8_t *nb = realloc(buf, nc);
+      if (!nb)
+        goto fail;
+      buf = nb;
+      cap = nc;
+    } else if (rc == Z_BUF_ERROR || zs.avail_in == 0) {
+      goto fail; /* truncated stream */
+    }
+  }
+  if (have > max) {
+    *too_big = 1;
+    goto fail;
+  }
+  /* Trailing bytes after the gzip member are not a valid message. */
+  if (zs.avail_in != 0)
+    goto fail;
+  inflateEnd(&zs);
+  *out = buf;
+  *outlen = have;
+  return 0;
+fail:
+  inflateEnd(&zs);
+  free(buf);
+  return -1;
+}
+
+/* Record a message-level denial; in audit mode the message passes. */
+static void msg_deny(struct bg_call *call, struct bg_msg_result *out, int status, const char *rule,
+                     const char *msg)
+{
+  if (call->c && call->c->p->audit_mode) {
+    bg_call_set_decision(call, "would_deny", rule, msg);
+    out->verdict = BG_MSG_PASS;
+    return;
+  }
+  bg_call_set_decision(call, "deny", rule, msg);
+  call->msg_denied = 1;
+  out->verdict = BG_MSG_DENY;
+  out->grpc_status = status;
+  snprintf(out->message, sizeof out->message, "%s", msg);
+}
+
+static void on_message(struct bg_call *call, int response, const uint8_t *msg, size_t len, int compressed,
+                       struct bg_msg_result *out)
+{
+  memset(out, 0, sizeof *out);
+  out->verdict = BG_MSG_PASS;
+  if (!call || !call->prof)
+    return;
+  if (call->begin_status) {
+    /* A denied call never reaches the backend; nothing it sends may either. */
+    out->verdict = BG_MSG_DENY;
+    out->grpc_status = call->begin_status;
+    snprintf(out->message, sizeof out->message, "%s", call->reason);
+    return;
+  }
+  if (response ? !call->inspect_responses : !call->inspect_requests)
+    return;
+  if (call->msg_denied) {
+    out->verdict = BG_MSG_DENY;
+    out->grpc_status = BG_GRPC_PERMISSION_DENIED;
+    snprintf(out->message, sizeof out->message, "%s", call->reason);
+    return;
+  }
+  size_t max = call->prof->max_message_bytes;
+  char m[512];
+  char rule[160];
+  snprintf(rule, sizeof rule, "profiles.%s.limits.max_message_bytes", call->prof->name);
+  if (len > max) {
+    snprintf(m, sizeof m, "buildgate: %s message of %zu bytes exceeds %s (%zu)", call->method, len, rule, max);
+    msg_deny(call, out, BG_GRPC_RESOURCE_EXHAUSTED, rule, m);
+    return;
+  }
+  uint8_t *plain = NULL;
+  size_t plainlen = len;
+  if (compressed) {
+    if (call->encoding == BG_ENC_IDENTITY) {
+      snprintf(m, sizeof m, "buildgate: compressed message on %s without a grpc-encoding", call->method);
+      msg_deny(call, out, BG_GRPC_INVALID_ARGUMENT, "grpc-encoding", m);
+      return;
+    }
+    if (call->encoding == BG_ENC_OTHER) {
+      snprintf(m, sizeof m, "buildgate: grpc-encoding \"%.40s\" is not accepted on inspected method %s (use identity or gzip)",
+               call->encname, call->method);
+      msg_deny(call, out, BG_GRPC_UNIMPLEMENTED, "grpc-encoding", m);
+      return;
+    }
+    int too_big = 0;
+    if (gunzip(msg, len, max, &plain, &plainlen, &too_big) < 0) {
+      if (too_big) {
+        snprintf(m, sizeof m, "buildgate: %s message inflates beyond %s (%zu)", call->method, rule, max);
+        msg_deny(call, out, BG_GRPC_RESOURCE_EXHAUSTED, rule, m);
+      } else {
+        snprintf(m, sizeof m, "buildgate: %s message is not valid gzip", call->method);
+        msg_deny(call, out, BG_GRPC_INVALID_ARGUMENT, "grpc-encoding", m);
+      }
+      return;
+    }
+    msg = plain;
+  }
+  struct bg_inspect_verdict v;
+  memset(&v, 0, sizeof v);
+  bg_inspect_dispatch(call, response, msg, plainlen, &v);
+  if (v.deny) {
+    msg_deny(call, out, v.grpc_status ? v.grpc_status : BG_GRPC_PERMISSION_DENIED, v.rule, v.message);
+  } else if (v.data) {
+    if (call->c->p->audit_mode) {
+      bg_call_set_decision(call, "would_rewrite", v.rule, v.message);
+      free(v.data);
+    } else {
+      bg_call_set_decision(call, "rewrite", v.rule, v.message);
+      out->verdict = BG_MSG_REPLACE;
+      out->data = v.data;
+      out->len = v.len;
+    }
+  }
+  free(plain);
+}
+
+void bg_call_request(struct bg_call *call, const uint8_t *msg, size_t len, int compressed,
+                     struct bg_msg_result *out)
+{
+  on_message(call, 0, msg, len, compressed, out);
+  if (call)
+    call->n_req++;
+}
+
+void bg_call_response(struct bg_call *call, const uint8_t *msg, size_t len, int compressed,
+                      struct bg_msg_result *out)
+{
+  on_message(call, 1, msg, len, compressed, out);
+  if (call)
+    call->n_resp++;
+}
+
+static void strv_free(char **v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    free(v[i]);
+  free(v);
+}
+
+void bg_call_free(struct bg_call *call)
+{
+  if (!call)
+    return;
+  for (size_t i = 0; i < call->n_edits; i++) {
+    free(call->edits[i].name);
+    strv_free(call->edits[i].values, call->edits[i].n_values);
+  }
+  for (size_t i = 0; i < call->n_rewrites; i++) {
+    free(call->rewrites[i].field);
+    free(call->rewrites[i].old);
+    free(call->rewrites[i].new_);
+  }
+  free(call->rewrites);
+  free(call->method);
+  free(call->ref);
+  free(call->session);
+  free(call->frontend);
+  strv_free(call->exporters, call->n_exporters);
+  strv_free(call->entitlements, call->n_entitlements);
+  strv_free(call->sources, call->n_sources);
+  free(call);
+}
+
+char *bg_call_audit(struct bg_call *call, int grpc_status, uint64_t bytes_in, uint64_t bytes_out)
+{
+  struct timespec t1;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  struct bg_conn *c = call->c;
+  struct bg_audit a = {0};
+  a.conn_id = c ? c->id : 0;
+  a.tenant = c && call->tenant >= 0 ? c->p->tenants[call->tenant].name : NULL;
+  a.identified_by = call->tenant >= 0 ? call->how : NULL;
+  a.peer = c ? c->peer : NULL;
+  a.door = c ? c->door : NULL;
+  a.method = call->method;
+  a.decision = call->decision;
+  a.rule = call->rule[0] ? call->rule : NULL;
+  a.reason = call->reason[0] ? call->reason : NULL;
+  a.rewrites = call->rewrites;
+  a.n_rewrites = call->n_rewrites;
+  a.ref = call->ref;
+  a.session = call->session;
+  a.frontend = call->frontend;
+  a.exporters = (const char *const *)call->exporters;
+  a.n_exporters = call->n_exporters;
+  a.entitlements = (const char *const *)call->entitlements;
+  a.n_entitlements = call->n_entitlements;
+  a.sources = (const char *const *)call->sources;
+  a.n_sources = call->n_sources;
+  a.grpc_status = grpc_status;
+  a.bytes_in = bytes_in;
+  a.bytes_out = bytes_out;
+  a.duration_ms = (double)(t1.tv_sec - call->t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - call->t0.tv_nsec) / 1e6;
+  a.mode_audit = c ? c->p->audit_mode : 0;
+  return bg_audit_line(&a);
+}
+
+void bg_call_end(struct bg_call *call, int grpc_status, const char *grpc_message, uint64_t bytes_from_client,
+                 uint64_t bytes_from_backend, char **audit_line)
+{
+  if (audit_line)
+    *audit_line = NULL;
+  if (!call)
+    return;
+  if (audit_line)
+    *audit_line = bg_call_audit(call, grpc_status, bytes_from_client, bytes_from_backend);
+  bg_call_free(call);
+}
