@@ -71,6 +71,7 @@ struct bstream {
   unsigned inspect_req : 1;
   unsigned inspect_resp : 1;
   unsigned ended : 1;         /* bg_call_end done */
+  unsigned internal : 1;      /* the gateway's own Control.Info probe: no client side */
 };
 
 struct bridge {
@@ -198,6 +199,7 @@ char *gw_grpc_message_encode(const char *msg)
 /* ---------- stream lifetime ---------- */
 
 static void bridge_kill(struct bridge *b, const char *why);
+static int field_bytes(const uint8_t *p, size_t len, unsigned field, const uint8_t **out, size_t *outlen);
 
 static struct bstream *stream_new(struct bridge *b, int32_t cid)
 {
@@ -274,7 +276,7 @@ static void stream_free(struct bstream *s)
 /* A stream is done when neither session can call back about it any more. */
 static void stream_maybe_free(struct bstream *s)
 {
-  int client_done = s->b->session_mode ? s->b->client_gone || s->client_closed : s->client_closed;
+  int client_done = s->internal || (s->b->session_mode ? s->b->client_gone || s->client_closed : s->client_closed);
   int backend_done = !s->backend_open || s->backend_closed;
   if (client_done && backend_done)
     stream_free(s);
@@ -344,6 +346,8 @@ static void stream_fail(struct bstream *s, int status, const char *msg)
     s->abandoned = 1;
     nghttp2_submit_rst_stream(b->bs, NGHTTP2_FLAG_NONE, s->bid, NGHTTP2_CANCEL);
   }
+  if (s->internal)
+    return;
   /* Bytes already acknowledged or still held for the backend are moot now. */
   evbuffer_drain(s->req, evbuffer_get_length(s->req));
   if (s->req_held && !b->session_mode && !s->client_closed)
@@ -566,6 +570,11 @@ static int on_resp_msg(void *arg, const uint8_t *msg, size_t len, int compressed
 static void resp_deliver(struct bstream *s, const uint8_t *data, size_t len)
 {
   struct bridge *b = s->b;
+  if (s->internal) {
+    if (evbuffer_get_length(s->resp) + len <= 65536)
+      evbuffer_add(s->resp, data, len);
+    return;
+  }
   if (b->session_mode) {
     /* Control.Session answers are BytesMessage{bytes data = 1}: unwrap. */
     size_t used = 0;
@@ -586,10 +595,12 @@ static void resp_deliver(struct bstream *s, const uint8_t *data, size_t len)
     nghttp2_session_resume_data(b->cs, s->cid);
 }
 
-/* Decode the one bytes field of a BytesMessage. Returns 0 and sets out and outlen, or -1. */
-static int bytes_message_data(const uint8_t *p, size_t len, const uint8_t **out, size_t *outlen)
+/* Find length-delimited field |field| (last occurrence wins, as in protobuf)
+ * in a serialized message.  Returns 0 with out/outlen set (NULL/0 when absent),
+ * or -1 when the bytes are not a valid message. */
+static int field_bytes(const uint8_t *p, size_t len, unsigned field, const uint8_t **out, size_t *outlen)
 {
-  *out = p;
+  *out = NULL;
   *outlen = 0;
   size_t i = 0;
   while (i < len) {
@@ -615,7 +626,7 @@ static int bytes_message_data(const uint8_t *p, size_t len, const uint8_t **out,
     if (wt == 2) {
       if (v > len - i)
         return -1;
-      if ((key >> 3) == 1) {
+      if ((key >> 3) == field) {
         *out = p + i;
         *outlen = (size_t)v;
       }
@@ -642,12 +653,12 @@ static int on_resp_msg(void *arg, const uint8_t *msg, size_t len, int compressed
   if (b->session_mode) {
     const uint8_t *d;
     size_t dl;
-    if (compressed || bytes_message_data(msg, len, &d, &dl) != 0) {
+    if (compressed || field_bytes(msg, len, 1, &d, &dl) != 0) {
       stream_fail(s, BG_GRPC_INTERNAL, "backend sent an undecodable Control.Session message");
       return 1;
     }
     s->bytes_out += dl;
-    if (b->cbev && !b->client_gone)
+    if (d && b->cbev && !b->client_gone)
       evbuffer_add(bufferevent_get_output(b->cbev), d, dl);
     return 0;
   }
@@ -684,7 +695,7 @@ static void record_status(struct bstream *s, const struct hdrs *h)
 static void resp_headers_done(struct bstream *s, int end_stream)
 {
   struct bridge *b = s->b;
-  if (s->abandoned || s->replied || b->session_mode)
+  if (s->abandoned || s->replied || b->session_mode || s->internal)
     return;
   if (s->client_closed)
     return;
@@ -699,6 +710,32 @@ static void resp_headers_done(struct bstream *s, int end_stream)
   nghttp2_submit_response(b->cs, s->cid, s->resph.nv, s->resph.n, &dp);
 }
 
+/* Control.Info answered: remember what BuildKit the backend runs, so the
+ * policy can refuse what an old daemon would silently ignore. */
+static void probe_done(struct bstream *s)
+{
+  struct bg_backend_facts *f = &s->b->gw->facts;
+  if (s->grpc_status == BG_GRPC_UNIMPLEMENTED) {
+    f->known = 1;
+    f->info_unimplemented = 1;
+    snprintf(f->buildkit_version, sizeof f->buildkit_version, "%s", "< v0.11 (no Control.Info)");
+  } else if (s->grpc_status == BG_GRPC_OK) {
+    /* InfoResponse{buildkitVersion(1): BuildkitVersion{package 1, version 2, revision 3}} */
+    size_t n = evbuffer_get_length(s->resp);
+    const uint8_t *p = evbuffer_pullup(s->resp, -1);
+    const uint8_t *bv = NULL, *ver = NULL;
+    size_t bvl = 0, verl = 0;
+    if (n > BG_GRPC_PREFIX_LEN && field_bytes(p + BG_GRPC_PREFIX_LEN, n - BG_GRPC_PREFIX_LEN, 1, &bv, &bvl) == 0 &&
+        bv && field_bytes(bv, bvl, 2, &ver, &verl) == 0 && ver) {
+      f->known = 1;
+      f->info_unimplemented = 0;
+      snprintf(f->buildkit_version, sizeof f->buildkit_version, "%.*s", (int)verl, (const char *)ver);
+    }
+  }
+  if (f->known)
+    LOG_INFO("backend %s runs BuildKit %s", s->b->gw->backend.text, f->buildkit_version);
+}
+
 static void resp_end(struct bstream *s)
 {
   struct bridge *b = s->b;
@@ -708,6 +745,10 @@ static void resp_end(struct bstream *s)
   }
   s->resp_eof = 1;
   record_status(s, &s->trailers);
+  if (s->internal) {
+    probe_done(s);
+    return;
+  }
   if (!b->session_mode && !s->client_closed && s->resp_started)
     nghttp2_session_resume_data(b->cs, s->cid);
 }
@@ -1181,6 +1222,28 @@ static void backend_eventcb(struct bufferevent *bev, short what, void *arg)
   bridge_after(b);
 }
 
+static void start_probe(struct bridge *b)
+{
+  struct gw *gw = b->gw;
+  if (gw->facts.known || b->session_mode)
+    return;
+  struct bstream *s = stream_new(b, -1);
+  if (!s)
+    return;
+  s->internal = 1;
+  static const uint8_t empty[BG_GRPC_PREFIX_LEN] = {0};
+  evbuffer_add(s->req, empty, sizeof empty);
+  s->req_eof = 1;
+  hdrs_adds(&s->reqh, ":method", "POST");
+  hdrs_adds(&s->reqh, ":scheme", "http");
+  hdrs_adds(&s->reqh, ":path", "/moby.buildkit.v1.Control/Info");
+  hdrs_adds(&s->reqh, ":authority", "buildgate");
+  hdrs_adds(&s->reqh, "content-type", "application/grpc");
+  hdrs_adds(&s->reqh, "te", "trailers");
+  open_backend_stream(s);
+  stream_maybe_free(s);
+}
+
 static void backend_attach(struct bridge *b, struct bufferevent *bev)
 {
   b->bbev = bev;
@@ -1188,6 +1251,7 @@ static void backend_attach(struct bridge *b, struct bufferevent *bev)
   bufferevent_setcb(bev, backend_readcb, backend_writecb, backend_eventcb, b);
   bufferevent_setwatermark(bev, EV_WRITE, GW_OUT_HIGH / 2, 0);
   bufferevent_enable(bev, EV_READ | EV_WRITE);
+  start_probe(b);
   /* Bytes the engine sent right behind its 101 are already waiting. */
   if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
     backend_readcb(bev, b);

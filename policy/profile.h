@@ -45,7 +45,7 @@ struct bg_exporter_rule {
 
 struct bg_profile {
   char *name;
-  struct bg_strlist methods;      /* patterns: "*", "@stable", "@unstable", "@powerful", "/pkg.Svc/*", exact */
+  struct bg_strlist methods;      /* patterns: "*", "@stable", "@unstable", "@powerful", a service prefix ending in a star, exact */
   struct bg_strlist entitlements; /* granted entitlements; "*" = all; "device" or "device=<glob>" */
   int frontends_any;              /* "frontends" absent or ["*"] */
   struct bg_strlist frontends;
@@ -60,7 +60,7 @@ struct bg_profile {
   int llb_any;                    /* "llb" absent: LLB not restricted */
   struct bg_strlist llb_network;  /* "sandbox", "none", "host" */
   struct bg_strlist llb_security; /* "sandbox", "insecure" */
-  struct bg_strlist llb_sources;  /* identifier patterns, e.g. "docker-image://*" */
+  struct bg_strlist llb_sources;  /* identifier patterns, e.g. docker-image:// followed by * */
   struct bg_strlist llb_mounts;   /* extra mount types allowed besides bind/cache/tmpfs: "secret", "ssh" */
   /* Source policy to merge into SolveRequest.SourcePolicy (field 12), already
    * encoded as a moby.buildkit.v1.sourcepolicy.Policy message; NULL for none. */

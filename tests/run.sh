@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs the Debian packages it
+# needs, builds, then runs unit tests, short fuzz runs, interop tests against a
+# real dockerd (started by the tests themselves), and the same unit + interop
+# suites again under AddressSanitizer/LeakSanitizer.  Needs root (dockerd).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deploy/install-deps.sh
+make -j2 buildgate
+make unit
+make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-15}"
+make interop
+make asan
