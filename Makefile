@@ -18,6 +18,7 @@ CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-missing-f
             -fno-strict-aliasing $(shell pkg-config --cflags $(PKGS))
 LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lz
 B        ?= build
+BIN      ?= buildgate
 
 PROTOS    := $(wildcard proto/*.proto)
 PROTO_C   := $(patsubst proto/%.proto,build/gen/proto/%.pb-c.c,$(PROTOS))
@@ -30,10 +31,10 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 20
 
-.PHONY: all unit fuzz interop test asan bench clean
+.PHONY: all unit fuzz interop test asan bench clean buildgate-asan
 .SECONDARY:
 
-all: buildgate
+all: $(BIN)
 
 # Generated protobuf-c code lives in build/gen so the tree holds only our own .proto files.
 build/gen/proto/%.pb-c.c build/gen/proto/%.pb-c.h: proto/%.proto
@@ -52,7 +53,7 @@ $(B)/libbuildgate.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-buildgate: $(B)/obj/gateway/main.o $(B)/libbuildgate.a
+$(BIN): $(B)/obj/gateway/main.o $(B)/libbuildgate.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/unit/%: tests/unit/%.c $(B)/libbuildgate.a $(wildcard tests/unit/*.h)
@@ -89,10 +90,14 @@ interop: buildgate
 test: unit fuzz interop
 
 # ASan/LSan build of the daemon and the unit tests, then the same suites.
-asan:
-	$(MAKE) B=build/asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	    LDFLAGS="-fsanitize=address,undefined" buildgate unit
-	BUILDGATE_BIN=$(CURDIR)/buildgate tests/interop/run.sh
+ASAN_MAKE := $(MAKE) B=build/asan BIN=build/asan/buildgate CC=clang \
+	CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+	LDFLAGS="-fsanitize=address,undefined"
+buildgate-asan:
+	$(ASAN_MAKE) build/asan/buildgate
+asan: buildgate-asan
+	$(ASAN_MAKE) unit
+	BUILDGATE_BIN=$(CURDIR)/build/asan/buildgate tests/interop/run.sh
 
 bench: buildgate
 	tests/bench/run.sh
