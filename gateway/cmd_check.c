@@ -1,0 +1,265 @@
+/*
+ * cmd_check.c: `buildgate check`: validate a policy file, and optionally
+ * evaluate one captured message offline (for audits and for testing policies
+ * in CI).
+ *
+ *   buildgate check --policy FILE
+ *       prints "ok", or "FILE:LINE:COL: error" and exits 1.
+ *   buildgate check --policy FILE --tenant NAME --method /pkg.Service/Method
+ *                   [--message FILE] [--out FILE] [--header 'name: value']...
+ *                   [--gzip] [--door grpc|docker-grpc|docker-session]
+ *       evaluates the call (and the message: raw bytes without the 5-byte gRPC
+ *       prefix, as in fixtures/captured/) under that tenant and prints the
+ *       decision, rule, reason, rewrites and the audit record.  A rewritten
+ *       message goes to --out (or is printed as hex).  --gzip says the message
+ *       file is gzip-compressed (sent with grpc-encoding gzip, flag 1).
+ *   Without --policy the built-in default policy is checked.
+ * Exit status: 0 allowed (possibly rewritten), 2 denied, 1 usage/load error.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "policy/policy.h"
+
+int bg_cmd_check(int argc, char **argv);
+
+static int usage(void)
+{
+  fprintf(stderr, "usage: buildgate check [--policy FILE] [--tenant NAME --method /pkg.Service/Method\n"
+                  "                       [--message FILE] [--out FILE] [--header 'name: value']... [--gzip]\n"
+                  "                       [--door grpc|docker-grpc|docker-session]]\n");
+  return 1;
+}
+
+static uint8_t *read_all(const char *path, size_t *len)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  size_t cap = 65536, n = 0;
+  uint8_t *buf = malloc(cap);
+  while (buf) {
+    n += fread(buf + n, 1, cap - n, f);
+    if (n < cap)
+      break;
+    if (cap >= (size_t)1 << 30) {
+      free(buf);
+      buf = NULL;
+      errno = EFBIG;
+      break;
+    }
+    uint8_t *nb = realloc(buf, cap * 2);
+    if (!nb)
+      free(buf);
+    buf = nb;
+    cap *= 2;
+  }
+  if (buf && ferror(f)) {
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  *len = n;
+  return buf;
+}
+
+static void print_str(const char *label, json_t *v)
+{
+  if (json_is_string(v))
+    printf("%s: %s\n", label, json_string_value(v));
+}
+
+static void print_hex(const uint8_t *d, size_t n)
+{
+  for (size_t i = 0; i < n; i += 32) {
+    printf("  %06zx ", i);
+    for (size_t k = i; k < i + 32 && k < n; k++)
+      printf("%02x", d[k]);
+    printf("\n");
+  }
+}
+
+#define MAX_HDRS 32
+
+int bg_cmd_check(int argc, char **argv)
+{
+  const char *policy = NULL, *tenant = NULL, *method = NULL, *message = NULL, *outfile = NULL;
+  const char *door = "grpc";
+  int gz = 0;
+  struct bg_header hdrs[MAX_HDRS + 1];
+  size_t n_hdrs = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char **dst = NULL;
+    if (strcmp(a, "--policy") == 0)
+      dst = &policy;
+    else if (strcmp(a, "--tenant") == 0)
+      dst = &tenant;
+    else if (strcmp(a, "--method") == 0)
+      dst = &method;
+    else if (strcmp(a, "--message") == 0)
+      dst = &message;
+    else if (strcmp(a, "--out") == 0)
+      dst = &outfile;
+    else if (strcmp(a, "--door") == 0)
+      dst = &door;
+    else if (strcmp(a, "--gzip") == 0) {
+      gz = 1;
+      continue;
+    } else if (strcmp(a, "--header") == 0) {
+      if (i + 1 >= argc || n_hdrs >= MAX_HDRS)
+        return usage();
+      const char *h = argv[++i], *colon = strchr(h, ':');
+      if (!colon || colon == h) {
+        fprintf(stderr, "buildgate check: --header wants 'name: value'\n");
+        return 1;
+      }
+      const char *v = colon + 1;
+      while (*v == ' ')
+        v++;
+      hdrs[n_hdrs++] = (struct bg_header){h, (size_t)(colon - h), v, strlen(v)};
+      continue;
+    } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      usage();
+      return 0;
+    } else {
+      fprintf(stderr, "buildgate check: unknown argument \"%s\"\n", a);
+      return usage();
+    }
+    if (i + 1 >= argc) {
+      fprintf(stderr, "buildgate check: %s needs a value\n", a);
+      return usage();
+    }
+    *dst = argv[++i];
+  }
+  if ((tenant || method || message || outfile) && !(tenant && method)) {
+    fprintf(stderr, "buildgate check: --tenant and --method go together (--message needs both)\n");
+    return usage();
+  }
+
+  struct bg_error err;
+  struct bg_policy *p;
+  if (policy) {
+    p = bg_policy_load_file(policy, &err);
+    if (!p) {
+      if (err.line > 0)
+        printf("%s:%d:%d: %s\n", policy, err.line, err.column, err.text);
+      else
+        printf("%s: %s\n", policy, err.text);
+      return 1;
+    }
+  } else {
+    p = bg_policy_load_default();
+    if (!p) {
+      printf("(built-in default): failed to load\n");
+      return 1;
+    }
+  }
+  if (!tenant) {
+    printf("ok\n");
+    bg_policy_unref(p);
+    return 0;
+  }
+
+  int rc = 1;
+  uint8_t *msg = NULL, *replaced = NULL;
+  size_t msglen = 0, replacedlen = 0;
+  char *audit = NULL;
+  struct bg_backend_facts facts = {0};
+  struct bg_conn *c = bg_conn_open_as_tenant(p, tenant, door, 0, &facts);
+  if (!c) {
+    fprintf(stderr, "buildgate check: no tenant \"%s\" in the policy\n", tenant);
+    goto out;
+  }
+  if (message && !(msg = read_all(message, &msglen))) {
+    fprintf(stderr, "buildgate check: %s: %s\n", message, strerror(errno));
+    goto out;
+  }
+  if (gz)
+    hdrs[n_hdrs++] = (struct bg_header){"grpc-encoding", 13, "gzip", 4};
+
+  struct bg_call_decision d;
+  struct bg_call *call = bg_call_begin(c, method, strlen(method), hdrs, n_hdrs, &d);
+  if (!call) {
+    fprintf(stderr, "buildgate check: out of memory\n");
+    goto out;
+  }
+  int status = d.grpc_status;
+  char denial[512] = "";
+  if (status)
+    snprintf(denial, sizeof denial, "%s", d.message);
+  printf("tenant: %s (identified by %s)\n", bg_conn_tenant(c), bg_conn_identified_by(c));
+  printf("method: %s\n", method);
+  printf("mode: %s\n", bg_policy_mode(p));
+  for (size_t i = 0; i < d.n_edits; i++) {
+    printf("header edit: %s", d.edits[i].name);
+    if (!d.edits[i].n_values)
+      printf(" (removed)");
+    for (size_t k = 0; k < d.edits[i].n_values; k++)
+      printf("%s%s", k ? ", " : " = ", d.edits[i].values[k]);
+    printf("\n");
+  }
+  if (!status && msg) {
+    if (!d.inspect_requests) {
+      printf("message: not inspected on this method (forwarded unchanged)\n");
+    } else {
+      struct bg_msg_result r;
+      bg_call_request(call, msg, msglen, gz, &r);
+      if (r.verdict == BG_MSG_DENY) {
+        status = r.grpc_status;
+        snprintf(denial, sizeof denial, "%s", r.message);
+      } else if (r.verdict == BG_MSG_REPLACE) {
+        replaced = r.data;
+        replacedlen = r.len;
+      }
+    }
+  }
+  bg_call_end(call, status, denial, msglen, 0, &audit);
+
+  json_t *a = audit ? json_loads(audit, 0, NULL) : NULL;
+  if (a) {
+    print_str("decision", json_object_get(a, "decision"));
+    print_str("rule", json_object_get(a, "rule"));
+    print_str("reason", json_object_get(a, "reason"));
+    size_t i;
+    json_t *rw;
+    json_array_foreach(json_object_get(a, "rewrites"), i, rw) {
+      json_t *o = json_object_get(rw, "old"), *n = json_object_get(rw, "new");
+      printf("rewrite: %s: %s -> %s\n", json_string_value(json_object_get(rw, "field")),
+             json_is_string(o) ? json_string_value(o) : "(none)", json_is_string(n) ? json_string_value(n) : "(removed)");
+    }
+    json_decref(a);
+  }
+  printf("grpc_status: %d\n", status);
+  if (status)
+    printf("grpc_message: %s\n", denial);
+  if (replaced) {
+    if (outfile) {
+      FILE *f = fopen(outfile, "wb");
+      if (!f || fwrite(replaced, 1, replacedlen, f) != replacedlen || fclose(f) != 0) {
+        fprintf(stderr, "buildgate check: %s: %s\n", outfile, strerror(errno));
+        goto out;
+      }
+      printf("rewritten message: %zu bytes written to %s\n", replacedlen, outfile);
+    } else {
+      printf("rewritten message (%zu bytes, hex; use --out FILE for the raw bytes):\n", replacedlen);
+      print_hex(replaced, replacedlen);
+    }
+  } else if (msg && !status && d.inspect_requests) {
+    printf("message: forwarded unchanged\n");
+  }
+  if (audit)
+    printf("audit: %s\n", audit);
+  rc = status ? 2 : 0;
+out:
+  free(audit);
+  free(msg);
+  free(replaced);
+  bg_conn_close(c);
+  bg_policy_unref(p);
+  return rc;
+}
