@@ -408,11 +408,15 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
     door_error(d, 503, "out of memory");
 }
 
+/* Returns 1 when the connection stays in HTTP/1.1 (keep-alive), 0 when it was
+ * upgraded, handed over or is closing: then |d| may already be freed. */
+static int door_request(struct door *d, const struct bg_h1_request *req);
+
 /* Serve HTTP/1.1 requests from the input buffer until an upgrade or a close. */
 static void door_h1(struct door *d)
 {
   struct evbuffer *in = bufferevent_get_input(d->bev);
-  while (!d->closing && !d->dial && d->bev) {
+  for (;;) {
     size_t len = evbuffer_get_length(in);
     if (len == 0)
       return;
@@ -434,46 +438,67 @@ static void door_h1(struct door *d)
       door_error(d, 400, "malformed HTTP request");
       return;
     }
-    char apiv[16];
-    enum bg_route r = bg_h1_route(&req, apiv);
-    char msg[300];
-    switch (r) {
-    case BG_ROUTE_PING:
-    case BG_ROUTE_VERSION:
-      if (req.chunked || req.content_length > 0) {
-        door_error(d, 400, "unexpected request body");
-        return;
-      }
-      if (r == BG_ROUTE_PING)
-        answer_ping(d, &req, req.methodlen == 4 && memcmp(req.method, "HEAD", 4) == 0);
-      else
-        answer_version(d);
-      evbuffer_drain(in, req.head_len);
-      if (!req.keep_alive) {
-        door_close_after_write(d);
-        return;
-      }
-      continue;
-    case BG_ROUTE_GRPC:
-      evbuffer_drain(in, req.head_len);
-      door_upgrade_grpc(d, &req);
-      return;
-    case BG_ROUTE_SESSION:
-      evbuffer_drain(in, req.head_len);
-      door_upgrade_session(d, &req);
-      return;
-    case BG_ROUTE_BAD_METHOD:
-      snprintf(msg, sizeof msg, "method %.*s not allowed for %.*s", (int)(req.methodlen > 16 ? 16 : req.methodlen),
-               req.method, (int)(req.targetlen > 200 ? 200 : req.targetlen), req.target);
-      door_error(d, 405, msg);
-      return;
-    default:
-      snprintf(msg, sizeof msg,
-               "page not found: buildgate serves /_ping, /version, /grpc and /session, not %.*s",
-               (int)(req.targetlen > 200 ? 200 : req.targetlen), req.target);
-      door_error(d, 404, msg);
+    /* Take the head out of the input buffer before acting on it: what
+     * follows (a pipelined request, the HTTP/2 preface) must stay queued,
+     * and the parsed fields must not point into memory the buffer reuses. */
+    char *head = malloc(req.head_len);
+    if (!head) {
+      door_error(d, 503, "out of memory");
       return;
     }
+    evbuffer_remove(in, head, req.head_len);
+    if (bg_h1_parse(head, req.head_len, GW_MAX_HEAD, &req) != BG_H1_DONE) {
+      free(head);
+      door_error(d, 400, "malformed HTTP request");
+      return;
+    }
+    int more = door_request(d, &req);
+    free(head);
+    if (!more)
+      return;
+  }
+}
+
+/* Act on one parsed request.  May free |d| only via a path that also stops
+ * the caller's loop (upgrade or close). */
+static int door_request(struct door *d, const struct bg_h1_request *req)
+{
+  char apiv[16];
+  enum bg_route r = bg_h1_route(req, apiv);
+  char msg[300];
+  switch (r) {
+  case BG_ROUTE_PING:
+  case BG_ROUTE_VERSION:
+    if (req->chunked || req->content_length > 0) {
+      door_error(d, 400, "unexpected request body");
+      return 0;
+    }
+    if (r == BG_ROUTE_PING)
+      answer_ping(d, req, req->methodlen == 4 && memcmp(req->method, "HEAD", 4) == 0);
+    else
+      answer_version(d);
+    if (!req->keep_alive) {
+      door_close_after_write(d);
+      return 0;
+    }
+    return 1;
+  case BG_ROUTE_GRPC:
+    door_upgrade_grpc(d, req);
+    return 0;
+  case BG_ROUTE_SESSION:
+    door_upgrade_session(d, req);
+    return 0;
+  case BG_ROUTE_BAD_METHOD:
+    snprintf(msg, sizeof msg, "method %.*s not allowed for %.*s", (int)(req->methodlen > 16 ? 16 : req->methodlen),
+             req->method, (int)(req->targetlen > 200 ? 200 : req->targetlen), req->target);
+    door_error(d, 405, msg);
+    return 0;
+  default:
+    snprintf(msg, sizeof msg,
+             "page not found: buildgate serves /_ping, /version, /grpc and /session, not %.*s",
+             (int)(req->targetlen > 200 ? 200 : req->targetlen), req->target);
+    door_error(d, 404, msg);
+    return 0;
   }
 }
 
