@@ -200,6 +200,8 @@ char *gw_grpc_message_encode(const char *msg)
 
 static void bridge_kill(struct bridge *b, const char *why);
 static int field_bytes(const uint8_t *p, size_t len, unsigned field, const uint8_t **out, size_t *outlen);
+static int make_backend_session(struct bridge *b);
+static void bridge_connect_backend(struct bridge *b, struct bufferevent *backend);
 
 static struct bstream *stream_new(struct bridge *b, int32_t cid)
 {
@@ -431,6 +433,19 @@ static void open_backend_stream(struct bstream *s)
   if (b->backend_failed) {
     stream_fail(s, BG_GRPC_UNAVAILABLE, b->backend_err);
     return;
+  }
+  if (!b->bs) {
+    /* First stream on a native connection: only now does it cost a backend
+     * connection, so idle clients hold no backend resources. */
+    if (make_backend_session(b) != 0) {
+      stream_fail(s, BG_GRPC_RESOURCE_EXHAUSTED, "cannot create the backend HTTP/2 session");
+      return;
+    }
+    bridge_connect_backend(b, NULL);
+    if (b->backend_failed) {
+      stream_fail(s, BG_GRPC_UNAVAILABLE, b->backend_err);
+      return;
+    }
   }
   nghttp2_data_provider dp = {.source.ptr = s, .read_callback = req_read_cb};
   int32_t id = nghttp2_submit_request(b->bs, NULL, s->reqh.nv, s->reqh.n, &dp, s);
@@ -1402,14 +1417,17 @@ void gw_bridge_start_h2(struct gw *gw, struct bufferevent *client, struct gw_pee
   unsigned maxs = bg_conn_max_streams(pc);
   if (!maxs || maxs > GW_MAX_STREAMS)
     maxs = GW_MAX_STREAMS;
-  if (rv != 0 || send_settings(b->cs, maxs) != 0 || make_backend_session(b) != 0) {
+  if (rv != 0 || send_settings(b->cs, maxs) != 0 || (backend && make_backend_session(b) != 0)) {
     bridge_kill(b, "cannot create HTTP/2 sessions");
     if (backend)
       bufferevent_free(backend);
     bridge_after(b);
     return;
   }
-  bridge_connect_backend(b, backend);
+  /* An upgraded Docker /grpc connection is already there; a native client's
+   * backend connection is dialled with its first stream (open_backend_stream). */
+  if (backend)
+    bridge_connect_backend(b, backend);
   /* The client may already have sent its preface and first frames. */
   if (evbuffer_get_length(bufferevent_get_input(client)) > 0)
     client_readcb(client, b);
