@@ -29,6 +29,7 @@
 #include "gateway/version.h"
 
 int bg_cmd_check(int argc, char **argv); /* cmd_check.c */
+int gw_sandbox_enter(void);               /* sandbox.c */
 
 #define DEFAULT_LISTEN "unix:///run/buildgate.sock"
 #define DEFAULT_BACKEND "docker+unix:///var/run/docker.sock"
@@ -291,6 +292,7 @@ int main(int argc, char **argv)
       {0, 0, 0, 0}};
   struct gw gw = {.audit_fd = -1};
   const char *backend = DEFAULT_BACKEND, *audit = NULL, *user = NULL;
+  int sandbox = 1;
   mode_t sockmode = 0660;
   const char *listens[32];
   int n_listen = 0, c;
@@ -308,7 +310,7 @@ int main(int argc, char **argv)
     case O_AUDIT: audit = optarg; break;
     case O_SOCKMODE: sockmode = (mode_t)strtoul(optarg, NULL, 8); break;
     case O_USER: user = optarg; break;
-    case O_NOSANDBOX: break;
+    case O_NOSANDBOX: sandbox = 0; break;
     case O_LOGLEVEL:
       if ((bg_log_level = bg_log_parse_level(optarg)) < 0) {
         fprintf(stderr, "buildgate: unknown log level %s\n", optarg);
@@ -366,6 +368,9 @@ int main(int argc, char **argv)
       return 1;
   }
   if (user && drop_user(user) != 0)
+    return 1;
+  /* Everything that needs privileges (binding, chmod, the audit log) is done. */
+  if (sandbox && gw_sandbox_enter() != 0)
     return 1;
   gw.sigterm_ev = evsignal_new(gw.base, SIGTERM, on_sigterm, &gw);
   gw.sigint_ev = evsignal_new(gw.base, SIGINT, on_sigterm, &gw);
