@@ -599,19 +599,28 @@ static void on_message(struct bg_call *call, int response, const uint8_t *msg, s
   struct bg_inspect_verdict v;
   memset(&v, 0, sizeof v);
   bg_inspect_dispatch(call, response, msg, plainlen, &v);
+  int audit = call->c->p->audit_mode;
   if (v.deny) {
     msg_deny(call, out, v.grpc_status ? v.grpc_status : BG_GRPC_PERMISSION_DENIED, v.rule, v.message);
-  } else if (v.data) {
-    if (call->c->p->audit_mode) {
+  } else if (v.drop) {
+    if (audit) {
       bg_call_set_decision(call, "would_rewrite", v.rule, v.message);
-      free(v.data);
+    } else {
+      bg_call_set_decision(call, "rewrite", v.rule, v.message);
+      out->verdict = BG_MSG_DROP;
+    }
+  } else if (v.rewritten) {
+    if (audit || !v.data) {
+      bg_call_set_decision(call, audit ? "would_rewrite" : "rewrite", v.rule, v.message);
     } else {
       bg_call_set_decision(call, "rewrite", v.rule, v.message);
       out->verdict = BG_MSG_REPLACE;
       out->data = v.data;
       out->len = v.len;
+      v.data = NULL;
     }
   }
+  free(v.data);
   free(plain);
 }
 

@@ -56,6 +56,8 @@ struct bg_inspect_verdict {
   int grpc_status;
   char rule[160];
   char message[512];
+  int rewritten; /* the policy changes (or in audit mode would change) this message */
+  int drop;      /* do not deliver this (response) message */
   uint8_t *data; /* non-NULL: replacement bytes (malloc'd) */
   size_t len;
 };

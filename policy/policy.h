@@ -144,7 +144,9 @@ struct bg_call;
 struct bg_call *bg_call_begin(struct bg_conn *c, const char *path, size_t pathlen,
                               const struct bg_header *hdrs, size_t n_hdrs, struct bg_call_decision *out);
 
-enum bg_msg_verdict { BG_MSG_PASS = 0, BG_MSG_REPLACE = 1, BG_MSG_DENY = 2 };
+/* BG_MSG_DROP (responses only): do not deliver this message, carry on with the
+ * stream (isolation withholds another tenant's ListenBuildHistory events). */
+enum bg_msg_verdict { BG_MSG_PASS = 0, BG_MSG_REPLACE = 1, BG_MSG_DENY = 2, BG_MSG_DROP = 3 };
 
 struct bg_msg_result {
   enum bg_msg_verdict verdict;
