@@ -1,0 +1,341 @@
+/*
+ * inspect_core.c: arena allocator, decision/rewrite bookkeeping, string map
+ * helpers and entitlement matching shared by the inspectors.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/inspect_int.h"
+
+/* ---- arena ---------------------------------------------------------------- */
+
+struct bg_arena_chunk {
+  struct bg_arena_chunk *next;
+  size_t size, used;
+  max_align_t data[];
+};
+
+#define BG_ARENA_CHUNK (64 * 1024)
+
+static void *pc_alloc(void *data, size_t n) { return bg_arena_alloc(data, n); }
+static void pc_free(void *data, void *p) { (void)data, (void)p; }
+
+void bg_arena_init(struct bg_arena *a)
+{
+  a->head = NULL;
+  a->pc.alloc = pc_alloc;
+  a->pc.free = pc_free;
+  a->pc.allocator_data = a;
+}
+
+void bg_arena_destroy(struct bg_arena *a)
+{
+  while (a->head) {
+    struct bg_arena_chunk *n = a->head->next;
+    free(a->head);
+    a->head = n;
+  }
+}
+
+void *bg_arena_alloc(struct bg_arena *a, size_t n)
+{
+  const size_t al = sizeof(max_align_t);
+  n = (n + al - 1) / al * al;
+  if (n == 0)
+    n = al;
+  struct bg_arena_chunk *h = a->head;
+  if (!h || h->size - h->used < n) {
+    size_t sz = n > BG_ARENA_CHUNK / 4 ? n : BG_ARENA_CHUNK;
+    struct bg_arena_chunk *c = malloc(sizeof *c + sz);
+    if (!c)
+      return NULL;
+    c->size = sz;
+    c->used = 0;
+    if (h && n > BG_ARENA_CHUNK / 4) {
+      /* big block: keep the current chunk on top for small allocations */
+      c->next = h->next;
+      h->next = c;
+      c->used = n;
+      return c->data;
+    }
+    c->next = h;
+    a->head = h = c;
+  }
+  void *p = (char *)h->data + h->used;
+  h->used += n;
+  return p;
+}
+
+char *bg_arena_strdup(struct bg_arena *a, const char *s)
+{
+  size_t n = strlen(s) + 1;
+  char *d = bg_arena_alloc(a, n);
+  if (d)
+    memcpy(d, s, n);
+  return d;
+}
+
+struct bg_arena_mark bg_arena_mark(struct bg_arena *a)
+{
+  struct bg_arena_mark m = {a->head, a->head ? a->head->used : 0};
+  return m;
+}
+
+void bg_arena_reset(struct bg_arena *a, struct bg_arena_mark m)
+{
+  /* Chunks pushed after the mark are freed.  A big block linked below the
+   * marked head is freed too if it was added after the mark: we cannot tell,
+   * so big blocks simply stay until bg_arena_destroy (they are rare). */
+  while (a->head && a->head != m.head) {
+    struct bg_arena_chunk *n = a->head->next;
+    free(a->head);
+    a->head = n;
+  }
+  if (a->head)
+    a->head->used = m.used;
+}
+
+/* ---- decisions -------------------------------------------------------------- */
+
+void ictx_init(struct ictx *c, struct bg_inspect *r)
+{
+  memset(c, 0, sizeof *c);
+  c->r = r;
+  c->p = r->prof;
+  bg_arena_init(&c->arena);
+  snprintf(c->who, sizeof c->who, "tenant %s (profile %s)", r->tenant ? r->tenant : "?",
+           r->prof && r->prof->name ? r->prof->name : "?");
+}
+
+void ictx_done(struct ictx *c) { bg_arena_destroy(&c->arena); }
+
+const char *ictx_who(struct ictx *c) { return c->who; }
+
+int ictx_deny(struct ictx *c, int status, const char *rule, const char *fmt, ...)
+{
+  struct bg_inspect *r = c->r;
+  if (r->grpc_status || r->would_deny)
+    return 1; /* first violation wins */
+  snprintf(r->rule, sizeof r->rule, "%s", rule);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->reason, sizeof r->reason, fmt, ap);
+  va_end(ap);
+  if (r->audit_only) {
+    r->would_deny = 1;
+    r->would_status = status;
+  } else {
+    r->grpc_status = status;
+    c->stop = 1;
+  }
+  return 1;
+}
+
+int ictx_bad(struct ictx *c, const char *what)
+{
+  /* An undecodable message is refused even in audit mode: it cannot be
+   * forwarded as "what the policy saw". */
+  struct bg_inspect *r = c->r;
+  r->grpc_status = BG_GRPC_INVALID_ARGUMENT;
+  r->would_deny = 0;
+  snprintf(r->rule, sizeof r->rule, "decode");
+  snprintf(r->reason, sizeof r->reason, "cannot decode %s", what);
+  c->stop = 1;
+  return 1;
+}
+
+#define BG_MAX_REWRITES 256
+
+void ictx_rewrite(struct ictx *c, const char *field, const char *oldv, const char *newv)
+{
+  struct bg_inspect *r = c->r;
+  c->changed = 1;
+  if (r->n_rewrites >= BG_MAX_REWRITES)
+    return;
+  if (r->n_rewrites % 16 == 0) {
+    struct bg_rewrite *nv = realloc(r->rewrites, (r->n_rewrites + 16) * sizeof *nv);
+    if (!nv)
+      return;
+    r->rewrites = nv;
+  }
+  struct bg_rewrite *w = &r->rewrites[r->n_rewrites++];
+  w->field = strdup(field);
+  w->old_value = oldv ? strdup(oldv) : NULL;
+  w->new_value = newv ? strdup(newv) : NULL;
+}
+
+void ictx_finish(struct ictx *c, const ProtobufCMessage *m)
+{
+  struct bg_inspect *r = c->r;
+  if (!c->changed || r->grpc_status || r->audit_only || r->would_deny)
+    return;
+  size_t n = protobuf_c_message_get_packed_size(m);
+  uint8_t *buf = malloc(n ? n : 1);
+  if (!buf) {
+    r->grpc_status = BG_GRPC_RESOURCE_EXHAUSTED;
+    snprintf(r->rule, sizeof r->rule, "internal");
+    snprintf(r->reason, sizeof r->reason, "out of memory re-encoding the message");
+    return;
+  }
+  r->outlen = protobuf_c_message_pack(m, buf);
+  r->out = buf;
+}
+
+/* ---- public lifecycle ------------------------------------------------------- */
+
+void bg_inspect_init(struct bg_inspect *r, const struct bg_profile *prof, const char *tenant,
+                     int audit_only, const struct bg_backend_facts *facts)
+{
+  memset(r, 0, sizeof *r);
+  r->prof = prof;
+  r->tenant = tenant;
+  r->audit_only = audit_only;
+  r->facts = facts;
+}
+
+static void strlist_free(struct bg_strlist *l)
+{
+  for (size_t i = 0; i < l->n; i++)
+    free(l->v[i]);
+  free(l->v);
+  l->v = NULL;
+  l->n = 0;
+}
+
+void bg_inspect_free(struct bg_inspect *r)
+{
+  for (size_t i = 0; i < r->n_rewrites; i++) {
+    free(r->rewrites[i].field);
+    free(r->rewrites[i].old_value);
+    free(r->rewrites[i].new_value);
+  }
+  free(r->rewrites);
+  r->rewrites = NULL;
+  r->n_rewrites = 0;
+  free(r->out);
+  r->out = NULL;
+  r->outlen = 0;
+  free(r->ref);
+  free(r->session);
+  free(r->frontend);
+  r->ref = r->session = r->frontend = NULL;
+  strlist_free(&r->exporters);
+  strlist_free(&r->entitlements);
+  strlist_free(&r->sources);
+}
+
+/* ---- lists ------------------------------------------------------------------ */
+
+int bg_list_has(const struct bg_strlist *l, const char *s)
+{
+  for (size_t i = 0; i < l->n; i++)
+    if (strcmp(l->v[i], s) == 0)
+      return 1;
+  return 0;
+}
+
+int bg_list_glob(const struct bg_strlist *l, const char *s)
+{
+  for (size_t i = 0; i < l->n; i++)
+    if (bg_glob_match(l->v[i], s))
+      return 1;
+  return 0;
+}
+
+void bg_strlist_add(struct bg_strlist *l, const char *s, size_t cap)
+{
+  if (l->n >= cap || bg_list_has(l, s))
+    return;
+  char **nv = realloc(l->v, (l->n + 1) * sizeof *nv);
+  if (!nv)
+    return;
+  l->v = nv;
+  if ((l->v[l->n] = strdup(s)))
+    l->n++;
+}
+
+/* Entitlement names: "network.host", "security.insecure", "device" (all
+ * devices) and "device=<name>[,alias=<a>]".  A profile grants with "*", the
+ * exact name, a glob over the name ("network.*"), "device" (every device form)
+ * or "device=<glob>" (device=<name> forms whose name matches). */
+int bg_entitlement_granted(const struct bg_profile *p, const char *ent)
+{
+  int is_dev = strcmp(ent, "device") == 0 || strncmp(ent, "device=", 7) == 0;
+  char name[256] = "";
+  if (strncmp(ent, "device=", 7) == 0) {
+    size_t n = strcspn(ent + 7, ",");
+    if (n >= sizeof name)
+      n = sizeof name - 1;
+    memcpy(name, ent + 7, n);
+    name[n] = 0;
+  }
+  for (size_t i = 0; i < p->entitlements.n; i++) {
+    const char *g = p->entitlements.v[i];
+    if (strcmp(g, "*") == 0 || strcmp(g, ent) == 0)
+      return 1;
+    if (is_dev) {
+      if (strcmp(g, "device") == 0)
+        return 1;
+      if (strncmp(g, "device=", 7) == 0 && name[0] && bg_glob_match(g + 7, name))
+        return 1;
+    } else if (bg_glob_match(g, ent)) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* ---- string maps -------------------------------------------------------------- */
+
+const char *smap_get(struct bg_smap m, const char *key)
+{
+  const char *v = NULL;
+  for (size_t i = 0; i < *m.n; i++)
+    if ((*m.v)[i]->key && strcmp((*m.v)[i]->key, key) == 0)
+      v = (*m.v)[i]->value;
+  return v;
+}
+
+void smap_remove_at(struct bg_smap m, size_t i)
+{
+  memmove(&(*m.v)[i], &(*m.v)[i + 1], (*m.n - i - 1) * sizeof **m.v);
+  (*m.n)--;
+}
+
+void smap_append(struct ictx *c, struct bg_smap m, const char *key, const char *value)
+{
+  struct bg_kv_entry *e = bg_arena_alloc(&c->arena, m.entry_desc->sizeof_message);
+  struct bg_kv_entry **nv = bg_arena_alloc(&c->arena, (*m.n + 1) * sizeof *nv);
+  if (!e || !nv)
+    return;
+  protobuf_c_message_init(m.entry_desc, e);
+  e->key = bg_arena_strdup(&c->arena, key);
+  e->value = bg_arena_strdup(&c->arena, value);
+  if (*m.n)
+    memcpy(nv, *m.v, *m.n * sizeof *nv);
+  nv[*m.n] = e;
+  *m.v = nv;
+  (*m.n)++;
+}
+
+void smap_set(struct ictx *c, struct bg_smap m, const char *key, const char *value)
+{
+  for (size_t i = *m.n; i-- > 0;)
+    if (strcmp((*m.v)[i]->key, key) == 0)
+      smap_remove_at(m, i);
+  smap_append(c, m, key, value);
+}
+
+int smap_equal(struct bg_smap a, struct bg_smap b)
+{
+  if (*a.n != *b.n)
+    return 0;
+  for (size_t i = 0; i < *a.n; i++) {
+    const char *v = smap_get(b, (*a.v)[i]->key);
+    const char *w = smap_get(a, (*a.v)[i]->key);
+    if (!v || strcmp(v, w) != 0)
+      return 0;
+  }
+  return 1;
+}

@@ -1,0 +1,122 @@
+/*
+ * inspect_int.h: shared internals of the message inspectors (inspect_*.c).
+ * Not for use outside those files.
+ *
+ * Memory: every message an inspection decodes is unpacked with an arena
+ * allocator (struct bg_arena) and mutated in place with arena memory, so
+ * nothing needs protobuf_c_message_free_unpacked and a 10,000-op Definition
+ * costs a few bump allocations per op instead of malloc/free pairs.  Only
+ * what leaves through struct bg_inspect (out bytes, rewrites, summary) is
+ * malloc'd.
+ */
+#ifndef BG_INSPECT_INT_H
+#define BG_INSPECT_INT_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdarg.h>
+
+#include "policy/inspect.h"
+#include "proto/control.pb-c.h"
+#include "proto/gateway.pb-c.h"
+#include "proto/ops.pb-c.h"
+#include "proto/sourcepolicy.pb-c.h"
+
+struct bg_arena_chunk;
+struct bg_arena {
+  struct bg_arena_chunk *head;
+  ProtobufCAllocator pc; /* allocator handed to protobuf-c */
+};
+struct bg_arena_mark {
+  struct bg_arena_chunk *head;
+  size_t used;
+};
+
+void bg_arena_init(struct bg_arena *a);
+void bg_arena_destroy(struct bg_arena *a);
+void *bg_arena_alloc(struct bg_arena *a, size_t n);
+char *bg_arena_strdup(struct bg_arena *a, const char *s);
+struct bg_arena_mark bg_arena_mark(struct bg_arena *a);
+void bg_arena_reset(struct bg_arena *a, struct bg_arena_mark m);
+
+/* Generic view of any protobuf-c map<string,string> entry. */
+struct bg_kv_entry {
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+
+/* A map<string,string> field: pointers into the owning message. */
+struct bg_smap {
+  size_t *n;
+  struct bg_kv_entry ***v;
+  const ProtobufCMessageDescriptor *entry_desc;
+};
+#define BG_SMAP(countp, arrp, desc) \
+  ((struct bg_smap){(countp), (struct bg_kv_entry ***)(arrp), (desc)})
+
+struct ictx {
+  struct bg_inspect *r;
+  const struct bg_profile *p;
+  struct bg_arena arena;
+  int changed; /* the decoded message was modified */
+  int stop;    /* enforce mode and denied: stop evaluating */
+  int depth;   /* nested Definition depth (BuildOp.def) */
+  int nested;  /* inside BuildOp.def: rewrites impossible */
+  char who[200];
+};
+
+void ictx_init(struct ictx *c, struct bg_inspect *r);
+void ictx_done(struct ictx *c);
+/* Record a violation (first one wins).  Returns 1. */
+int ictx_deny(struct ictx *c, int status, const char *rule, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int ictx_bad(struct ictx *c, const char *what); /* INVALID_ARGUMENT */
+void ictx_rewrite(struct ictx *c, const char *field, const char *oldv, const char *newv);
+/* Pack |m| into r->out when changed, not denied and not audit-only. */
+void ictx_finish(struct ictx *c, const ProtobufCMessage *m);
+/* Tenant and profile, for messages: "tenant ci (profile builder)". */
+const char *ictx_who(struct ictx *c);
+
+/* strings and lists */
+int bg_list_has(const struct bg_strlist *l, const char *s);        /* exact */
+int bg_list_glob(const struct bg_strlist *l, const char *s);       /* any pattern matches */
+void bg_strlist_add(struct bg_strlist *l, const char *s, size_t cap); /* malloc'd copy, dedup */
+int bg_entitlement_granted(const struct bg_profile *p, const char *ent);
+
+/* string maps */
+const char *smap_get(struct bg_smap m, const char *key);   /* last entry wins, as in Go */
+void smap_remove_at(struct bg_smap m, size_t i);
+void smap_append(struct ictx *c, struct bg_smap m, const char *key, const char *value);
+/* Set key to value (arena copy); returns previous value of the last entry or
+ * NULL; dedups duplicates.  Does not record a rewrite. */
+void smap_set(struct ictx *c, struct bg_smap m, const char *key, const char *value);
+int smap_equal(struct bg_smap a, struct bg_smap b);
+
+/* Frontend attrs / FrontendOpt: deny, delete, set, local-sessionid:* wrap,
+ * cache-imports / cache-from checks. */
+void inspect_frontend_attrs(struct ictx *c, struct bg_smap m, const char *field);
+void inspect_frontend_name(struct ictx *c, const char *frontend);
+void inspect_cache_type(struct ictx *c, int is_export, const char *type, const char *field);
+
+/* LLB (inspect_llb.c) */
+void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field);
+/* Source attrs (LLB SourceOp or source-policy update): power checks and
+ * isolate wrapping.  apply=0: only report (1) whether a wrap is needed;
+ * apply=1: wrap and record the rewrites.  Returns 1 if (it would be) changed. */
+int inspect_source_attrs(struct ictx *c, struct bg_smap m, const char *field, int apply);
+void inspect_source_ident(struct ictx *c, const char *ident, const char *field);
+void inspect_network(struct ictx *c, int mode, const char *field);
+void inspect_security(struct ictx *c, int mode, const char *field);
+void inspect_mount_type(struct ictx *c, int type, const char *field);
+
+/* Exporters (inspect_exporter.c) */
+void apply_attr_rules(struct ictx *c, const struct bg_attr_rules *ar, struct bg_smap m,
+                      const char *field, const char *rule);
+void inspect_exporter(struct ictx *c, const char *type, struct bg_smap attrs, const char *field);
+/* Name rules, exposed for tests of the escape logic: returns malloc'd new
+ * name, or NULL with *why set when the name is refused. */
+char *bg_exporter_prefix_name(const char *name, const char *prefix, const char **why);
+/* Registry host of a docker reference ("docker.io" when none). */
+void bg_ref_registry(const char *name, char *host, size_t hostlen);
+
+#endif

@@ -1,0 +1,404 @@
+/*
+ * inspect_llb.c: LLB checks.  Every Op of a Definition is decoded (arena
+ * allocator, reset after each op, so a 10,000-op graph costs no mallocs
+ * beyond a few arena chunks) and checked against the profile:
+ *
+ *   exec   network UNSET/HOST/NONE = sandbox/host/none vs llb.network;
+ *          security SANDBOX/INSECURE = sandbox/insecure vs llb.security;
+ *          mounts: bind/cache/tmpfs always, secret/ssh only if in llb.mounts;
+ *          unknown enum values are refused.  Entitlement consistency, even
+ *          with llb_any: host needs network.host, insecure needs
+ *          security.insecure, every CDI device needs a device grant.
+ *   source identifier vs llb.sources (globs over the whole identifier, e.g.
+ *          "docker-image://docker.io/library/" + star); attrs: see
+ *          inspect_source_attrs.
+ *   build  BuildOp loads an LLB file out of a snapshot at run time, which the
+ *          gateway cannot see: refused unless llb_any.
+ *   file, merge, diff: no powers of their own.
+ *   An op whose kind is unknown to our schema (an unknown field numbered 2..9,
+ *   e.g. v0.31 passthrough) is refused unless llb_any.
+ *
+ * Isolation: local.session / oci.session source attrs are namespaced.  That
+ * changes the op's bytes and so its digest, which other ops name in their
+ * inputs and Definition.metadata names as keys: the graph is re-keyed
+ * (sha256 of the new bytes, inputs and metadata keys updated, repeated until
+ * stable so any op order works).  Definition.Source.locations (debug source
+ * mapping, undeclared) keeps old digests: only error source-mapping suffers.
+ */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/inspect_int.h"
+
+static const char *netname(int m)
+{
+  switch (m) {
+  case PB__NET_MODE__UNSET: return "sandbox";
+  case PB__NET_MODE__HOST: return "host";
+  case PB__NET_MODE__NONE: return "none";
+  default: return NULL;
+  }
+}
+
+void inspect_network(struct ictx *c, int mode, const char *field)
+{
+  const struct bg_profile *p = c->p;
+  const char *n = netname(mode);
+  if (!n) {
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_network", "%s: unknown network mode %d for %s", field, mode,
+              ictx_who(c));
+    return;
+  }
+  if (!p->llb_any && !bg_list_has(&p->llb_network, n)) {
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_network", "%s: network mode %s is not allowed for %s", field, n,
+              ictx_who(c));
+    return;
+  }
+  if (mode == PB__NET_MODE__HOST && !bg_entitlement_granted(p, "network.host"))
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "entitlements",
+              "%s: network mode host needs entitlement network.host, which is not granted to %s", field,
+              ictx_who(c));
+}
+
+void inspect_security(struct ictx *c, int mode, const char *field)
+{
+  const struct bg_profile *p = c->p;
+  const char *n = mode == PB__SECURITY_MODE__SANDBOX ? "sandbox" : mode == PB__SECURITY_MODE__INSECURE ? "insecure" : NULL;
+  if (!n) {
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_security", "%s: unknown security mode %d for %s", field, mode,
+              ictx_who(c));
+    return;
+  }
+  if (!p->llb_any && !bg_list_has(&p->llb_security, n)) {
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_security", "%s: security mode %s is not allowed for %s", field,
+              n, ictx_who(c));
+    return;
+  }
+  if (mode == PB__SECURITY_MODE__INSECURE && !bg_entitlement_granted(p, "security.insecure"))
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "entitlements",
+              "%s: security mode insecure needs entitlement security.insecure, which is not granted to %s", field,
+              ictx_who(c));
+}
+
+void inspect_mount_type(struct ictx *c, int type, const char *field)
+{
+  const char *n;
+  switch (type) {
+  case PB__MOUNT_TYPE__BIND:
+  case PB__MOUNT_TYPE__CACHE:
+  case PB__MOUNT_TYPE__TMPFS:
+    return;
+  case PB__MOUNT_TYPE__SECRET: n = "secret"; break;
+  case PB__MOUNT_TYPE__SSH: n = "ssh"; break;
+  default:
+    if (!c->p->llb_any)
+      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_mounts", "%s: unknown mount type %d for %s", field, type,
+                ictx_who(c));
+    return;
+  }
+  if (!c->p->llb_any && !bg_list_has(&c->p->llb_mounts, n))
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_mounts", "%s: %s mounts are not allowed for %s", field, n,
+              ictx_who(c));
+}
+
+void inspect_source_ident(struct ictx *c, const char *ident, const char *field)
+{
+  bg_strlist_add(&c->r->sources, ident, 64);
+  if (c->p->llb_any)
+    return;
+  if (!strstr(ident, "://")) {
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_sources", "%s: source \"%s\" has no scheme (%s)", field, ident,
+              ictx_who(c));
+    return;
+  }
+  if (!bg_list_glob(&c->p->llb_sources, ident))
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_sources", "%s: source \"%s\" is not allowed for %s", field, ident,
+              ictx_who(c));
+}
+
+/* Source attrs that carry power (solver/pb/attr.go):
+ *   local.session, oci.session   a session ID: namespaced when isolate (so a
+ *                                tenant can only name its own sessions);
+ *   git.mountsshsock             forwards the client's SSH agent: needs "ssh"
+ *                                in llb.mounts;
+ *   git.authtokensecret,
+ *   git.authheadersecret         read a secret from the session: need "secret";
+ *   http.header.*, oci.store, local.sharedkeyhint, image.resolvemode: allowed —
+ *   they only act on the caller's own session/store or its own request.
+ * With llb_any only the session namespacing applies. */
+int inspect_source_attrs(struct ictx *c, struct bg_smap m, const char *field, int apply)
+{
+  int ch = 0;
+  char f[600];
+  for (size_t i = 0; i < *m.n && !c->stop; i++) {
+    struct bg_kv_entry *e = (*m.v)[i];
+    const char *k = e->key;
+    if (strcmp(k, "local.session") == 0 || strcmp(k, "oci.session") == 0) {
+      if (!c->p->isolate || !e->value[0])
+        continue;
+      ch = 1;
+      if (!apply)
+        continue;
+      char *w = bg_ns_wrap(c->r->tenant, e->value);
+      if (!w)
+        continue;
+      snprintf(f, sizeof f, "%s[%s]", field, k);
+      ictx_rewrite(c, f, e->value, w);
+      e->value = bg_arena_strdup(&c->arena, w);
+      free(w);
+    } else if (!c->p->llb_any && strcmp(k, "git.mountsshsock") == 0) {
+      if (!bg_list_has(&c->p->llb_mounts, "ssh"))
+        ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_source_attrs",
+                  "%s: source attr %s forwards the SSH agent, and ssh is not allowed for %s", field, k, ictx_who(c));
+    } else if (!c->p->llb_any && (strcmp(k, "git.authtokensecret") == 0 || strcmp(k, "git.authheadersecret") == 0)) {
+      if (!bg_list_has(&c->p->llb_mounts, "secret"))
+        ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_source_attrs",
+                  "%s: source attr %s reads a secret, and secrets are not allowed for %s", field, k, ictx_who(c));
+    }
+  }
+  return ch;
+}
+
+#define SRC_ATTRS(s) BG_SMAP(&(s)->n_attrs, &(s)->attrs, &pb__source_op__attrs_entry__descriptor)
+
+/* Returns 1 when the op needs a rewrite (session namespacing). */
+static int check_op(struct ictx *c, Pb__Op *op, const char *f)
+{
+  const struct bg_profile *p = c->p;
+  switch (op->op_case) {
+  case PB__OP__OP_EXEC: {
+    Pb__ExecOp *e = op->exec;
+    inspect_network(c, e->network, f);
+    inspect_security(c, e->security, f);
+    for (size_t i = 0; i < e->n_mounts && !c->stop; i++)
+      inspect_mount_type(c, e->mounts[i]->mounttype, f);
+    for (size_t i = 0; i < e->n_cdidevices && !c->stop; i++) {
+      char ent[300];
+      snprintf(ent, sizeof ent, "device=%s", e->cdidevices[i]->name);
+      if (!bg_entitlement_granted(p, ent))
+        ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_devices",
+                  "%s: device %s needs entitlement %s, which is not granted to %s", f, e->cdidevices[i]->name, ent,
+                  ictx_who(c));
+    }
+    return 0;
+  }
+  case PB__OP__OP_SOURCE: {
+    char af[340];
+    snprintf(af, sizeof af, "%s.source.attrs", f);
+    inspect_source_ident(c, op->source->identifier, f);
+    if (c->stop)
+      return 0;
+    return inspect_source_attrs(c, SRC_ATTRS(op->source), af, 0);
+  }
+  case PB__OP__OP_BUILD:
+    if (!p->llb_any) {
+      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_build",
+                "%s: BuildOp loads LLB the gateway cannot inspect; not allowed for %s", f, ictx_who(c));
+      return 0;
+    }
+    if (op->build->def) {
+      char nf[340];
+      snprintf(nf, sizeof nf, "%.280s.build.def", f);
+      int saved = c->nested;
+      c->nested = 1;
+      c->depth++;
+      inspect_definition(c, op->build->def, nf);
+      c->depth--;
+      c->nested = saved;
+    }
+    return 0;
+  case PB__OP__OP__NOT_SET:
+    if (!p->llb_any)
+      for (unsigned i = 0; i < op->base.n_unknown_fields; i++) {
+        uint32_t t = op->base.unknown_fields[i].tag;
+        if (t >= 2 && t <= 9) {
+          ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s: op kind %u is unknown to the gateway; not allowed for %s",
+                    f, t, ictx_who(c));
+          break;
+        }
+      }
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+/* ---- re-keying after a rewrite ------------------------------------------------ */
+
+struct dmap {
+  char **k, **v;
+  size_t cap;
+};
+
+static uint64_t fnv(const char *s)
+{
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h;
+}
+
+static const char *dmap_get(struct dmap *m, const char *k)
+{
+  for (size_t i = fnv(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+    if (!m->k[i])
+      return NULL;
+    if (strcmp(m->k[i], k) == 0)
+      return m->v[i];
+  }
+}
+
+static void dmap_put(struct dmap *m, char *k, char *v)
+{
+  for (size_t i = fnv(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+    if (!m->k[i] || strcmp(m->k[i], k) == 0) {
+      m->k[i] = k;
+      m->v[i] = v;
+      return;
+    }
+  }
+}
+
+static const char *dmap_chain(struct dmap *m, const char *k)
+{
+  const char *last = NULL;
+  for (int hops = 0; hops < 128; hops++) {
+    const char *n = dmap_get(m, k);
+    if (!n)
+      break;
+    last = k = n;
+  }
+  return last;
+}
+
+static char *digest_of(struct ictx *c, const uint8_t *d, size_t n)
+{
+  unsigned char md[32];
+  unsigned int mdlen = 0;
+  if (!EVP_Digest(d, n, md, &mdlen, EVP_sha256(), NULL))
+    return NULL;
+  char *s = bg_arena_alloc(&c->arena, 7 + 64 + 1);
+  if (!s)
+    return NULL;
+  memcpy(s, "sha256:", 7);
+  for (unsigned i = 0; i < 32; i++)
+    snprintf(s + 7 + 2 * i, 3, "%02x", md[i]);
+  return s;
+}
+
+static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need, const char *field)
+{
+  size_t cap = 16;
+  while (cap < def->n_def * 2 + 2)
+    cap <<= 1;
+  struct dmap m = {bg_arena_alloc(&c->arena, cap * sizeof(char *)), bg_arena_alloc(&c->arena, cap * sizeof(char *)),
+                   cap};
+  unsigned char *done = calloc(def->n_def ? def->n_def : 1, 1);
+  if (!m.k || !m.v || !done) {
+    free(done);
+    return;
+  }
+  memset(m.k, 0, cap * sizeof(char *));
+  size_t n_changed = 0;
+  int pass, any = 1;
+  for (pass = 0; any && pass < 64 && !c->stop; pass++) {
+    any = 0;
+    for (size_t i = 0; i < def->n_def && !c->stop; i++) {
+      Pb__Op *op = pb__op__unpack(&c->arena.pc, def->def[i].len, def->def[i].data);
+      if (!op) {
+        ictx_bad(c, "LLB op");
+        break;
+      }
+      int ch = 0;
+      if (need[i] && !done[i] && op->op_case == PB__OP__OP_SOURCE) {
+        char af[300];
+        snprintf(af, sizeof af, "%s.def[%zu].source.attrs", field, i);
+        ch |= inspect_source_attrs(c, SRC_ATTRS(op->source), af, 1);
+        done[i] = 1;
+      }
+      for (size_t j = 0; j < op->n_inputs; j++) {
+        const char *to = dmap_chain(&m, op->inputs[j]->digest);
+        if (to) {
+          op->inputs[j]->digest = (char *)to;
+          ch = 1;
+        }
+      }
+      if (!ch)
+        continue;
+      size_t n = pb__op__get_packed_size(op);
+      uint8_t *buf = bg_arena_alloc(&c->arena, n ? n : 1);
+      if (!buf)
+        break;
+      pb__op__pack(op, buf);
+      char *oldd = digest_of(c, def->def[i].data, def->def[i].len);
+      char *newd = digest_of(c, buf, n);
+      if (!oldd || !newd)
+        break;
+      if (strcmp(oldd, newd) != 0) {
+        dmap_put(&m, oldd, newd);
+        any = 1;
+      }
+      def->def[i].data = buf;
+      def->def[i].len = n;
+      n_changed++;
+    }
+  }
+  free(done);
+  if (any && !c->stop) {
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s: definition could not be re-keyed (cyclic inputs?) for %s",
+              field, ictx_who(c));
+    return;
+  }
+  for (size_t i = 0; i < def->n_metadata; i++) {
+    const char *to = dmap_chain(&m, def->metadata[i]->key);
+    if (to)
+      def->metadata[i]->key = (char *)to;
+  }
+  char f[300], o[64], nw[64];
+  snprintf(f, sizeof f, "%s.def", field);
+  snprintf(o, sizeof o, "%zu ops", def->n_def);
+  snprintf(nw, sizeof nw, "%zu ops re-encoded, digests updated", n_changed);
+  ictx_rewrite(c, f, o, nw);
+}
+
+void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field)
+{
+  if (!def || c->stop)
+    return;
+  if (c->depth > 8) {
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s: nested definitions too deep for %s", field, ictx_who(c));
+    return;
+  }
+  unsigned char *need = NULL;
+  size_t n_need = 0;
+  char f[300];
+  for (size_t i = 0; i < def->n_def && !c->stop; i++) {
+    struct bg_arena_mark mk = bg_arena_mark(&c->arena);
+    Pb__Op *op = pb__op__unpack(&c->arena.pc, def->def[i].len, def->def[i].data);
+    if (!op) {
+      snprintf(f, sizeof f, "LLB op %s.def[%zu]", field, i);
+      ictx_bad(c, f);
+      break;
+    }
+    c->r->n_ops++;
+    snprintf(f, sizeof f, "%s.def[%zu]", field, i);
+    int rw = check_op(c, op, f);
+    bg_arena_reset(&c->arena, mk);
+    if (rw) {
+      if (c->nested) {
+        ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_build",
+                  "%s: a session named inside BuildOp.def cannot be namespaced for %s", f, ictx_who(c));
+        break;
+      }
+      if (!need && !(need = calloc(def->n_def, 1)))
+        break;
+      need[i] = 1;
+      n_need++;
+    }
+  }
+  if (n_need && !c->stop)
+    rekey(c, def, need, field);
+  free(need);
+}

@@ -1,0 +1,471 @@
+/*
+ * inspect_solve.c: Control.Solve, LLBBridge.Solve, LLBBridge.NewContainer and
+ * LLBBridge.ExecProcess inspectors.
+ *
+ * Control.Solve, in order (first violation wins; audit mode goes on):
+ *   1 entitlements (9): each must be granted (bg_entitlement_granted)
+ *   2 EnableSessionExporter (14): needs prof->session_exporter
+ *   3 Frontend (6): "" (client-side Build flow) or frontends_any or a glob
+ *   4 FrontendAttrs (7): deny / delete / set, cache-imports & cache-from
+ *     types, local-sessionid:* namespaced when isolate
+ *   5 exporters: 13 when non-empty (all rewritten, then 3/4 := 13[0]), else
+ *     3/4; type allow-list, attr rules, name_prefix, push registries
+ *   6 cache (8): Imports/Exports by type; ImportRefsDeprecated and
+ *     ExportRefDeprecated count as "registry"
+ *   7 LLB: Definition (2) and every FrontendInputs (10) value
+ *   8 SourcePolicy (12): the request's own CONVERT updates are checked like
+ *     LLB sources (identifier, power attrs, session namespacing), since a
+ *     CONVERT can turn any source into another one server-side.  Then the
+ *     profile's policy is merged in (see merge_source_policy).
+ *   9 isolate: Ref, Session, SourcePolicySession namespaced.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "policy/inspect_int.h"
+
+static void set_summary(char **dst, const char *s)
+{
+  free(*dst);
+  *dst = strdup(s ? s : "");
+}
+
+/* ---- frontend ------------------------------------------------------------------ */
+
+void inspect_frontend_name(struct ictx *c, const char *frontend)
+{
+  set_summary(&c->r->frontend, frontend);
+  if (!frontend[0] || c->p->frontends_any)
+    return;
+  if (!bg_list_glob(&c->p->frontends, frontend))
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontends", "frontend \"%s\" is not allowed for %s", frontend,
+              ictx_who(c));
+}
+
+void inspect_cache_type(struct ictx *c, int is_export, const char *type, const char *field)
+{
+  const struct bg_profile *p = c->p;
+  if (p->cache_any)
+    return;
+  const struct bg_strlist *l = is_export ? &p->cache_export : &p->cache_import;
+  if (!bg_list_glob(l, type))
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, is_export ? "cache_export" : "cache_import",
+              "%s: cache %s type \"%s\" is not allowed for %s", field, is_export ? "export" : "import", type,
+              ictx_who(c));
+}
+
+/* cache-imports is a JSON array of {"Type":..,"Attrs":{..}} read by the
+ * dockerfile frontend; cache-from is the legacy comma list of registry refs. */
+static void frontend_cache_attrs(struct ictx *c, struct bg_smap m, const char *field)
+{
+  char f[300];
+  for (size_t i = 0; i < *m.n && !c->stop; i++) {
+    struct bg_kv_entry *e = (*m.v)[i];
+    snprintf(f, sizeof f, "%s[%s]", field, e->key);
+    if (strcmp(e->key, "cache-from") == 0 && e->value[0]) {
+      inspect_cache_type(c, 0, "registry", f);
+    } else if (strcmp(e->key, "cache-imports") == 0 && e->value[0]) {
+      json_error_t err;
+      json_t *j = json_loads(e->value, JSON_DECODE_ANY, &err);
+      if (!j || !json_is_array(j)) {
+        json_decref(j);
+        ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "cache_import", "%s: not a JSON array of cache imports (%s)", f,
+                  ictx_who(c));
+        return;
+      }
+      size_t k;
+      json_t *it;
+      json_array_foreach(j, k, it) {
+        const char *t = json_string_value(json_object_get(it, "Type"));
+        if (!t)
+          t = json_string_value(json_object_get(it, "type"));
+        inspect_cache_type(c, 0, t ? t : "", f);
+        if (c->stop)
+          break;
+      }
+      json_decref(j);
+    }
+  }
+}
+
+void inspect_frontend_attrs(struct ictx *c, struct bg_smap m, const char *field)
+{
+  apply_attr_rules(c, &c->p->frontend_attrs, m, field, "frontend_attrs");
+  if (c->stop)
+    return;
+  frontend_cache_attrs(c, m, field);
+  if (c->stop || !c->p->isolate)
+    return;
+  char f[300];
+  for (size_t i = 0; i < *m.n; i++) {
+    struct bg_kv_entry *e = (*m.v)[i];
+    if (strncmp(e->key, "local-sessionid:", 16) != 0 || !e->value[0])
+      continue;
+    char *w = bg_ns_wrap(c->r->tenant, e->value);
+    if (!w)
+      continue;
+    snprintf(f, sizeof f, "%s[%s]", field, e->key);
+    ictx_rewrite(c, f, e->value, w);
+    e->value = bg_arena_strdup(&c->arena, w);
+    free(w);
+  }
+}
+
+/* ---- source policy ------------------------------------------------------------------ */
+
+#define UPD_ATTRS(u) \
+  BG_SMAP(&(u)->n_attrs, &(u)->attrs, &moby__buildkit__v1__sourcepolicy__update__attrs_entry__descriptor)
+
+static void check_policy_updates(struct ictx *c, Moby__Buildkit__V1__Sourcepolicy__Policy *pol, const char *field)
+{
+  char f[300];
+  for (size_t i = 0; pol && i < pol->n_rules && !c->stop; i++) {
+    Moby__Buildkit__V1__Sourcepolicy__Rule *r = pol->rules[i];
+    if (r->action != MOBY__BUILDKIT__V1__SOURCEPOLICY__POLICY_ACTION__CONVERT || !r->updates)
+      continue;
+    snprintf(f, sizeof f, "%s.rules[%zu].updates", field, i);
+    /* An identifier with capture references (${1}) is checked as written:
+     * a pattern list written for real identifiers then usually refuses it. */
+    if (r->updates->identifier[0])
+      inspect_source_ident(c, r->updates->identifier, f);
+    if (!c->stop) {
+      char af[320];
+      snprintf(af, sizeof af, "%s.attrs", f);
+      inspect_source_attrs(c, UPD_ATTRS(r->updates), af, 1);
+    }
+  }
+}
+
+/* BuildKit's engine (sourcepolicy/engine.go) evaluates one policy's rules in
+ * order: CONVERT acts on the first match (then everything is re-evaluated
+ * with the converted source), while for ALLOW/DENY the LAST matching rule
+ * wins.  So "profile first" would let a request's ALLOW undo a profile DENY.
+ * The merged policy is:
+ *   [profile CONVERT rules] + [request rules] + [profile ALLOW/DENY rules]
+ * so profile conversions apply first and a profile allow/deny verdict is
+ * final for every source a profile rule matches; request rules decide only
+ * what no profile rule covers.  Moving the profile's own CONVERT rules ahead
+ * of its ALLOW/DENY rules does not change its meaning: a matching CONVERT
+ * discards the allow/deny state of the pass anyway. */
+static void merge_source_policy(struct ictx *c, Moby__Buildkit__V1__Sourcepolicy__Policy **slot, const char *field)
+{
+  const struct bg_profile *p = c->p;
+  if (!p->source_policy)
+    return;
+  const struct bg_backend_facts *fx = c->r->facts;
+  if (fx && fx->known && fx->info_unimplemented) {
+    ictx_deny(c, BG_GRPC_FAILED_PRECONDITION, "source_policy",
+              "the profile of %s carries a source policy, and the backend BuildKit (%s) is too old to enforce "
+              "SolveRequest.SourcePolicy (needs v0.11+)",
+              ictx_who(c), fx->buildkit_version[0] ? fx->buildkit_version : "Info unimplemented");
+    return;
+  }
+  Moby__Buildkit__V1__Sourcepolicy__Policy *pp =
+      moby__buildkit__v1__sourcepolicy__policy__unpack(&c->arena.pc, p->source_policy_len, p->source_policy);
+  if (!pp || pp->n_rules == 0)
+    return;
+  Moby__Buildkit__V1__Sourcepolicy__Policy *req = *slot;
+  if (!req) {
+    req = bg_arena_alloc(&c->arena, sizeof *req);
+    if (!req)
+      return;
+    moby__buildkit__v1__sourcepolicy__policy__init(req);
+    req->version = pp->version ? pp->version : 1;
+    *slot = req;
+  } else if (!req->version) {
+    req->version = pp->version ? pp->version : 1;
+  }
+  size_t n = pp->n_rules + req->n_rules, k = 0;
+  Moby__Buildkit__V1__Sourcepolicy__Rule **nv = bg_arena_alloc(&c->arena, n * sizeof *nv);
+  if (!nv)
+    return;
+  for (size_t i = 0; i < pp->n_rules; i++)
+    if (pp->rules[i]->action == MOBY__BUILDKIT__V1__SOURCEPOLICY__POLICY_ACTION__CONVERT)
+      nv[k++] = pp->rules[i];
+  for (size_t i = 0; i < req->n_rules; i++)
+    nv[k++] = req->rules[i];
+  for (size_t i = 0; i < pp->n_rules; i++)
+    if (pp->rules[i]->action != MOBY__BUILDKIT__V1__SOURCEPOLICY__POLICY_ACTION__CONVERT)
+      nv[k++] = pp->rules[i];
+  char o[64], w[96];
+  snprintf(o, sizeof o, "%zu rules", req->n_rules);
+  snprintf(w, sizeof w, "%zu rules (%zu from profile %s)", n, pp->n_rules, p->name ? p->name : "?");
+  req->rules = nv;
+  req->n_rules = n;
+  ictx_rewrite(c, field, o, w);
+}
+
+/* ---- isolation of names ------------------------------------------------------------- */
+
+static char *gen_ref(void)
+{
+  static const char al[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  unsigned char rnd[25];
+  if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+    return NULL;
+  char *s = malloc(26);
+  if (!s)
+    return NULL;
+  for (int i = 0; i < 25; i++)
+    s[i] = al[rnd[i] % 36];
+  s[25] = 0;
+  return s;
+}
+
+/* Wrap *slot in place (arena) and record it.  gen: generate a name when empty. */
+static void wrap_name(struct ictx *c, char **slot, const char *field, int gen)
+{
+  if (!c->p->isolate)
+    return;
+  char *own = NULL;
+  const char *name = *slot;
+  if (!name[0]) {
+    if (!gen)
+      return;
+    if (!(own = gen_ref()))
+      return;
+    name = own;
+  }
+  char *w = bg_ns_wrap(c->r->tenant, name);
+  if (w) {
+    ictx_rewrite(c, field, (*slot)[0] ? *slot : NULL, w);
+    *slot = bg_arena_strdup(&c->arena, w);
+  }
+  free(w);
+  free(own);
+}
+
+/* ---- Control.Solve ------------------------------------------------------------------------ */
+
+#define CS(x) moby__buildkit__v1__solve_request__##x
+
+int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t len)
+{
+  struct ictx c;
+  ictx_init(&c, r);
+  const struct bg_profile *p = r->prof;
+  Moby__Buildkit__V1__SolveRequest *q = CS(unpack)(&c.arena.pc, len, msg);
+  if (!q) {
+    ictx_bad(&c, "moby.buildkit.v1.SolveRequest");
+    goto out;
+  }
+  set_summary(&r->ref, q->ref);
+  set_summary(&r->session, q->session);
+  for (size_t i = 0; i < q->n_entitlements; i++)
+    bg_strlist_add(&r->entitlements, q->entitlements[i], 16);
+
+  /* 1 entitlements */
+  for (size_t i = 0; i < q->n_entitlements && !c.stop; i++)
+    if (!bg_entitlement_granted(p, q->entitlements[i]))
+      ictx_deny(&c, BG_GRPC_PERMISSION_DENIED, "entitlements", "entitlement %s is not granted to %s",
+                q->entitlements[i], ictx_who(&c));
+  /* 2 session exporter */
+  if (!c.stop && q->enablesessionexporter && !p->session_exporter)
+    ictx_deny(&c, BG_GRPC_PERMISSION_DENIED, "session_exporter",
+              "EnableSessionExporter lets the client pick exporters inside the session; not granted to %s",
+              ictx_who(&c));
+  /* 3, 4 frontend */
+  if (!c.stop)
+    inspect_frontend_name(&c, q->frontend);
+  if (!c.stop)
+    inspect_frontend_attrs(&c, BG_SMAP(&q->n_frontendattrs, &q->frontendattrs, &CS(frontend_attrs_entry__descriptor)),
+                           "FrontendAttrs");
+  /* 5 exporters */
+  struct bg_smap ea4 =
+      BG_SMAP(&q->n_exporterattrsdeprecated, &q->exporterattrsdeprecated, &CS(exporter_attrs_deprecated_entry__descriptor));
+  if (!c.stop && q->n_exporters > 0) {
+    char f[64];
+    for (size_t i = 0; i < q->n_exporters && !c.stop; i++) {
+      snprintf(f, sizeof f, "Exporters[%zu]", i);
+      inspect_exporter(&c, q->exporters[i]->type,
+                       BG_SMAP(&q->exporters[i]->n_attrs, &q->exporters[i]->attrs,
+                               &moby__buildkit__v1__exporter__attrs_entry__descriptor),
+                       f);
+    }
+    /* old daemons read only 3/4: make them say what 13[0] says */
+    Moby__Buildkit__V1__Exporter *e0 = q->exporters[0];
+    struct bg_smap a0 = BG_SMAP(&e0->n_attrs, &e0->attrs, &moby__buildkit__v1__exporter__attrs_entry__descriptor);
+    if (!c.stop && strcmp(q->exporterdeprecated, e0->type) != 0) {
+      ictx_rewrite(&c, "ExporterDeprecated", q->exporterdeprecated[0] ? q->exporterdeprecated : NULL, e0->type);
+      q->exporterdeprecated = e0->type;
+    }
+    if (!c.stop && !smap_equal(ea4, a0)) {
+      ictx_rewrite(&c, "ExporterAttrsDeprecated", "(differs from Exporters[0].Attrs)", "(copy of Exporters[0].Attrs)");
+      *ea4.n = 0;
+      for (size_t i = 0; i < *a0.n; i++)
+        smap_append(&c, ea4, (*a0.v)[i]->key, (*a0.v)[i]->value);
+    }
+  } else if (!c.stop && q->exporterdeprecated[0]) {
+    inspect_exporter(&c, q->exporterdeprecated, ea4, "ExporterDeprecated");
+  }
+  /* 6 cache */
+  if (!c.stop && q->cache) {
+    Moby__Buildkit__V1__CacheOptions *co = q->cache;
+    char f[64];
+    if (co->exportrefdeprecated[0])
+      inspect_cache_type(&c, 1, "registry", "Cache.ExportRefDeprecated");
+    if (!c.stop && co->n_importrefsdeprecated)
+      inspect_cache_type(&c, 0, "registry", "Cache.ImportRefsDeprecated");
+    for (size_t i = 0; i < co->n_exports && !c.stop; i++) {
+      snprintf(f, sizeof f, "Cache.Exports[%zu]", i);
+      inspect_cache_type(&c, 1, co->exports[i]->type, f);
+    }
+    for (size_t i = 0; i < co->n_imports && !c.stop; i++) {
+      snprintf(f, sizeof f, "Cache.Imports[%zu]", i);
+      inspect_cache_type(&c, 0, co->imports[i]->type, f);
+    }
+  }
+  /* 7 LLB */
+  if (!c.stop)
+    inspect_definition(&c, q->definition, "Definition");
+  for (size_t i = 0; i < q->n_frontendinputs && !c.stop; i++) {
+    char f[300];
+    snprintf(f, sizeof f, "FrontendInputs[%s]", q->frontendinputs[i]->key);
+    inspect_definition(&c, q->frontendinputs[i]->value, f);
+  }
+  /* 8 source policy */
+  if (!c.stop)
+    check_policy_updates(&c, q->sourcepolicy, "SourcePolicy");
+  if (!c.stop)
+    merge_source_policy(&c, &q->sourcepolicy, "SourcePolicy");
+  /* 9 isolate */
+  if (!c.stop) {
+    wrap_name(&c, &q->ref, "Ref", 1);
+    wrap_name(&c, &q->session, "Session", 0);
+    wrap_name(&c, &q->sourcepolicysession, "SourcePolicySession", 0);
+  }
+  ictx_finish(&c, &q->base);
+out:
+  ictx_done(&c);
+  return r->grpc_status;
+}
+
+/* ---- LLBBridge.Solve ------------------------------------------------------------------------ */
+
+/* ExporterAttr (11) is bytes in every release: a JSON object of result
+ * metadata (Go map[string][]byte, values base64) that, with Final=true, is
+ * merged into the result the exporter sees.  It is not rewritten: a profile
+ * that constrains exporters refuses keys that are exporter attributes it
+ * would otherwise police (name, push, ...). */
+static void bridge_exporter_attr(struct ictx *c, const ProtobufCBinaryData *b)
+{
+  if (!b->len)
+    return;
+  json_error_t err;
+  json_t *j = json_loadb((const char *)b->data, b->len, 0, &err);
+  if (!j || !json_is_object(j)) {
+    json_decref(j);
+    ictx_bad(c, "LLBBridge SolveRequest.ExporterAttr (not a JSON object)");
+    return;
+  }
+  if (!c->p->exporters_any) {
+    static const char *const keys[] = {"name", "push", "push-by-digest", "registry.insecure", "unpack", "store",
+                                        "dangling-name-prefix"};
+    const char *k;
+    json_t *v;
+    json_object_foreach(j, k, v) {
+      int bad = 0;
+      for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        bad |= strcmp(k, keys[i]) == 0;
+      for (size_t e = 0; e < c->p->n_exporters && !bad; e++) {
+        const struct bg_attr_rules *ar = &c->p->exporters[e].attrs;
+        bad |= bg_list_glob(&ar->deny, k) || bg_list_glob(&ar->del, k);
+        for (size_t s = 0; s < ar->set.n && !bad; s++)
+          bad |= strcmp(ar->set.v[s].key, k) == 0;
+      }
+      if (bad) {
+        ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporter_attrs",
+                  "ExporterAttr: result metadata key %s would override an exporter attribute; not allowed for %s", k,
+                  ictx_who(c));
+        break;
+      }
+    }
+  }
+  json_decref(j);
+}
+
+#define BS(x) moby__buildkit__v1__frontend__solve_request__##x
+
+int bg_inspect_bridge_solve(struct bg_inspect *r, const uint8_t *msg, size_t len)
+{
+  struct ictx c;
+  ictx_init(&c, r);
+  Moby__Buildkit__V1__Frontend__SolveRequest *q = BS(unpack)(&c.arena.pc, len, msg);
+  if (!q) {
+    ictx_bad(&c, "moby.buildkit.v1.frontend.SolveRequest");
+    goto out;
+  }
+  inspect_frontend_name(&c, q->frontend);
+  if (!c.stop)
+    inspect_frontend_attrs(&c, BG_SMAP(&q->n_frontendopt, &q->frontendopt, &BS(frontend_opt_entry__descriptor)),
+                           "FrontendOpt");
+  if (!c.stop)
+    bridge_exporter_attr(&c, &q->exporterattr);
+  for (size_t i = 0; i < q->n_cacheimports && !c.stop; i++) {
+    char f[64];
+    snprintf(f, sizeof f, "CacheImports[%zu]", i);
+    inspect_cache_type(&c, 0, q->cacheimports[i]->type, f);
+  }
+  if (!c.stop)
+    inspect_definition(&c, q->definition, "Definition");
+  for (size_t i = 0; i < q->n_frontendinputs && !c.stop; i++) {
+    char f[300];
+    snprintf(f, sizeof f, "FrontendInputs[%s]", q->frontendinputs[i]->key);
+    inspect_definition(&c, q->frontendinputs[i]->value, f);
+  }
+  for (size_t i = 0; i < q->n_sourcepolicies && !c.stop; i++) {
+    char f[64];
+    snprintf(f, sizeof f, "SourcePolicies[%zu]", i);
+    check_policy_updates(&c, q->sourcepolicies[i], f);
+  }
+  ictx_finish(&c, &q->base);
+out:
+  ictx_done(&c);
+  return r->grpc_status;
+}
+
+/* ---- NewContainer / ExecProcess ---------------------------------------------------------- */
+
+int bg_inspect_new_container(struct bg_inspect *r, const uint8_t *msg, size_t len)
+{
+  struct ictx c;
+  ictx_init(&c, r);
+  Moby__Buildkit__V1__Frontend__NewContainerRequest *q =
+      moby__buildkit__v1__frontend__new_container_request__unpack(&c.arena.pc, len, msg);
+  if (!q) {
+    ictx_bad(&c, "moby.buildkit.v1.frontend.NewContainerRequest");
+    goto out;
+  }
+  inspect_network(&c, q->network, "NewContainer.Network");
+  for (size_t i = 0; i < q->n_mounts && !c.stop; i++) {
+    char f[64];
+    snprintf(f, sizeof f, "NewContainer.Mounts[%zu]", i);
+    inspect_mount_type(&c, q->mounts[i]->mounttype, f);
+  }
+out:
+  ictx_done(&c);
+  return r->grpc_status;
+}
+
+/* Before BuildKit v0.12.5 (Docker 20.10 and 24) the daemon never checked the
+ * entitlements of interactive containers (CVE-2024-23653), so the gateway
+ * does: INSECURE needs llb.security "insecure" (unless llb_any) and the
+ * security.insecure entitlement. */
+int bg_inspect_exec_process(struct bg_inspect *r, const uint8_t *msg, size_t len)
+{
+  struct ictx c;
+  ictx_init(&c, r);
+  Moby__Buildkit__V1__Frontend__ExecMessage *q = moby__buildkit__v1__frontend__exec_message__unpack(&c.arena.pc, len, msg);
+  if (!q) {
+    ictx_bad(&c, "moby.buildkit.v1.frontend.ExecMessage");
+    goto out;
+  }
+  if (q->input_case == MOBY__BUILDKIT__V1__FRONTEND__EXEC_MESSAGE__INPUT_INIT && q->init)
+    inspect_security(&c, q->init->security, "ExecProcess.Init.Security");
+out:
+  ictx_done(&c);
+  return r->grpc_status;
+}
