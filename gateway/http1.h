@@ -53,15 +53,22 @@ enum bg_h1_status {
 
 /* Parse one request head from buf[0..len).  Lines end in CRLF (a bare LF is
  * accepted as Go and curl peers never send it but tolerant parsing of it is
- * harmless); obsolete line folding is rejected; header names must be tokens;
- * duplicate Content-Length with different values is BAD.  |max_head| bounds
- * the whole head: once len exceeds it without a complete head the result is
- * BG_H1_TOO_LARGE, so a slow client cannot make the gateway buffer more. */
+ * harmless); empty lines before the request-line are skipped (counted in
+ * head_len); obsolete line folding is rejected; header names must be tokens;
+ * duplicate Content-Length with different values is BAD, and so are
+ * Transfer-Encoding whose last coding is not chunked, Transfer-Encoding with
+ * Content-Length or in HTTP/1.0, a missing Host in HTTP/1.1 and repeated Host.
+ * The target must be origin-form ("/...").  Invalid bytes are reported as BAD
+ * as soon as they arrive, even before the head is complete.  |max_head| bounds
+ * the whole head (a head of exactly max_head bytes is fine): once len reaches
+ * it without a complete head the result is BG_H1_TOO_LARGE, so a slow client
+ * cannot make the gateway buffer more. */
 enum bg_h1_status bg_h1_parse(const char *buf, size_t len, size_t max_head, struct bg_h1_request *req);
 
 /* Case-insensitive header lookup; first match or NULL.  *valuelen set when found. */
 const char *bg_h1_header(const struct bg_h1_request *req, const char *name, size_t *valuelen);
-/* True if some comma-separated element of header |name| equals |token| (case-insensitive). */
+/* True if some comma-separated element of any header line named |name| equals |token|
+ * (case-insensitive, whitespace around elements ignored). */
 int bg_h1_header_has_token(const struct bg_h1_request *req, const char *name, const char *token);
 
 enum bg_route {

@@ -36,9 +36,15 @@ void bg_frame_reader_init(struct bg_frame_reader *r, size_t max_len);
 void bg_frame_reader_free(struct bg_frame_reader *r);
 
 /* Feed |len| bytes.  Calls |on_msg| for every complete message (the body
- * pointer is valid only during the call).  Returns BG_FRAME_OK, a negative
- * bg_frame_err, or the non-zero value |on_msg| returned (which stops parsing).
- * *consumed is how many input bytes were used (all of them unless stopped). */
+ * pointer is valid only during the call; never NULL, also for zero-length
+ * messages).  Returns BG_FRAME_OK, a negative bg_frame_err, or the non-zero
+ * value |on_msg| returned (which stops parsing right after that message;
+ * return a positive value so it cannot be mistaken for a bg_frame_err).
+ * *consumed is how many input bytes were used (all of them unless stopped).
+ * TOO_LARGE and BAD_FLAG are sticky: later feeds return them again and
+ * consume nothing.  The body buffer is allocated only once body bytes of a
+ * split message arrive and freed after delivery; a message that arrives
+ * whole in one feed is handed out in place without copying. */
 typedef int (*bg_frame_msg_cb)(void *arg, const uint8_t *msg, size_t len, int compressed);
 int bg_frame_reader_feed(struct bg_frame_reader *r, const uint8_t *data, size_t len, size_t *consumed,
                          bg_frame_msg_cb on_msg, void *arg);
