@@ -1,10 +1,22 @@
 /*
- * dispatch.c: hand inspected messages to the message inspectors.
- * (Placeholder until policy/inspect.h is published: inspects nothing.)
+ * dispatch.c: hand inspected messages to the message inspectors (inspect.h)
+ * and fold their results into the call (decision, rewrites, audit summary).
+ *
+ * Which messages are inspected:
+ *   requests  Control.Solve, LLBBridge.Solve, LLBBridge.NewContainer and every
+ *             client message of LLBBridge.ExecProcess (a stream may start
+ *             several processes, each with its own Init); with isolate also
+ *             Control.Status, Control.ListenBuildHistory and
+ *             Control.UpdateBuildHistory (their refs are namespaced).
+ *   responses with isolate, Control.ListenBuildHistory events: refs are
+ *             restored and other tenants' records are dropped.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy/call_int.h"
+#include "policy/inspect.h"
 
 int bg_inspect_wants_requests(const struct bg_call *call)
 {
@@ -14,15 +26,111 @@ int bg_inspect_wants_requests(const struct bg_call *call)
   case BG_MK_NEW_CONTAINER:
   case BG_MK_EXEC_PROCESS:
     return 1;
+  case BG_MK_CONTROL_STATUS:
+  case BG_MK_LISTEN_HISTORY:
+  case BG_MK_UPDATE_HISTORY:
+    return call->prof && call->prof->isolate;
   default:
     return 0;
   }
 }
 
-int bg_inspect_wants_responses(const struct bg_call *call) { return 0; }
+int bg_inspect_wants_responses(const struct bg_call *call)
+{
+  return call->kind == BG_MK_LISTEN_HISTORY && call->prof && call->prof->isolate;
+}
+
+static void take_str(char **dst, char **src)
+{
+  if (!*dst && *src && **src) {
+    *dst = *src;
+    *src = NULL;
+  }
+}
+
+static void merge_list(char ***dst, size_t *n, const struct bg_strlist *src)
+{
+  for (size_t i = 0; i < src->n; i++) {
+    int seen = 0;
+    for (size_t k = 0; k < *n && !seen; k++)
+      seen = strcmp((*dst)[k], src->v[i]) == 0;
+    if (seen || *n >= 256)
+      continue;
+    char **nv = realloc(*dst, (*n + 1) * sizeof *nv);
+    if (!nv)
+      return;
+    *dst = nv;
+    if (((*dst)[*n] = strdup(src->v[i])))
+      (*n)++;
+  }
+}
 
 void bg_inspect_dispatch(struct bg_call *call, int response, const uint8_t *msg, size_t len,
                          struct bg_inspect_verdict *v)
 {
   memset(v, 0, sizeof *v);
+  int (*fn)(struct bg_inspect *, const uint8_t *, size_t) = NULL;
+  if (!response) {
+    switch (call->kind) {
+    case BG_MK_CONTROL_SOLVE: fn = bg_inspect_control_solve; break;
+    case BG_MK_BRIDGE_SOLVE: fn = bg_inspect_bridge_solve; break;
+    case BG_MK_NEW_CONTAINER: fn = bg_inspect_new_container; break;
+    case BG_MK_EXEC_PROCESS: fn = bg_inspect_exec_process; break;
+    case BG_MK_CONTROL_STATUS: fn = bg_isolate_status_request; break;
+    case BG_MK_LISTEN_HISTORY: fn = bg_isolate_build_history_request; break;
+    case BG_MK_UPDATE_HISTORY: fn = bg_isolate_update_build_history; break;
+    default: break;
+    }
+  } else if (call->kind == BG_MK_LISTEN_HISTORY) {
+    fn = bg_isolate_build_history_event;
+  }
+  if (!fn || !call->prof)
+    return;
+
+  const struct bg_policy *p = call->c->p;
+  const char *tenant = p->tenants[call->tenant].name;
+  struct bg_inspect r;
+  memset(&r, 0, sizeof r);
+  bg_inspect_init(&r, call->prof, tenant, p->audit_mode, call->c->facts);
+  fn(&r, msg, len);
+
+  /* audit summary: the first message that names a thing wins */
+  take_str(&call->ref, &r.ref);
+  take_str(&call->session, &r.session);
+  take_str(&call->frontend, &r.frontend);
+  merge_list(&call->exporters, &call->n_exporters, &r.exporters);
+  merge_list(&call->entitlements, &call->n_entitlements, &r.entitlements);
+  merge_list(&call->sources, &call->n_sources, &r.sources);
+  for (size_t i = 0; i < r.n_rewrites; i++)
+    bg_call_add_rewrite(call, r.rewrites[i].field, r.rewrites[i].old_value, r.rewrites[i].new_value);
+
+  int status = p->audit_mode ? (r.would_deny ? (r.would_status ? r.would_status : BG_GRPC_PERMISSION_DENIED) : 0)
+                             : r.grpc_status;
+  const char *rule = r.rule[0] ? r.rule : "inspect";
+  if (strcmp(rule, "decode") == 0 || strcmp(rule, "inspect") == 0)
+    snprintf(v->rule, sizeof v->rule, "%s", rule);
+  else
+    snprintf(v->rule, sizeof v->rule, "profiles.%s.%s", call->prof->name, rule);
+  if (status) {
+    v->deny = 1;
+    v->grpc_status = status;
+    if (status == BG_GRPC_INVALID_ARGUMENT)
+      snprintf(v->message, sizeof v->message, "buildgate: %.100s request could not be decoded: %.360s", call->method,
+               r.reason[0] ? r.reason : "malformed message");
+    else
+      snprintf(v->message, sizeof v->message, "buildgate: denied by rule %.100s: %.380s", v->rule,
+               r.reason[0] ? r.reason : "(no reason given)");
+  } else if (r.drop) {
+    v->drop = 1;
+    snprintf(v->message, sizeof v->message, "record of another tenant withheld");
+  } else if (r.n_rewrites || r.out) {
+    v->rewritten = 1;
+    snprintf(v->message, sizeof v->message, "%s", r.reason[0] ? r.reason : "message rewritten by policy");
+    if (r.out && !p->audit_mode) {
+      v->data = r.out;
+      v->len = r.outlen;
+      r.out = NULL;
+    }
+  }
+  bg_inspect_free(&r);
 }
