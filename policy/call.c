@@ -306,6 +306,57 @@ static void isolate_header(struct bg_call *call, const struct bg_header *hdrs, s
   bg_call_set_decision(call, "rewrite", "isolate", "tenant namespacing");
 }
 
+/* Session exposure: keep only the x-docker-expose-session-grpc-method values
+ * the profile's session_methods allow (e.g. no SSH agent forwarding).  The
+ * daemon then never asks the client for the others. */
+static void filter_session_methods(struct bg_call *call, const struct bg_header *hdrs, size_t n_hdrs)
+{
+  static const char name[] = "x-docker-expose-session-grpc-method";
+  const struct bg_strlist *allow = &call->prof->session_methods;
+  size_t cnt = 0, kept = 0, removed = 0;
+  for (size_t i = 0; i < n_hdrs; i++)
+    if (hname_is(&hdrs[i], name))
+      cnt++;
+  if (!cnt)
+    return;
+  char **vals = calloc(cnt, sizeof *vals);
+  if (!vals)
+    return;
+  char rule[160];
+  snprintf(rule, sizeof rule, "profiles.%s.session_methods", call->prof->name);
+  for (size_t i = 0; i < n_hdrs; i++) {
+    if (!hname_is(&hdrs[i], name))
+      continue;
+    char *v = hvalue(&hdrs[i]);
+    if (!v)
+      continue;
+    int ok = 0;
+    for (size_t k = 0; k < allow->n && !ok; k++)
+      ok = bg_glob_match(allow->v[k], v);
+    if (ok) {
+      vals[kept++] = v;
+    } else {
+      bg_call_add_rewrite(call, "metadata.x-docker-expose-session-grpc-method", v, NULL);
+      removed++;
+      free(v);
+    }
+  }
+  int audit = call->c->p->audit_mode;
+  if (removed) {
+    char why[200];
+    snprintf(why, sizeof why, "%zu exposed session method(s) withheld", removed);
+    bg_call_set_decision(call, audit ? "would_rewrite" : "rewrite", rule, why);
+  }
+  if (removed && !audit && kept == 0) {
+    free(vals);
+    add_edit(call, name, NULL, 0);
+  } else if (!removed || audit || add_edit(call, name, vals, kept) < 0) {
+    for (size_t i = 0; i < kept; i++)
+      free(vals[i]);
+    free(vals);
+  }
+}
+
 int bg_call_add_rewrite(struct bg_call *call, const char *field, const char *old, const char *neu)
 {
   struct bg_rewrite_rec *nv = realloc(call->rewrites, (call->n_rewrites + 1) * sizeof *nv);
@@ -440,6 +491,8 @@ struct bg_call *bg_call_begin(struct bg_conn *c, const char *path, size_t pathle
       if (hname_is(&hdrs[i], "x-docker-expose-session-uuid"))
         call->session = hvalue(&hdrs[i]);
   }
+  if (kind == BG_MK_CONTROL_SESSION && !prof->session_methods_any)
+    filter_session_methods(call, hdrs, n_hdrs);
   if (kind == BG_MK_BRIDGE || kind == BG_MK_BRIDGE_SOLVE || kind == BG_MK_NEW_CONTAINER || kind == BG_MK_EXEC_PROCESS)
     for (size_t i = 0; i < n_hdrs && !call->ref; i++)
       if (hname_is(&hdrs[i], "buildkit-controlapi-buildid"))

@@ -413,6 +413,13 @@ static int chk_method(struct ld *L, const struct jpath *p, const char *s)
   return 0;
 }
 
+static int chk_session_method(struct ld *L, const struct jpath *p, const char *s)
+{
+  if (strcmp(s, "*") == 0 || s[0] == '/')
+    return 0;
+  return fail(L, p, 0, "session method pattern \"%.80s\" must be \"*\" or start with '/'", s);
+}
+
 static int chk_entitlement(struct ld *L, const struct jpath *p, const char *s)
 {
   if (strcmp(s, "*") == 0 || strcmp(s, "network.host") == 0 || strcmp(s, "security.insecure") == 0 ||
@@ -584,6 +591,7 @@ void bg_profile_free(struct bg_profile *pr)
   bg_strlist_free(&pr->llb_security);
   bg_strlist_free(&pr->llb_sources);
   bg_strlist_free(&pr->llb_mounts);
+  bg_strlist_free(&pr->session_methods);
   free(pr->source_policy);
   memset(pr, 0, sizeof *pr);
 }
@@ -867,8 +875,8 @@ static int fill_default(struct bg_strlist *l, const char *const *vals)
 static int get_profile(struct ld *L, const struct jpath *p, const char *name, json_t *v, struct bg_profile *pr)
 {
   static const char *const keys[] = {"methods", "entitlements", "frontends", "frontend_attrs", "exporters",
-                                     "session_exporter", "cache", "llb", "source_policy", "isolate", "limits",
-                                     NULL};
+                                     "session_exporter", "session_methods", "cache", "llb", "source_policy",
+                                     "isolate", "limits", NULL};
   if (want(L, p, v, JSON_OBJECT, "an object") < 0 || only_keys(L, p, v, keys) < 0)
     return -1;
   if (!(pr->name = strdup(name)))
@@ -929,6 +937,13 @@ static int get_profile(struct ld *L, const struct jpath *p, const char *name, js
     q = jp_key(p, "session_exporter");
     if (get_bool(L, &q, x, &pr->session_exporter) < 0)
       return -1;
+  }
+  pr->session_methods_any = 1;
+  if ((x = json_object_get(v, "session_methods"))) {
+    q = jp_key(p, "session_methods");
+    if (get_strlist(L, &q, x, &pr->session_methods, chk_session_method) < 0)
+      return -1;
+    pr->session_methods_any = strlist_has(&pr->session_methods, "*");
   }
   pr->cache_any = 1;
   if ((x = json_object_get(v, "cache"))) {

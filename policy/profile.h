@@ -69,6 +69,11 @@ struct bg_profile {
   int isolate;
   size_t max_message_bytes;
   unsigned max_streams;
+  /* Control.Session / POST /session: session methods the client may expose
+   * (x-docker-expose-session-grpc-method values, glob patterns); others are
+   * removed from the header by the call glue.  session_methods_any: key absent. */
+  int session_methods_any;
+  struct bg_strlist session_methods;
 };
 
 /* Shell-style glob: '*' matches any run of characters (including '/'), '?' one. */

@@ -367,6 +367,46 @@ static void test_isolation_headers(void **state)
   bg_policy_unref(p);
 }
 
+static void test_session_methods(void **state)
+{
+  struct bg_error err;
+  struct bg_policy *p = bg_policy_load_file("../../deploy/policies/multi-tenant.json", &err);
+  if (!p)
+    fail_msg("%s", err.text);
+  struct bg_conn *c = conn_uid(p, 1001);
+  struct bg_header sess[] = {H("x-docker-expose-session-uuid", "j9wjxj7bytufm3k3plzd9lgqy"),
+                             H("x-docker-expose-session-grpc-method", "/grpc.health.v1.Health/Check"),
+                             H("x-docker-expose-session-grpc-method", "/moby.sshforward.v1.SSH/ForwardAgent"),
+                             H("x-docker-expose-session-grpc-method", "/moby.filesync.v1.FileSync/DiffCopy"),
+                             H("x-docker-expose-session-grpc-method", "/moby.sshforward.v1.SSH/CheckAgent")};
+  struct bg_call_decision d;
+  struct bg_call *call = bg_call_begin(c, "/moby.buildkit.v1.Control/Session", 33, sess, 5, &d);
+  assert_int_equal(d.grpc_status, 0);
+  const struct bg_header_edit *e = find_edit(&d, "x-docker-expose-session-grpc-method");
+  assert_non_null(e);
+  assert_int_equal(e->n_values, 2);
+  assert_string_equal(e->values[0], "/grpc.health.v1.Health/Check");
+  assert_string_equal(e->values[1], "/moby.filesync.v1.FileSync/DiffCopy");
+  char *raw;
+  json_t *a = end_call(call, 0, &raw);
+  assert_string_equal(jget(a, "decision"), "rewrite");
+  assert_non_null(strstr(raw, "/moby.sshforward.v1.SSH/ForwardAgent"));
+  free(raw);
+  json_decref(a);
+  /* nothing to withhold: no edit */
+  call = bg_call_begin(c, "/moby.buildkit.v1.Control/Session", 33, sess, 2, &d);
+  assert_null(find_edit(&d, "x-docker-expose-session-grpc-method"));
+  json_decref(end_call(call, 0, NULL));
+  /* everything withheld: the header is removed */
+  call = bg_call_begin(c, "/moby.buildkit.v1.Control/Session", 33, sess + 2, 1, &d);
+  e = find_edit(&d, "x-docker-expose-session-grpc-method");
+  assert_non_null(e);
+  assert_int_equal(e->n_values, 0);
+  json_decref(end_call(call, 0, NULL));
+  bg_conn_close(c);
+  bg_policy_unref(p);
+}
+
 static void test_audit_mode_never_denies(void **state)
 {
   struct bg_policy *p = policy(1);
@@ -608,6 +648,7 @@ int main(void)
       cmocka_unit_test(test_malformed_paths),
       cmocka_unit_test(test_per_call_token),
       cmocka_unit_test(test_isolation_headers),
+      cmocka_unit_test(test_session_methods),
       cmocka_unit_test(test_audit_mode_never_denies),
       cmocka_unit_test(test_inspected_solve),
       cmocka_unit_test(test_size_limit),
