@@ -692,6 +692,9 @@ static int on_resp_msg(void *arg, const uint8_t *msg, size_t len, int compressed
     evbuffer_add(s->resp, r.data, r.len);
     free(r.data);
     return 0;
+  case BG_MSG_DROP: /* withheld from this client (another tenant's event) */
+    free(r.data);
+    return 0;
   default:
     free(r.data);
     stream_fail(s, r.grpc_status ? r.grpc_status : BG_GRPC_PERMISSION_DENIED, r.message);
