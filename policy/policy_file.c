@@ -425,6 +425,10 @@ static int chk_entitlement(struct ld *L, const struct jpath *p, const char *s)
   if (strcmp(s, "*") == 0 || strcmp(s, "network.host") == 0 || strcmp(s, "security.insecure") == 0 ||
       strcmp(s, "device") == 0 || (strncmp(s, "device=", 7) == 0 && s[7]))
     return 0;
+  /* a glob over the names ("network.*") must name at least one of them */
+  if (strpbrk(s, "*?") && (bg_glob_match(s, "network.host") || bg_glob_match(s, "security.insecure") ||
+                           bg_glob_match(s, "device")))
+    return 0;
   return fail(L, p, 0, "unknown entitlement \"%s\" (network.host, security.insecure, device, device=<glob>, *)", s);
 }
 

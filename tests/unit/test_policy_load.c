@@ -210,6 +210,12 @@ static void test_value_checks(void **state)
   expect_error("{\"profiles\": {\"b\": {\"methods\": [\"@stabel\"]}}}", "unknown method class", 0, 0);
   expect_error("{\"profiles\": {\"b\": {\"methods\": [\"moby.buildkit.v1.Control/Solve\"]}}}", "must be", 0, 0);
   expect_error("{\"profiles\": {\"b\": {\"entitlements\": [\"network.hots\"]}}}", "unknown entitlement", 0, 0);
+  expect_error("{\"profiles\": {\"b\": {\"entitlements\": [\"net*.hots\"]}}}", "unknown entitlement", 0, 0);
+  struct bg_error err;
+  const char *globbed = "{\"profiles\": {\"b\": {\"entitlements\": [\"network.*\", \"device=nvidia.com/*\"]}}}";
+  struct bg_policy *p = bg_policy_load_string(globbed, strlen(globbed), &err);
+  assert_non_null(p);
+  bg_policy_unref(p);
   expect_error("{\"profiles\": {\"b\": {\"llb\": {\"network\": [\"bridge\"]}}}}", "unknown network mode", 0, 0);
   expect_error("{\"profiles\": {\"b\": {\"llb\": {\"security\": [\"privileged\"]}}}}", "unknown security mode", 0, 0);
   expect_error("{\"profiles\": {\"b\": {\"llb\": {\"mounts\": [\"bindx\"]}}}}", "unknown extra mount type", 0, 0);
