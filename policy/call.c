@@ -481,11 +481,11 @@ struct bg_call *bg_call_begin(struct bg_conn *c, const char *path, size_t pathle
   enum bg_mkind kind = call->m ? call->m->kind : BG_MK_PLAIN;
   call->kind = kind;
   if (prof->isolate) {
-    if (kind == BG_MK_CONTROL_SESSION)
-      isolate_header(call, hdrs, n_hdrs, "x-docker-expose-session-uuid", "metadata.x-docker-expose-session-uuid");
-    if (kind == BG_MK_BRIDGE || kind == BG_MK_BRIDGE_SOLVE || kind == BG_MK_NEW_CONTAINER ||
-        kind == BG_MK_EXEC_PROCESS)
-      isolate_header(call, hdrs, n_hdrs, "buildkit-controlapi-buildid", "metadata.buildkit-controlapi-buildid");
+    /* On every call that carries them, not only the catalogued ones: a method
+     * the catalogue does not know yet (allowed by "*") must not become a way
+     * to name another tenant's session or build. */
+    isolate_header(call, hdrs, n_hdrs, "x-docker-expose-session-uuid", "metadata.x-docker-expose-session-uuid");
+    isolate_header(call, hdrs, n_hdrs, "buildkit-controlapi-buildid", "metadata.buildkit-controlapi-buildid");
   } else if (kind == BG_MK_CONTROL_SESSION) {
     for (size_t i = 0; i < n_hdrs && !call->session; i++)
       if (hname_is(&hdrs[i], "x-docker-expose-session-uuid"))
@@ -493,8 +493,7 @@ struct bg_call *bg_call_begin(struct bg_conn *c, const char *path, size_t pathle
   }
   if (kind == BG_MK_CONTROL_SESSION && !prof->session_methods_any)
     filter_session_methods(call, hdrs, n_hdrs);
-  if (kind == BG_MK_BRIDGE || kind == BG_MK_BRIDGE_SOLVE || kind == BG_MK_NEW_CONTAINER || kind == BG_MK_EXEC_PROCESS)
-    for (size_t i = 0; i < n_hdrs && !call->ref; i++)
+  for (size_t i = 0; i < n_hdrs && !call->ref; i++)
       if (hname_is(&hdrs[i], "buildkit-controlapi-buildid"))
         call->ref = hvalue(&hdrs[i]);
 
@@ -596,7 +595,7 @@ static void on_message(struct bg_call *call, int response, const uint8_t *msg, s
 {
   memset(out, 0, sizeof *out);
   out->verdict = BG_MSG_PASS;
-  if (!call || !call->prof)
+  if (!call)
     return;
   if (call->begin_status) {
     /* A denied call never reaches the backend; nothing it sends may either. */
@@ -605,6 +604,8 @@ static void on_message(struct bg_call *call, int response, const uint8_t *msg, s
     snprintf(out->message, sizeof out->message, "%s", call->reason);
     return;
   }
+  if (!call->prof)
+    return;
   if (response ? !call->inspect_responses : !call->inspect_requests)
     return;
   if (call->msg_denied) {

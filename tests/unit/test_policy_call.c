@@ -206,6 +206,9 @@ static void test_malformed_paths(void **state)
     if (d.grpc_status != BG_GRPC_INVALID_ARGUMENT)
       fail_msg("%s: status %d", bad[i], d.grpc_status);
     assert_non_null(strstr(d.message, ":path"));
+    struct bg_msg_result r;
+    bg_call_request(call, (const uint8_t *)"x", 1, 0, &r);
+    assert_int_equal(r.verdict, BG_MSG_DENY);
     json_t *a = end_call(call, d.grpc_status, NULL);
     assert_string_equal(jget(a, "rule"), "path");
     json_decref(a);
@@ -334,6 +337,28 @@ static void test_isolation_headers(void **state)
   a = end_call(call, 0, NULL);
   assert_string_equal(jget(a, "ref"), "t25dknjy427y37n5tocweer3v");
   json_decref(a);
+
+  /* a method outside the catalogue gets the same treatment (admin-like "*" profiles) */
+  bg_policy_unref(p);
+  {
+    const char *js = "{\"tenants\": [{\"name\": \"t\", \"match\": {\"uid\": [1001]}, \"profile\": \"x\"}],"
+                     " \"profiles\": {\"x\": {\"methods\": [\"*\"]}}}";
+    struct bg_error err;
+    p = bg_policy_load_string(js, strlen(js), &err);
+    assert_non_null(p);
+    bg_conn_close(c);
+    c = conn_uid(p, 1001);
+    call = bg_call_begin(c, "/moby.buildkit.v1.frontend.LLBBridge/FutureCall", 47, bid, 1, &d);
+    assert_int_equal(d.grpc_status, 0);
+    e = find_edit(&d, "buildkit-controlapi-buildid");
+    assert_non_null(e);
+    assert_string_equal(e->values[0], "t.t25dknjy427y37n5tocweer3v");
+    json_decref(end_call(call, 0, NULL));
+    bg_conn_close(c);
+    bg_policy_unref(p);
+    p = policy(0);
+    c = conn_uid(p, 1001);
+  }
 
   /* Status / history calls are inspected (their refs are namespaced) */
   call = bg_call_begin(c, "/moby.buildkit.v1.Control/Status", 32, NULL, 0, &d);
