@@ -73,7 +73,10 @@ build/fuzz/obj/gen/%.o: build/gen/%.c $(PROTO_H)
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) -std=c11 $(FUZZ_CFLAGS) -c -o $@ $<
 FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRC)) $(patsubst build/gen/%.c,build/fuzz/obj/gen/%.o,$(PROTO_C))
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
+build/fuzz/libbuildgate.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+build/fuzz/%: tests/fuzz/%.c build/fuzz/libbuildgate.a
 	clang $(CPPFLAGS) -std=c11 $(shell pkg-config --cflags $(PKGS)) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 fuzz: $(FUZZ_BIN)

@@ -93,45 +93,6 @@ static void addr_free(struct gw_addr *a)
   free(a->port);
 }
 
-/* ---------- connection registry (for draining) ---------- */
-
-void gw_conn_link(struct gw *gw, struct gw_conn *c)
-{
-  c->prev = NULL;
-  c->next = gw->conns;
-  if (c->next)
-    c->next->prev = c;
-  gw->conns = c;
-  gw->n_conns++;
-}
-
-void gw_conn_unlink(struct gw *gw, struct gw_conn *c)
-{
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    gw->conns = c->next;
-  if (c->next)
-    c->next->prev = c->prev;
-  gw->n_conns--;
-  if (gw->draining && gw->n_conns == 0)
-    event_base_loopexit(gw->base, NULL);
-}
-
-/* ---------- audit ---------- */
-
-void gw_audit_write(struct gw *gw, char *line)
-{
-  if (gw->audit_fd >= 0 && line) {
-    size_t n = strlen(line);
-    line[n] = '\n'; /* overwrite the NUL; write the line in one call so O_APPEND keeps lines whole */
-    ssize_t w = write(gw->audit_fd, line, n + 1);
-    if (w != (ssize_t)(n + 1))
-      LOG_ERR("audit log write failed: %s", w < 0 ? strerror(errno) : "short write");
-  }
-  free(line);
-}
-
 /* ---------- listeners ---------- */
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
