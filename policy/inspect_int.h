@@ -104,10 +104,12 @@ void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field);
  * isolate wrapping.  apply=0: only report (1) whether a wrap is needed;
  * apply=1: wrap and record the rewrites.  Returns 1 if (it would be) changed. */
 int inspect_source_attrs(struct ictx *c, struct bg_smap m, const char *field, int apply);
-void inspect_source_ident(struct ictx *c, const char *ident, const char *field);
-void inspect_network(struct ictx *c, int mode, const char *field);
-void inspect_security(struct ictx *c, int mode, const char *field);
-void inspect_mount_type(struct ictx *c, int type, const char *field);
+/* Field names: fld alone (idx < 0) or "<fld>.def[<idx>]", formatted lazily. */
+const char *bg_op_field(char *buf, size_t n, const char *fld, long idx);
+void inspect_source_ident(struct ictx *c, const char *ident, const char *fld, long idx);
+void inspect_network(struct ictx *c, int mode, const char *fld, long idx);
+void inspect_security(struct ictx *c, int mode, const char *fld, long idx);
+void inspect_mount_type(struct ictx *c, int type, const char *fld, long idx);
 
 /* Exporters (inspect_exporter.c) */
 void apply_attr_rules(struct ictx *c, const struct bg_attr_rules *ar, struct bg_smap m,

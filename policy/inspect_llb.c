@@ -32,6 +32,16 @@
 
 #include "policy/inspect_int.h"
 
+/* "<fld>.def[<idx>]" (idx >= 0) or fld, formatted only when a message needs it. */
+const char *bg_op_field(char *buf, size_t n, const char *fld, long idx)
+{
+  if (idx < 0)
+    return fld;
+  snprintf(buf, n, "%s.def[%ld]", fld, idx);
+  return buf;
+}
+#define FIELD bg_op_field(fb_, sizeof fb_, fld, idx)
+
 static const char *netname(int m)
 {
   switch (m) {
@@ -42,48 +52,51 @@ static const char *netname(int m)
   }
 }
 
-void inspect_network(struct ictx *c, int mode, const char *field)
+void inspect_network(struct ictx *c, int mode, const char *fld, long idx)
 {
+  char fb_[340];
   const struct bg_profile *p = c->p;
   const char *n = netname(mode);
   if (!n) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_network", "%s: unknown network mode %d for %s", field, mode,
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_network", "%s: unknown network mode %d for %s", FIELD, mode,
               ictx_who(c));
     return;
   }
   if (!p->llb_any && !bg_list_has(&p->llb_network, n)) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_network", "%s: network mode %s is not allowed for %s", field, n,
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_network", "%s: network mode %s is not allowed for %s", FIELD, n,
               ictx_who(c));
     return;
   }
   if (mode == PB__NET_MODE__HOST && !bg_entitlement_granted(p, "network.host"))
     ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "entitlements",
-              "%s: network mode host needs entitlement network.host, which is not granted to %s", field,
+              "%s: network mode host needs entitlement network.host, which is not granted to %s", FIELD,
               ictx_who(c));
 }
 
-void inspect_security(struct ictx *c, int mode, const char *field)
+void inspect_security(struct ictx *c, int mode, const char *fld, long idx)
 {
+  char fb_[340];
   const struct bg_profile *p = c->p;
   const char *n = mode == PB__SECURITY_MODE__SANDBOX ? "sandbox" : mode == PB__SECURITY_MODE__INSECURE ? "insecure" : NULL;
   if (!n) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_security", "%s: unknown security mode %d for %s", field, mode,
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_security", "%s: unknown security mode %d for %s", FIELD, mode,
               ictx_who(c));
     return;
   }
   if (!p->llb_any && !bg_list_has(&p->llb_security, n)) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_security", "%s: security mode %s is not allowed for %s", field,
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_security", "%s: security mode %s is not allowed for %s", FIELD,
               n, ictx_who(c));
     return;
   }
   if (mode == PB__SECURITY_MODE__INSECURE && !bg_entitlement_granted(p, "security.insecure"))
     ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "entitlements",
-              "%s: security mode insecure needs entitlement security.insecure, which is not granted to %s", field,
+              "%s: security mode insecure needs entitlement security.insecure, which is not granted to %s", FIELD,
               ictx_who(c));
 }
 
-void inspect_mount_type(struct ictx *c, int type, const char *field)
+void inspect_mount_type(struct ictx *c, int type, const char *fld, long idx)
 {
+  char fb_[340];
   const char *n;
   switch (type) {
   case PB__MOUNT_TYPE__BIND:
@@ -94,27 +107,28 @@ void inspect_mount_type(struct ictx *c, int type, const char *field)
   case PB__MOUNT_TYPE__SSH: n = "ssh"; break;
   default:
     if (!c->p->llb_any)
-      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_mounts", "%s: unknown mount type %d for %s", field, type,
+      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_mounts", "%s: unknown mount type %d for %s", FIELD, type,
                 ictx_who(c));
     return;
   }
   if (!c->p->llb_any && !bg_list_has(&c->p->llb_mounts, n))
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_mounts", "%s: %s mounts are not allowed for %s", field, n,
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_mounts", "%s: %s mounts are not allowed for %s", FIELD, n,
               ictx_who(c));
 }
 
-void inspect_source_ident(struct ictx *c, const char *ident, const char *field)
+void inspect_source_ident(struct ictx *c, const char *ident, const char *fld, long idx)
 {
+  char fb_[340];
   bg_strlist_add(&c->r->sources, ident, 64);
   if (c->p->llb_any)
     return;
   if (!strstr(ident, "://")) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_sources", "%s: source \"%s\" has no scheme (%s)", field, ident,
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_sources", "%s: source \"%s\" has no scheme (%s)", FIELD, ident,
               ictx_who(c));
     return;
   }
   if (!bg_list_glob(&c->p->llb_sources, ident))
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_sources", "%s: source \"%s\" is not allowed for %s", field, ident,
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_sources", "%s: source \"%s\" is not allowed for %s", FIELD, ident,
               ictx_who(c));
 }
 
@@ -164,43 +178,44 @@ int inspect_source_attrs(struct ictx *c, struct bg_smap m, const char *field, in
 #define SRC_ATTRS(s) BG_SMAP(&(s)->n_attrs, &(s)->attrs, &pb__source_op__attrs_entry__descriptor)
 
 /* Returns 1 when the op needs a rewrite (session namespacing). */
-static int check_op(struct ictx *c, Pb__Op *op, const char *f)
+static int check_op(struct ictx *c, Pb__Op *op, const char *fld, long idx)
 {
   const struct bg_profile *p = c->p;
+  char fb_[340];
   switch (op->op_case) {
   case PB__OP__OP_EXEC: {
     Pb__ExecOp *e = op->exec;
-    inspect_network(c, e->network, f);
-    inspect_security(c, e->security, f);
+    inspect_network(c, e->network, fld, idx);
+    inspect_security(c, e->security, fld, idx);
     for (size_t i = 0; i < e->n_mounts && !c->stop; i++)
-      inspect_mount_type(c, e->mounts[i]->mounttype, f);
+      inspect_mount_type(c, e->mounts[i]->mounttype, fld, idx);
     for (size_t i = 0; i < e->n_cdidevices && !c->stop; i++) {
       char ent[300];
       snprintf(ent, sizeof ent, "device=%s", e->cdidevices[i]->name);
       if (!bg_entitlement_granted(p, ent))
         ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_devices",
-                  "%s: device %s needs entitlement %s, which is not granted to %s", f, e->cdidevices[i]->name, ent,
+                  "%s: device %s needs entitlement %s, which is not granted to %s", FIELD, e->cdidevices[i]->name, ent,
                   ictx_who(c));
     }
     return 0;
   }
   case PB__OP__OP_SOURCE: {
-    char af[340];
-    snprintf(af, sizeof af, "%s.source.attrs", f);
-    inspect_source_ident(c, op->source->identifier, f);
-    if (c->stop)
+    inspect_source_ident(c, op->source->identifier, fld, idx);
+    if (c->stop || !op->source->n_attrs)
       return 0;
+    char af[360];
+    snprintf(af, sizeof af, "%s.source.attrs", FIELD);
     return inspect_source_attrs(c, SRC_ATTRS(op->source), af, 0);
   }
   case PB__OP__OP_BUILD:
     if (!p->llb_any) {
       ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_build",
-                "%s: BuildOp loads LLB the gateway cannot inspect; not allowed for %s", f, ictx_who(c));
+                "%s: BuildOp loads LLB the gateway cannot inspect; not allowed for %s", FIELD, ictx_who(c));
       return 0;
     }
     if (op->build->def) {
       char nf[340];
-      snprintf(nf, sizeof nf, "%.280s.build.def", f);
+      snprintf(nf, sizeof nf, "%.280s.build.def", FIELD);
       int saved = c->nested;
       c->nested = 1;
       c->depth++;
@@ -215,7 +230,7 @@ static int check_op(struct ictx *c, Pb__Op *op, const char *f)
         uint32_t t = op->base.unknown_fields[i].tag;
         if (t >= 2 && t <= 9) {
           ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s: op kind %u is unknown to the gateway; not allowed for %s",
-                    f, t, ictx_who(c));
+                    FIELD, t, ictx_who(c));
           break;
         }
       }
@@ -273,19 +288,91 @@ static const char *dmap_chain(struct dmap *m, const char *k)
   return last;
 }
 
-static char *digest_of(struct ictx *c, const uint8_t *d, size_t n)
+static char *digest_of(struct ictx *c, EVP_MD *alg, const uint8_t *d, size_t n)
 {
   unsigned char md[32];
   unsigned int mdlen = 0;
-  if (!EVP_Digest(d, n, md, &mdlen, EVP_sha256(), NULL))
+  if (!EVP_Digest(d, n, md, &mdlen, alg, NULL))
     return NULL;
   char *s = bg_arena_alloc(&c->arena, 7 + 64 + 1);
   if (!s)
     return NULL;
   memcpy(s, "sha256:", 7);
-  for (unsigned i = 0; i < 32; i++)
-    snprintf(s + 7 + 2 * i, 3, "%02x", md[i]);
+  static const char hx[] = "0123456789abcdef";
+  for (unsigned i = 0; i < 32; i++) {
+    s[7 + 2 * i] = hx[md[i] >> 4];
+    s[8 + 2 * i] = hx[md[i] & 15];
+  }
+  s[71] = 0;
   return s;
+}
+
+/* Input digests inside serialized Op bytes without decoding the Op: field 1
+ * (inputs, length-delimited) -> field 1 (digest).  Records the offset and
+ * length of each digest string; returns the count, or -1 when the bytes are
+ * not plain enough (then the caller decodes the op). */
+static int rd_varint(const uint8_t *d, size_t n, size_t *pos, uint64_t *v)
+{
+  *v = 0;
+  for (int sh = 0; sh < 64 && *pos < n; sh += 7) {
+    uint8_t b = d[(*pos)++];
+    *v |= (uint64_t)(b & 0x7f) << sh;
+    if (!(b & 0x80))
+      return 0;
+  }
+  return -1;
+}
+
+static int skip_field(const uint8_t *d, size_t n, size_t *pos, unsigned wt)
+{
+  uint64_t v;
+  switch (wt) {
+  case 0: return rd_varint(d, n, pos, &v);
+  case 1: if (n - *pos < 8) return -1; *pos += 8; return 0;
+  case 5: if (n - *pos < 4) return -1; *pos += 4; return 0;
+  case 2:
+    if (rd_varint(d, n, pos, &v) || v > n - *pos)
+      return -1;
+    *pos += v;
+    return 0;
+  default: return -1;
+  }
+}
+
+#define MAX_FAST_INPUTS 64
+static int op_input_digests(const uint8_t *d, size_t n, size_t *off, size_t *len)
+{
+  size_t pos = 0;
+  int k = 0;
+  while (pos < n) {
+    uint64_t key, l;
+    if (rd_varint(d, n, &pos, &key))
+      return -1;
+    if (key != ((1 << 3) | 2)) {
+      if (skip_field(d, n, &pos, key & 7))
+        return -1;
+      continue;
+    }
+    if (rd_varint(d, n, &pos, &l) || l > n - pos)
+      return -1;
+    size_t end = pos + l;
+    while (pos < end) {
+      uint64_t ik, il;
+      if (rd_varint(d, end, &pos, &ik))
+        return -1;
+      if (ik != ((1 << 3) | 2)) {
+        if (skip_field(d, end, &pos, ik & 7))
+          return -1;
+        continue;
+      }
+      if (rd_varint(d, end, &pos, &il) || il > end - pos || il > 127 || k >= MAX_FAST_INPUTS)
+        return -1;
+      off[k] = pos;
+      len[k++] = il;
+      pos += il;
+    }
+  }
+  return k;
 }
 
 static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need, const char *field)
@@ -293,19 +380,83 @@ static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need
   size_t cap = 16;
   while (cap < def->n_def * 2 + 2)
     cap <<= 1;
+  /* m: old digest -> new digest.  seen: digests named as inputs so far in
+   * the current pass; a digest remapped after an op already named it means
+   * the ops are not in dependency order and another pass is needed (BuildKit
+   * marshals inputs first, so normally one pass does it). */
   struct dmap m = {bg_arena_alloc(&c->arena, cap * sizeof(char *)), bg_arena_alloc(&c->arena, cap * sizeof(char *)),
                    cap};
+  size_t scap = 16, n_inputs = 0;
+  for (size_t i = 0; i < def->n_def; i++)
+    n_inputs += 4; /* estimate, grown below if needed */
+  while (scap < n_inputs * 2 + 2)
+    scap <<= 1;
+  struct dmap seen = {bg_arena_alloc(&c->arena, scap * sizeof(char *)), bg_arena_alloc(&c->arena, scap * sizeof(char *)),
+                      scap};
+  size_t n_seen = 0;
   unsigned char *done = calloc(def->n_def ? def->n_def : 1, 1);
-  if (!m.k || !m.v || !done) {
+  EVP_MD *alg = EVP_MD_fetch(NULL, "SHA256", NULL);
+  if (!m.k || !m.v || !seen.k || !seen.v || !done || !alg) {
     free(done);
+    EVP_MD_free(alg);
     return;
   }
   memset(m.k, 0, cap * sizeof(char *));
   size_t n_changed = 0;
-  int pass, any = 1;
-  for (pass = 0; any && pass < 64 && !c->stop; pass++) {
-    any = 0;
+  int pass, again = 1;
+  for (pass = 0; again && pass < 64 && !c->stop; pass++) {
+    again = 0;
+    memset(seen.k, 0, seen.cap * sizeof(char *));
+    n_seen = 0;
     for (size_t i = 0; i < def->n_def && !c->stop; i++) {
+      if (!(need[i] && !done[i])) {
+        /* fast path: only input digests may change; same length, patch in place */
+        size_t off[MAX_FAST_INPUTS], len[MAX_FAST_INPUTS];
+        int k = op_input_digests(def->def[i].data, def->def[i].len, off, len);
+        if (k >= 0) {
+          uint8_t *nb = NULL;
+          int ok = 1;
+          for (int j = 0; j < k && ok; j++) {
+            char dg[128];
+            memcpy(dg, def->def[i].data + off[j], len[j]);
+            dg[len[j]] = 0;
+            const char *to = dmap_chain(&m, dg);
+            if (to && strlen(to) != len[j]) {
+              ok = 0;
+              break;
+            }
+            if (to) {
+              if (!nb && (nb = bg_arena_alloc(&c->arena, def->def[i].len)))
+                memcpy(nb, def->def[i].data, def->def[i].len);
+              if (!nb) {
+                ok = 0;
+                break;
+              }
+              memcpy(nb + off[j], to, len[j]);
+            }
+            if (!dmap_get(&seen, dg) && n_seen * 2 + 2 <= seen.cap) {
+              dmap_put(&seen, bg_arena_strdup(&c->arena, dg), "");
+              n_seen++;
+            } else if (n_seen * 2 + 2 > seen.cap) {
+              ok = 0; /* set full: take the slow path, which grows it */
+            }
+          }
+          if (ok) {
+            if (nb) {
+              char *oldd = digest_of(c, alg, def->def[i].data, def->def[i].len);
+              char *newd = digest_of(c, alg, nb, def->def[i].len);
+              if (!oldd || !newd)
+                break;
+              dmap_put(&m, oldd, newd);
+              if (dmap_get(&seen, oldd))
+                again = 1;
+              def->def[i].data = nb;
+              n_changed++;
+            }
+            continue;
+          }
+        }
+      }
       Pb__Op *op = pb__op__unpack(&c->arena.pc, def->def[i].len, def->def[i].data);
       if (!op) {
         ictx_bad(c, "LLB op");
@@ -313,7 +464,7 @@ static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need
       }
       int ch = 0;
       if (need[i] && !done[i] && op->op_case == PB__OP__OP_SOURCE) {
-        char af[300];
+        char af[340];
         snprintf(af, sizeof af, "%s.def[%zu].source.attrs", field, i);
         ch |= inspect_source_attrs(c, SRC_ATTRS(op->source), af, 1);
         done[i] = 1;
@@ -324,6 +475,21 @@ static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need
           op->inputs[j]->digest = (char *)to;
           ch = 1;
         }
+        if (n_seen * 2 + 2 > seen.cap) { /* grow the set */
+          struct dmap ns = {bg_arena_alloc(&c->arena, seen.cap * 2 * sizeof(char *)),
+                            bg_arena_alloc(&c->arena, seen.cap * 2 * sizeof(char *)), seen.cap * 2};
+          if (!ns.k || !ns.v)
+            break;
+          memset(ns.k, 0, ns.cap * sizeof(char *));
+          for (size_t q = 0; q < seen.cap; q++)
+            if (seen.k[q])
+              dmap_put(&ns, seen.k[q], seen.v[q]);
+          seen = ns;
+        }
+        if (!dmap_get(&seen, op->inputs[j]->digest)) {
+          dmap_put(&seen, op->inputs[j]->digest, op->inputs[j]->digest);
+          n_seen++;
+        }
       }
       if (!ch)
         continue;
@@ -332,13 +498,14 @@ static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need
       if (!buf)
         break;
       pb__op__pack(op, buf);
-      char *oldd = digest_of(c, def->def[i].data, def->def[i].len);
-      char *newd = digest_of(c, buf, n);
+      char *oldd = digest_of(c, alg, def->def[i].data, def->def[i].len);
+      char *newd = digest_of(c, alg, buf, n);
       if (!oldd || !newd)
         break;
       if (strcmp(oldd, newd) != 0) {
         dmap_put(&m, oldd, newd);
-        any = 1;
+        if (dmap_get(&seen, oldd))
+          again = 1;
       }
       def->def[i].data = buf;
       def->def[i].len = n;
@@ -346,7 +513,8 @@ static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need
     }
   }
   free(done);
-  if (any && !c->stop) {
+  EVP_MD_free(alg);
+  if (again && !c->stop) {
     ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s: definition could not be re-keyed (cyclic inputs?) for %s",
               field, ictx_who(c));
     return;
@@ -383,13 +551,13 @@ void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field)
       break;
     }
     c->r->n_ops++;
-    snprintf(f, sizeof f, "%s.def[%zu]", field, i);
-    int rw = check_op(c, op, f);
+    int rw = check_op(c, op, field, (long)i);
     bg_arena_reset(&c->arena, mk);
     if (rw) {
       if (c->nested) {
         ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_build",
-                  "%s: a session named inside BuildOp.def cannot be namespaced for %s", f, ictx_who(c));
+                  "%s.def[%zu]: a session named inside BuildOp.def cannot be namespaced for %s", field, i,
+                  ictx_who(c));
         break;
       }
       if (!need && !(need = calloc(def->n_def, 1)))

@@ -130,7 +130,7 @@ static void check_policy_updates(struct ictx *c, Moby__Buildkit__V1__Sourcepolic
     /* An identifier with capture references (${1}) is checked as written:
      * a pattern list written for real identifiers then usually refuses it. */
     if (r->updates->identifier[0])
-      inspect_source_ident(c, r->updates->identifier, f);
+      inspect_source_ident(c, r->updates->identifier, f, -1);
     if (!c->stop) {
       char af[320];
       snprintf(af, sizeof af, "%s.attrs", f);
@@ -439,11 +439,11 @@ int bg_inspect_new_container(struct bg_inspect *r, const uint8_t *msg, size_t le
     ictx_bad(&c, "moby.buildkit.v1.frontend.NewContainerRequest");
     goto out;
   }
-  inspect_network(&c, q->network, "NewContainer.Network");
+  inspect_network(&c, q->network, "NewContainer.Network", -1);
   for (size_t i = 0; i < q->n_mounts && !c.stop; i++) {
     char f[64];
     snprintf(f, sizeof f, "NewContainer.Mounts[%zu]", i);
-    inspect_mount_type(&c, q->mounts[i]->mounttype, f);
+    inspect_mount_type(&c, q->mounts[i]->mounttype, f, -1);
   }
 out:
   ictx_done(&c);
@@ -464,7 +464,7 @@ int bg_inspect_exec_process(struct bg_inspect *r, const uint8_t *msg, size_t len
     goto out;
   }
   if (q->input_case == MOBY__BUILDKIT__V1__FRONTEND__EXEC_MESSAGE__INPUT_INIT && q->init)
-    inspect_security(&c, q->init->security, "ExecProcess.Init.Security");
+    inspect_security(&c, q->init->security, "ExecProcess.Init.Security", -1);
 out:
   ictx_done(&c);
   return r->grpc_status;
