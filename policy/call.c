@@ -288,8 +288,11 @@ static void isolate_header(struct bg_call *call, const struct bg_header *hdrs, s
     free(vals);
     return;
   }
-  if (field && strcmp(name, "x-docker-expose-session-uuid") == 0 && !call->session)
-    call->session = strdup(vals[0]);
+  /* the audit record names the session as the client sent it */
+  if (strcmp(name, "x-docker-expose-session-uuid") == 0 && !call->session) {
+    const char *raw = bg_ns_unwrap(tenant, vals[0]);
+    call->session = raw ? strdup(raw) : NULL;
+  }
   if (call->c->p->audit_mode) {
     for (size_t i = 0; i < k; i++)
       free(vals[i]);

@@ -323,6 +323,7 @@ static void test_isolation_headers(void **state)
   assert_null(find_edit(&d, "x-docker-expose-session-name"));
   json_t *a = end_call(call, 0, NULL);
   assert_string_equal(jget(a, "decision"), "rewrite");
+  assert_string_equal(jget(a, "session"), "j9wjxj7bytufm3k3plzd9lgqy");
   json_t *rw = json_array_get(json_object_get(a, "rewrites"), 0);
   assert_string_equal(json_string_value(json_object_get(rw, "old")), "j9wjxj7bytufm3k3plzd9lgqy");
   assert_string_equal(json_string_value(json_object_get(rw, "new")), "ci.j9wjxj7bytufm3k3plzd9lgqy");
