@@ -106,11 +106,12 @@ void bg_inspect_dispatch(struct bg_call *call, int response, const uint8_t *msg,
 
   int status = p->audit_mode ? (r.would_deny ? (r.would_status ? r.would_status : BG_GRPC_PERMISSION_DENIED) : 0)
                              : r.grpc_status;
-  const char *rule = r.rule[0] ? r.rule : "inspect";
-  if (strcmp(rule, "decode") == 0 || strcmp(rule, "inspect") == 0)
-    snprintf(v->rule, sizeof v->rule, "%s", rule);
+  if (!r.rule[0])
+    snprintf(v->rule, sizeof v->rule, "profiles.%s", call->prof->name);
+  else if (strcmp(r.rule, "decode") == 0)
+    snprintf(v->rule, sizeof v->rule, "%s", r.rule);
   else
-    snprintf(v->rule, sizeof v->rule, "profiles.%s.%s", call->prof->name, rule);
+    snprintf(v->rule, sizeof v->rule, "profiles.%s.%s", call->prof->name, r.rule);
   if (status) {
     v->deny = 1;
     v->grpc_status = status;
@@ -125,7 +126,20 @@ void bg_inspect_dispatch(struct bg_call *call, int response, const uint8_t *msg,
     snprintf(v->message, sizeof v->message, "record of another tenant withheld");
   } else if (r.n_rewrites || r.out) {
     v->rewritten = 1;
-    snprintf(v->message, sizeof v->message, "%s", r.reason[0] ? r.reason : "message rewritten by policy");
+    if (r.reason[0]) {
+      snprintf(v->message, sizeof v->message, "%s", r.reason);
+    } else {
+      /* "rewrote Ref, Session, FrontendAttrs[attest:provenance]" */
+      size_t w = (size_t)snprintf(v->message, sizeof v->message, "rewrote");
+      for (size_t i = 0; i < r.n_rewrites && w < sizeof v->message - 1; i++) {
+        int k = snprintf(v->message + w, sizeof v->message - w, "%s %s", i ? "," : "", r.rewrites[i].field);
+        if (k < 0)
+          break;
+        w += (size_t)k;
+      }
+      if (!r.n_rewrites)
+        snprintf(v->message, sizeof v->message, "message rewritten by policy");
+    }
     if (r.out && !p->audit_mode) {
       v->data = r.out;
       v->len = r.outlen;
