@@ -32,6 +32,8 @@ struct outcome {
   char session_hdr[128], buildid_hdr[128];
   uint8_t *solve_out;
   size_t solve_outlen;
+  uint8_t *status_out;
+  size_t status_outlen;
 };
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -129,6 +131,11 @@ static void replay(struct bg_policy *p, uid_t uid, const char *scenario, struct 
           o->solve_outlen = r.len;
           r.data = NULL;
         }
+        if (strcmp(method, "/moby.buildkit.v1.Control/Status") == 0 && !o->status_out) {
+          o->status_out = r.data;
+          o->status_outlen = r.len;
+          r.data = NULL;
+        }
         free(r.data);
       }
       free(msg);
@@ -161,6 +168,7 @@ static void test_default_allows_plain_builds(void **state)
     assert_int_equal(o.rewritten_msgs, 0); /* the default rewrites nothing */
     assert_int_equal(o.edited_calls, 0);
     free(o.solve_out);
+    free(o.status_out);
   }
   struct outcome o;
   replay(p, 1000, "buildctl-admin-calls", &o);
@@ -187,7 +195,11 @@ static void test_isolation_names_agree(void **state)
   /* the rewritten SolveRequest carries the same namespaced Ref and Session */
   assert_non_null(memmem(o.solve_out, o.solve_outlen, o.session_hdr, strlen(o.session_hdr)));
   assert_non_null(memmem(o.solve_out, o.solve_outlen, o.buildid_hdr, strlen(o.buildid_hdr)));
+  /* ... and Status asks for that same namespaced ref */
+  assert_non_null(o.status_out);
+  assert_non_null(memmem(o.status_out, o.status_outlen, o.buildid_hdr, strlen(o.buildid_hdr)));
   free(o.solve_out);
+  free(o.status_out);
   bg_policy_unref(p);
 }
 
