@@ -165,11 +165,54 @@ void ictx_rewrite(struct ictx *c, const char *field, const char *oldv, const cha
   w->new_value = newv ? strdup(newv) : NULL;
 }
 
+/* protobuf-c accepts an over-long encoding of field number 0 and keeps it as
+ * an unknown field, which it would then re-emit as a bare 0x00 tag that no
+ * decoder (Go's included) accepts.  Before re-encoding, walk the decoded tree
+ * and refuse such messages as undecodable. */
+int bg_msg_valid(const ProtobufCMessage *m, int depth)
+{
+  if (!m)
+    return 1;
+  if (depth > 64)
+    return 0;
+  for (unsigned i = 0; i < m->n_unknown_fields; i++)
+    if (m->unknown_fields[i].tag == 0)
+      return 0;
+  const ProtobufCMessageDescriptor *d = m->descriptor;
+  for (unsigned i = 0; i < d->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &d->fields[i];
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+      continue;
+    const char *base = (const char *)m;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+      size_t n = *(const size_t *)(base + f->quantifier_offset);
+      ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)(base + f->offset);
+      for (size_t k = 0; k < n; k++)
+        if (!bg_msg_valid(v[k], depth + 1))
+          return 0;
+    } else {
+      const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)(base + f->offset);
+      if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+        uint32_t cs = *(const uint32_t *)(base + f->quantifier_offset);
+        if (cs != f->id)
+          continue;
+      }
+      if (!bg_msg_valid(sub, depth + 1))
+        return 0;
+    }
+  }
+  return 1;
+}
+
 void ictx_finish(struct ictx *c, const ProtobufCMessage *m)
 {
   struct bg_inspect *r = c->r;
   if (!c->changed || r->grpc_status || r->audit_only || r->would_deny)
     return;
+  if (!bg_msg_valid(m, 0)) {
+    ictx_bad(c, "message (field number 0)");
+    return;
+  }
   size_t n = protobuf_c_message_get_packed_size(m);
   uint8_t *buf = malloc(n ? n : 1);
   if (!buf) {

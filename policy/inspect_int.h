@@ -74,6 +74,8 @@ int ictx_bad(struct ictx *c, const char *what); /* INVALID_ARGUMENT */
 void ictx_rewrite(struct ictx *c, const char *field, const char *oldv, const char *newv);
 /* Pack |m| into r->out when changed, not denied and not audit-only. */
 void ictx_finish(struct ictx *c, const ProtobufCMessage *m);
+/* 0 when a decoded tree holds something protobuf-c would re-encode badly. */
+int bg_msg_valid(const ProtobufCMessage *m, int depth);
 /* Tenant and profile, for messages: "tenant ci (profile builder)". */
 const char *ictx_who(struct ictx *c);
 

@@ -493,6 +493,10 @@ static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need
       }
       if (!ch)
         continue;
+      if (!bg_msg_valid(&op->base, 0)) {
+        ictx_bad(c, "LLB op (field number 0)");
+        break;
+      }
       size_t n = pb__op__get_packed_size(op);
       uint8_t *buf = bg_arena_alloc(&c->arena, n ? n : 1);
       if (!buf)

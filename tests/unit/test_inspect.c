@@ -1127,6 +1127,16 @@ static void test_garbage_invalid_argument(void **st)
   assert_int_not_equal(r.grpc_status, 0);
   bg_inspect_free(&r);
   free(m);
+  /* field number 0 (over-long tag): protobuf-c keeps it, but could not
+   * re-encode it validly; a message we must rewrite is refused */
+  static const uint8_t tag0[] = {0x80, 0x00, 0x00, 0x2a, 0x01, 's'};
+  struct bg_profile iso;
+  PROF_PERMISSIVE(iso);
+  iso.isolate = 1;
+  run(&r, &iso, 0, bg_inspect_control_solve, tag0, sizeof tag0);
+  assert_int_equal(r.grpc_status, BG_GRPC_INVALID_ARGUMENT);
+  assert_null(r.out);
+  bg_inspect_free(&r);
   /* empty message is a valid (empty) SolveRequest */
   run(&r, &p, 0, bg_inspect_control_solve, (const uint8_t *)"", 0);
   assert_int_equal(r.grpc_status, 0);
