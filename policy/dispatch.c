@@ -7,7 +7,9 @@
  *             client message of LLBBridge.ExecProcess (a stream may start
  *             several processes, each with its own Init); with isolate also
  *             Control.Status, Control.ListenBuildHistory and
- *             Control.UpdateBuildHistory (their refs are namespaced).
+ *             Control.UpdateBuildHistory (their refs are namespaced), and
+ *             LLBBridge.ResolveImageConfig / ResolveSourceMeta (the session
+ *             names in their bodies, isolate_bridge.c).
  *   responses with isolate, Control.ListenBuildHistory events: refs are
  *             restored and other tenants' records are dropped.
  */
@@ -17,6 +19,7 @@
 
 #include "policy/call_int.h"
 #include "policy/inspect.h"
+#include "policy/isolate_bridge.h"
 
 int bg_inspect_wants_requests(const struct bg_call *call)
 {
@@ -29,6 +32,8 @@ int bg_inspect_wants_requests(const struct bg_call *call)
   case BG_MK_CONTROL_STATUS:
   case BG_MK_LISTEN_HISTORY:
   case BG_MK_UPDATE_HISTORY:
+  case BG_MK_RESOLVE_IMAGE:
+  case BG_MK_RESOLVE_SOURCE:
     return call->prof && call->prof->isolate;
   default:
     return 0;
@@ -69,6 +74,28 @@ void bg_inspect_dispatch(struct bg_call *call, int response, const uint8_t *msg,
                          struct bg_inspect_verdict *v)
 {
   memset(v, 0, sizeof *v);
+  if (!response && call->prof && (call->kind == BG_MK_RESOLVE_IMAGE || call->kind == BG_MK_RESOLVE_SOURCE)) {
+    uint8_t *o = NULL;
+    size_t ol = 0;
+    int rc = bg_isolate_bridge_request(call, call->kind == BG_MK_RESOLVE_SOURCE, msg, len, &o, &ol);
+    if (rc < 0) {
+      v->deny = 1;
+      v->grpc_status = BG_GRPC_INVALID_ARGUMENT;
+      snprintf(v->rule, sizeof v->rule, "decode");
+      snprintf(v->message, sizeof v->message, "buildgate: %.100s request could not be decoded", call->method);
+    } else if (rc > 0) {
+      v->rewritten = 1;
+      snprintf(v->rule, sizeof v->rule, "profiles.%s.isolate", call->prof->name);
+      snprintf(v->message, sizeof v->message, "tenant namespacing of session names");
+      if (call->c->p->audit_mode)
+        free(o);
+      else {
+        v->data = o;
+        v->len = ol;
+      }
+    }
+    return;
+  }
   int (*fn)(struct bg_inspect *, const uint8_t *, size_t) = NULL;
   if (!response) {
     switch (call->kind) {

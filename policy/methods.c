@@ -35,8 +35,8 @@ static const struct bg_method catalogue[] = {
   {CTL "Prune", BG_MC_POWERFUL, BG_MK_PLAIN},
   {CTL "UpdateBuildHistory", BG_MC_POWERFUL, BG_MK_UPDATE_HISTORY},
   /* moby.buildkit.v1.frontend.LLBBridge */
-  {BR "ResolveImageConfig", BG_MC_STABLE, BG_MK_BRIDGE},
-  {BR "ResolveSourceMeta", BG_MC_STABLE, BG_MK_BRIDGE},
+  {BR "ResolveImageConfig", BG_MC_STABLE, BG_MK_RESOLVE_IMAGE},
+  {BR "ResolveSourceMeta", BG_MC_STABLE, BG_MK_RESOLVE_SOURCE},
   {BR "Solve", BG_MC_STABLE, BG_MK_BRIDGE_SOLVE},
   {BR "ReadFile", BG_MC_STABLE, BG_MK_BRIDGE},
   {BR "ReadDir", BG_MC_STABLE, BG_MK_BRIDGE},

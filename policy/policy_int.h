@@ -53,6 +53,8 @@ enum bg_mkind {
   BG_MK_LISTEN_HISTORY,
   BG_MK_UPDATE_HISTORY,
   BG_MK_BRIDGE,              /* any other LLBBridge call: carries buildkit-controlapi-buildid */
+  BG_MK_RESOLVE_IMAGE,       /* LLBBridge.ResolveImageConfig: SessionID in the body */
+  BG_MK_RESOLVE_SOURCE,      /* LLBBridge.ResolveSourceMeta: session attrs in the body */
   BG_MK_BRIDGE_SOLVE,
   BG_MK_NEW_CONTAINER,
   BG_MK_EXEC_PROCESS,

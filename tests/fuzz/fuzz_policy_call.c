@@ -40,6 +40,8 @@ static const char *const methods[] = {
     "/moby.buildkit.v1.Control/Session",
     "/moby.buildkit.v1.frontend.LLBBridge/Ping",
     "/moby.buildkit.v1.Control/Prune",
+    "/moby.buildkit.v1.frontend.LLBBridge/ResolveImageConfig",
+    "/moby.buildkit.v1.frontend.LLBBridge/ResolveSourceMeta",
 };
 
 static struct bg_policy *pols[3];

@@ -433,6 +433,67 @@ static void test_session_methods(void **state)
   bg_policy_unref(p);
 }
 
+static void test_bridge_session_names(void **state)
+{
+  struct bg_policy *p = policy(0);
+  struct bg_conn *c = conn_uid(p, 1001);
+  /* ResolveImageConfigRequest{Ref 1, SessionID 6, StoreID 7, unknown field 99 = 1} */
+  static const uint8_t ric[] = {0x0a, 0x06, 'a', 'l', 'p', 'i', 'n', 'e', 0x32, 0x04, 's', 'e', 's', 's',
+                                0x3a, 0x02, 's', 't', 0x98, 0x06, 0x01};
+  static const uint8_t ric_want[] = {0x0a, 0x06, 'a', 'l', 'p', 'i', 'n', 'e', 0x32, 0x07, 'c', 'i', '.', 's', 'e',
+                                     's', 's', 0x3a, 0x02, 's', 't', 0x98, 0x06, 0x01};
+  const char *ricp = "/moby.buildkit.v1.frontend.LLBBridge/ResolveImageConfig";
+  struct bg_call_decision d;
+  struct bg_call *call = bg_call_begin(c, ricp, strlen(ricp), NULL, 0, &d);
+  assert_true(d.inspect_requests);
+  struct bg_msg_result r;
+  bg_call_request(call, ric, sizeof ric, 0, &r);
+  assert_int_equal(r.verdict, BG_MSG_REPLACE);
+  assert_int_equal(r.len, sizeof ric_want);
+  assert_memory_equal(r.data, ric_want, sizeof ric_want);
+  free(r.data);
+  json_t *a = end_call(call, 0, NULL);
+  assert_string_equal(jget(a, "decision"), "rewrite");
+  json_decref(a);
+  /* no SessionID: unchanged */
+  call = bg_call_begin(c, ricp, strlen(ricp), NULL, 0, &d);
+  bg_call_request(call, ric, 8, 0, &r);
+  assert_int_equal(r.verdict, BG_MSG_PASS);
+  json_decref(end_call(call, 0, NULL));
+  /* truncated: INVALID_ARGUMENT */
+  call = bg_call_begin(c, ricp, strlen(ricp), NULL, 0, &d);
+  bg_call_request(call, ric, 11, 0, &r);
+  assert_int_equal(r.verdict, BG_MSG_DENY);
+  assert_int_equal(r.grpc_status, BG_GRPC_INVALID_ARGUMENT);
+  json_decref(end_call(call, 3, NULL));
+
+  /* ResolveSourceMetaRequest{Op 1 = SourceOp{identifier, attrs{oci.session: s1}, attrs{x: y}}, LogName 3} */
+  static const uint8_t rsm[] = {0x0a, 0x22, 0x0a, 0x05, 'o', 'c', 'i', ':', 'x', 0x12, 0x11, 0x0a, 0x0b, 'o', 'c',
+                                'i', '.', 's', 'e', 's', 's', 'i', 'o', 'n', 0x12, 0x02, 's', '1', 0x12, 0x06, 0x0a,
+                                0x01, 'x', 0x12, 0x01, 'y', 0x1a, 0x01, 'L'};
+  static const uint8_t rsm_want[] = {0x0a, 0x25, 0x0a, 0x05, 'o', 'c', 'i', ':', 'x', 0x12, 0x14, 0x0a, 0x0b, 'o',
+                                     'c', 'i', '.', 's', 'e', 's', 's', 'i', 'o', 'n', 0x12, 0x05, 'c', 'i', '.', 's',
+                                     '1', 0x12, 0x06, 0x0a, 0x01, 'x', 0x12, 0x01, 'y', 0x1a, 0x01, 'L'};
+  const char *rsmp = "/moby.buildkit.v1.frontend.LLBBridge/ResolveSourceMeta";
+  call = bg_call_begin(c, rsmp, strlen(rsmp), NULL, 0, &d);
+  assert_true(d.inspect_requests);
+  bg_call_request(call, rsm, sizeof rsm, 0, &r);
+  assert_int_equal(r.verdict, BG_MSG_REPLACE);
+  assert_int_equal(r.len, sizeof rsm_want);
+  assert_memory_equal(r.data, rsm_want, sizeof rsm_want);
+  free(r.data);
+  json_decref(end_call(call, 0, NULL));
+  bg_conn_close(c);
+
+  /* isolate off: not inspected */
+  c = conn_uid(p, 0);
+  call = bg_call_begin(c, ricp, strlen(ricp), NULL, 0, &d);
+  assert_false(d.inspect_requests);
+  json_decref(end_call(call, 0, NULL));
+  bg_conn_close(c);
+  bg_policy_unref(p);
+}
+
 static void test_audit_mode_never_denies(void **state)
 {
   struct bg_policy *p = policy(1);
@@ -675,6 +736,7 @@ int main(void)
       cmocka_unit_test(test_per_call_token),
       cmocka_unit_test(test_isolation_headers),
       cmocka_unit_test(test_session_methods),
+      cmocka_unit_test(test_bridge_session_names),
       cmocka_unit_test(test_audit_mode_never_denies),
       cmocka_unit_test(test_inspected_solve),
       cmocka_unit_test(test_size_limit),

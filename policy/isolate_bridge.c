@@ -1,0 +1,267 @@
+/*
+ * isolate_bridge.c: tenant namespacing of the session names that LLBBridge
+ * lookup calls carry inside their request bodies (isolate = true):
+ *
+ *   ResolveImageConfigRequest.SessionID (6)      the session whose registry
+ *                                                credentials resolve the image
+ *   ResolveSourceMetaRequest.Op (1) = SourceOp,  attrs (2) "local.session" and
+ *                                                "oci.session" (an OCI layout
+ *                                                store in a client session)
+ *
+ * Without this a tenant could name another tenant's session (its namespaced
+ * ID is guessable once known) and borrow its credentials or files; and its
+ * own un-namespaced session name would no longer resolve.  The message is
+ * walked at the wire level: every other field is copied byte for byte, so
+ * fields this file does not know survive untouched.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/call_int.h"
+#include "policy/isolate_bridge.h"
+
+struct obuf {
+  uint8_t *b;
+  size_t n, cap;
+  int oom;
+};
+
+static void put(struct obuf *o, const void *d, size_t n)
+{
+  if (o->oom || n == 0)
+    return;
+  if (o->n + n > o->cap) {
+    size_t nc = o->cap ? o->cap * 2 : 256;
+    while (nc < o->n + n)
+      nc *= 2;
+    uint8_t *nb = realloc(o->b, nc);
+    if (!nb) {
+      o->oom = 1;
+      return;
+    }
+    o->b = nb;
+    o->cap = nc;
+  }
+  memcpy(o->b + o->n, d, n);
+  o->n += n;
+}
+
+static void put_varint(struct obuf *o, uint64_t v)
+{
+  uint8_t t[10];
+  size_t n = 0;
+  do {
+    t[n] = (uint8_t)(v & 0x7f);
+    v >>= 7;
+    if (v)
+      t[n] |= 0x80;
+    n++;
+  } while (v);
+  put(o, t, n);
+}
+
+static void put_ld(struct obuf *o, uint64_t field, const void *d, size_t n)
+{
+  put_varint(o, field << 3 | 2);
+  put_varint(o, n);
+  put(o, d, n);
+}
+
+static int get_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
+{
+  uint64_t r = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (*off >= len)
+      return -1;
+    uint8_t b = p[(*off)++];
+    r |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      *v = r;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* One field: its number, wire type, raw extent [start, end) and, for
+ * length-delimited fields, the payload. */
+struct pbf {
+  uint64_t num;
+  unsigned wt;
+  size_t start, end;
+  const uint8_t *val;
+  size_t vlen;
+};
+
+static int next_field(const uint8_t *p, size_t len, size_t *off, struct pbf *f)
+{
+  uint64_t key, v;
+  f->start = *off;
+  if (get_varint(p, len, off, &key) < 0)
+    return -1;
+  f->num = key >> 3;
+  f->wt = (unsigned)(key & 7);
+  if (f->num == 0)
+    return -1;
+  f->val = NULL;
+  f->vlen = 0;
+  switch (f->wt) {
+  case 0:
+    if (get_varint(p, len, off, &v) < 0)
+      return -1;
+    break;
+  case 1:
+    if (len - *off < 8)
+      return -1;
+    *off += 8;
+    break;
+  case 5:
+    if (len - *off < 4)
+      return -1;
+    *off += 4;
+    break;
+  case 2:
+    if (get_varint(p, len, off, &v) < 0 || v > len - *off)
+      return -1;
+    f->val = p + *off;
+    f->vlen = (size_t)v;
+    *off += (size_t)v;
+    break;
+  default:
+    return -1; /* groups: never used by these messages */
+  }
+  f->end = *off;
+  return 0;
+}
+
+static char *dupn(const uint8_t *p, size_t n)
+{
+  char *s = malloc(n + 1);
+  if (s) {
+    memcpy(s, p, n);
+    s[n] = '\0';
+  }
+  return s;
+}
+
+struct wctx {
+  struct bg_call *call;
+  const char *tenant;
+  int changed;
+  int bad;
+};
+
+/* Wrap one name; records the rewrite.  NULL on OOM or an embedded NUL. */
+static char *wrap(struct wctx *w, const char *field, const uint8_t *val, size_t vlen)
+{
+  if (memchr(val, 0, vlen)) {
+    w->bad = 1;
+    return NULL;
+  }
+  char *old = dupn(val, vlen);
+  char *neu = old ? bg_ns_wrap(w->tenant, old) : NULL;
+  if (neu) {
+    bg_call_add_rewrite(w->call, field, old, neu);
+    w->changed = 1;
+  }
+  free(old);
+  return neu;
+}
+
+/* SourceOp: rewrite attrs (2) entries local.session / oci.session. */
+static int source_op(struct wctx *w, const uint8_t *p, size_t len, struct obuf *o)
+{
+  size_t off = 0;
+  struct pbf f;
+  while (off < len) {
+    if (next_field(p, len, &off, &f) < 0)
+      return -1;
+    if (f.num != 2 || f.wt != 2) {
+      put(o, p + f.start, f.end - f.start);
+      continue;
+    }
+    /* map entry: key 1, value 2 */
+    const uint8_t *key = NULL, *val = NULL;
+    size_t klen = 0, vlen = 0, eo = 0;
+    struct pbf e;
+    while (eo < f.vlen) {
+      if (next_field(f.val, f.vlen, &eo, &e) < 0)
+        return -1;
+      if (e.num == 1 && e.wt == 2) {
+        key = e.val;
+        klen = e.vlen;
+      } else if (e.num == 2 && e.wt == 2) {
+        val = e.val;
+        vlen = e.vlen;
+      }
+    }
+    int is_session = key && ((klen == 13 && memcmp(key, "local.session", 13) == 0) ||
+                             (klen == 11 && memcmp(key, "oci.session", 11) == 0));
+    if (!is_session || !val || vlen == 0) {
+      put(o, p + f.start, f.end - f.start);
+      continue;
+    }
+    char field[64];
+    memcpy(field, "Op.attrs[", 9);
+    memcpy(field + 9, key, klen);
+    memcpy(field + 9 + klen, "]", 2);
+    char *neu = wrap(w, field, val, vlen);
+    if (!neu)
+      return -1;
+    struct obuf ent = {0};
+    put_ld(&ent, 1, key, klen);
+    put_ld(&ent, 2, neu, strlen(neu));
+    free(neu);
+    if (ent.oom) {
+      free(ent.b);
+      return -1;
+    }
+    put_ld(o, 2, ent.b, ent.n);
+    free(ent.b);
+  }
+  return 0;
+}
+
+int bg_isolate_bridge_request(struct bg_call *call, int resolve_source, const uint8_t *msg, size_t len,
+                              uint8_t **out, size_t *outlen)
+{
+  *out = NULL;
+  *outlen = 0;
+  struct wctx w = {call, call->c->p->tenants[call->tenant].name, 0, 0};
+  struct obuf o = {0};
+  size_t off = 0;
+  struct pbf f;
+  while (off < len) {
+    if (next_field(msg, len, &off, &f) < 0)
+      goto bad;
+    if (!resolve_source && f.num == 6 && f.wt == 2 && f.vlen) {
+      char *neu = wrap(&w, "SessionID", f.val, f.vlen);
+      if (!neu)
+        goto bad;
+      put_ld(&o, 6, neu, strlen(neu));
+      free(neu);
+    } else if (resolve_source && f.num == 1 && f.wt == 2) {
+      struct obuf sub = {0};
+      if (source_op(&w, f.val, f.vlen, &sub) < 0) {
+        free(sub.b);
+        goto bad;
+      }
+      put_ld(&o, 1, sub.b, sub.n);
+      free(sub.b);
+    } else {
+      put(&o, msg + f.start, f.end - f.start);
+    }
+  }
+  if (o.oom)
+    goto bad;
+  if (!w.changed) {
+    free(o.b);
+    return 0;
+  }
+  *out = o.b ? o.b : calloc(1, 1);
+  *outlen = o.n;
+  return 1;
+bad:
+  free(o.b);
+  return -1;
+}
