@@ -95,8 +95,8 @@ void smap_set(struct ictx *c, struct bg_smap m, const char *key, const char *val
 int smap_equal(struct bg_smap a, struct bg_smap b);
 
 /* Frontend attrs / FrontendOpt: deny, delete, set, local-sessionid:* wrap,
- * cache-imports / cache-from checks. */
-void inspect_frontend_attrs(struct ictx *c, struct bg_smap m, const char *field);
+ * cache-imports / cache-from checks, frontend images (source, BUILDKIT_SYNTAX). */
+void inspect_frontend_attrs(struct ictx *c, const char *frontend, struct bg_smap m, const char *field);
 void inspect_frontend_name(struct ictx *c, const char *frontend);
 void inspect_cache_type(struct ictx *c, int is_export, const char *type, const char *field);
 

@@ -91,12 +91,53 @@ static void frontend_cache_attrs(struct ictx *c, struct bg_smap m, const char *f
   }
 }
 
-void inspect_frontend_attrs(struct ictx *c, struct bg_smap m, const char *field)
+/* Frontend images chosen through attrs are sources too: gateway.v0's
+ * "source" and dockerfile.v0's build-arg:BUILDKIT_SYNTAX name an image the
+ * daemon pulls and runs as the frontend.  They are checked against
+ * llb.sources as "docker-image://<normalised ref>" (docker.io/library/ added
+ * the way docker normalises short names).  A "# syntax=" line inside the
+ * Dockerfile is invisible here, as is all LLB a server-side frontend
+ * generates: a profile source_policy (enforced by the daemon) covers those. */
+static void frontend_image_attrs(struct ictx *c, const char *frontend, struct bg_smap m, const char *field)
+{
+  if (c->p->llb_any)
+    return;
+  static const char *const keys[] = {"source", "build-arg:BUILDKIT_SYNTAX", "cmdline"};
+  for (int k = 0; k < 3 && !c->stop; k++) {
+    if (k == 0 && strcmp(frontend, "gateway.v0") != 0)
+      continue; /* "source" means something else to other frontends */
+    const char *v = smap_get(m, keys[k]);
+    if (!v || !v[0])
+      continue;
+    if (k == 2) { /* cmdline: "<image> args..." in gateway.v0 */
+      if (strcmp(frontend, "gateway.v0") != 0)
+        continue;
+    }
+    char img[512], ident[600];
+    snprintf(img, sizeof img, "%.*s", (int)strcspn(v, " \t"), v);
+    const char *slash = strchr(img, '/');
+    size_t first = slash ? (size_t)(slash - img) : 0;
+    int host = slash && (memchr(img, '.', first) || memchr(img, ':', first) || (first == 9 && !strncmp(img, "localhost", 9)));
+    if (host)
+      snprintf(ident, sizeof ident, "docker-image://%s", img);
+    else if (slash)
+      snprintf(ident, sizeof ident, "docker-image://docker.io/%s", img);
+    else
+      snprintf(ident, sizeof ident, "docker-image://docker.io/library/%s", img);
+    char f[300];
+    snprintf(f, sizeof f, "%s[%s]", field, keys[k]);
+    inspect_source_ident(c, ident, f, -1);
+  }
+}
+
+void inspect_frontend_attrs(struct ictx *c, const char *frontend, struct bg_smap m, const char *field)
 {
   apply_attr_rules(c, &c->p->frontend_attrs, m, field, "frontend_attrs");
   if (c->stop)
     return;
   frontend_cache_attrs(c, m, field);
+  if (!c->stop)
+    frontend_image_attrs(c, frontend, m, field);
   if (c->stop || !c->p->isolate)
     return;
   char f[300];
@@ -271,7 +312,7 @@ int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t le
   if (!c.stop)
     inspect_frontend_name(&c, q->frontend);
   if (!c.stop)
-    inspect_frontend_attrs(&c, BG_SMAP(&q->n_frontendattrs, &q->frontendattrs, &CS(frontend_attrs_entry__descriptor)),
+    inspect_frontend_attrs(&c, q->frontend, BG_SMAP(&q->n_frontendattrs, &q->frontendattrs, &CS(frontend_attrs_entry__descriptor)),
                            "FrontendAttrs");
   /* 5 exporters */
   struct bg_smap ea4 =
@@ -400,7 +441,7 @@ int bg_inspect_bridge_solve(struct bg_inspect *r, const uint8_t *msg, size_t len
   }
   inspect_frontend_name(&c, q->frontend);
   if (!c.stop)
-    inspect_frontend_attrs(&c, BG_SMAP(&q->n_frontendopt, &q->frontendopt, &BS(frontend_opt_entry__descriptor)),
+    inspect_frontend_attrs(&c, q->frontend, BG_SMAP(&q->n_frontendopt, &q->frontendopt, &BS(frontend_opt_entry__descriptor)),
                            "FrontendOpt");
   if (!c.stop)
     bridge_exporter_attr(&c, &q->exporterattr);

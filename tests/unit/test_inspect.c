@@ -1153,6 +1153,128 @@ static void test_info_version(void **st)
   free(m);
 }
 
+static void test_frontend_image_attrs(void **st)
+{
+  struct bg_profile p;
+  PROF_BUILDER(p);
+  p.isolate = 0;
+  p.frontend_attrs.set.n = 0;
+  p.llb_sources = SL("docker-image://docker.io/docker/dockerfile:*");
+  Moby__Buildkit__V1__SolveRequest q = MOBY__BUILDKIT__V1__SOLVE_REQUEST__INIT;
+  Moby__Buildkit__V1__SolveRequest__FrontendAttrsEntry a = MOBY__BUILDKIT__V1__SOLVE_REQUEST__FRONTEND_ATTRS_ENTRY__INIT;
+  Moby__Buildkit__V1__SolveRequest__FrontendAttrsEntry *as[] = {&a};
+  a.key = "source";
+  a.value = "docker/dockerfile:1.5";
+  q.frontendattrs = as;
+  q.n_frontendattrs = 1;
+  q.frontend = "gateway.v0";
+  size_t n = 0;
+  uint8_t *m = pack_any(&q.base, &n);
+  struct bg_inspect r;
+  run(&r, &p, 0, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, 0);
+  assert_null(r.out);
+  bg_inspect_free(&r);
+  free(m);
+  a.value = "evil.example/frontend:latest";
+  m = pack_any(&q.base, &n);
+  run(&r, &p, 0, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(r.rule, "llb_sources");
+  assert_non_null(strstr(r.reason, "docker-image://evil.example/frontend:latest"));
+  bg_inspect_free(&r);
+  free(m);
+  a.key = "build-arg:BUILDKIT_SYNTAX";
+  a.value = "busybox";
+  q.frontend = "dockerfile.v0";
+  m = pack_any(&q.base, &n);
+  run(&r, &p, 0, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  assert_non_null(strstr(r.reason, "docker-image://docker.io/library/busybox"));
+  bg_inspect_free(&r);
+  free(m);
+}
+
+static void test_exporter_deny_and_moby_prefix(void **st)
+{
+  /* buildx -o type=image,name=app:1 on a moby driver becomes type moby */
+  struct bg_profile p;
+  PROF_BUILDER(p);
+  p.isolate = 0;
+  p.frontend_attrs.set.n = 0;
+  p.frontend_attrs.deny.n = 0;
+  Moby__Buildkit__V1__SolveRequest q = MOBY__BUILDKIT__V1__SOLVE_REQUEST__INIT;
+  Moby__Buildkit__V1__SolveRequest__ExporterAttrsDeprecatedEntry a =
+      MOBY__BUILDKIT__V1__SOLVE_REQUEST__EXPORTER_ATTRS_DEPRECATED_ENTRY__INIT;
+  Moby__Buildkit__V1__SolveRequest__ExporterAttrsDeprecatedEntry *as[] = {&a};
+  a.key = "name";
+  a.value = "app:1,ci/app:2";
+  q.exporterdeprecated = "moby";
+  q.exporterattrsdeprecated = as;
+  q.n_exporterattrsdeprecated = 1;
+  size_t n = 0;
+  uint8_t *m = pack_any(&q.base, &n);
+  struct bg_inspect r;
+  run(&r, &p, 0, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, 0);
+  assert_string_equal(rw_new(&r, "ExporterDeprecated.Attrs[name]"), "ci/app:1,ci/app:2");
+  Moby__Buildkit__V1__SolveRequest *o = moby__buildkit__v1__solve_request__unpack(NULL, r.outlen, r.out);
+  assert_string_equal(o->exporterattrsdeprecated[0]->value, "ci/app:1,ci/app:2");
+  assert_int_equal(o->n_exporters, 0);
+  moby__buildkit__v1__solve_request__free_unpacked(o, NULL);
+  bg_inspect_free(&r);
+  /* deny key on the exporter */
+  p.exporters[1].attrs.deny = SL("store");
+  a.key = "store";
+  a.value = "true";
+  free(m);
+  m = pack_any(&q.base, &n);
+  run(&r, &p, 0, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(r.rule, "exporter_attrs");
+  assert_non_null(strstr(r.reason, "store"));
+  bg_inspect_free(&r);
+  p.exporters[1].attrs.deny.n = 0;
+  free(m);
+}
+
+static void test_bridge_exporter_attr(void **st)
+{
+  struct bg_profile p;
+  PROF_BUILDER(p);
+  p.frontend_attrs.set.n = 0;
+  Moby__Buildkit__V1__Frontend__SolveRequest q = MOBY__BUILDKIT__V1__FRONTEND__SOLVE_REQUEST__INIT;
+  const char *js = "{\"containerimage.config\":\"e30=\"}";
+  q.exporterattr.data = (uint8_t *)js;
+  q.exporterattr.len = strlen(js);
+  q.final = 1;
+  size_t n = 0;
+  uint8_t *m = pack_any(&q.base, &n);
+  struct bg_inspect r;
+  run(&r, &p, 0, bg_inspect_bridge_solve, m, n);
+  assert_int_equal(r.grpc_status, 0);
+  assert_null(r.out);
+  bg_inspect_free(&r);
+  free(m);
+  js = "{\"name\":\"ZXZpbC5leGFtcGxlL3g=\"}";
+  q.exporterattr.data = (uint8_t *)js;
+  q.exporterattr.len = strlen(js);
+  m = pack_any(&q.base, &n);
+  run(&r, &p, 0, bg_inspect_bridge_solve, m, n);
+  assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(r.rule, "exporter_attrs");
+  bg_inspect_free(&r);
+  free(m);
+  js = "not json";
+  q.exporterattr.data = (uint8_t *)js;
+  q.exporterattr.len = strlen(js);
+  m = pack_any(&q.base, &n);
+  run(&r, &p, 0, bg_inspect_bridge_solve, m, n);
+  assert_int_equal(r.grpc_status, BG_GRPC_INVALID_ARGUMENT);
+  bg_inspect_free(&r);
+  free(m);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -1181,6 +1303,9 @@ int main(void)
       cmocka_unit_test(test_exec_process_init_insecure),
       cmocka_unit_test(test_garbage_invalid_argument),
       cmocka_unit_test(test_info_version),
+      cmocka_unit_test(test_frontend_image_attrs),
+      cmocka_unit_test(test_exporter_deny_and_moby_prefix),
+      cmocka_unit_test(test_bridge_exporter_attr),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
