@@ -4,7 +4,9 @@
  * in CI).
  *
  *   buildgate check --policy FILE
- *       prints "ok", or "FILE:LINE:COL: error" and exits 1.
+ *       prints "ok", or "FILE:LINE:COL: error" and exits 1.  Warnings about a
+ *       valid policy that probably does not do what was meant (unreachable
+ *       tenants, isolation with unscoped methods, ...) go to stderr.
  *   buildgate check --policy FILE --tenant NAME --method /pkg.Service/Method
  *                   [--message FILE] [--out FILE] [--header 'name: value']...
  *                   [--gzip] [--door grpc|docker-grpc|docker-session]
@@ -24,6 +26,7 @@
 #include <jansson.h>
 
 #include "policy/policy.h"
+#include "policy/policy_int.h"
 
 int bg_cmd_check(int argc, char **argv);
 
@@ -71,6 +74,11 @@ static void print_str(const char *label, json_t *v)
 {
   if (json_is_string(v))
     printf("%s: %s\n", label, json_string_value(v));
+}
+
+static void print_warning(void *arg, const char *msg)
+{
+  fprintf(stderr, "%s: warning: %s\n", (const char *)arg, msg);
 }
 
 static void print_hex(const uint8_t *d, size_t n)
@@ -160,6 +168,7 @@ int bg_cmd_check(int argc, char **argv)
     }
   }
   if (!tenant) {
+    bg_policy_lint(p, print_warning, (void *)(policy ? policy : "(built-in default)"));
     printf("ok\n");
     bg_policy_unref(p);
     return 0;

@@ -93,6 +93,9 @@ void bg_policy_free(struct bg_policy *p);
 void bg_profile_free(struct bg_profile *pr);
 void bg_strlist_free(struct bg_strlist *l);
 
+/* ---- lint.c: warnings for `buildgate check` (returns how many) ---- */
+size_t bg_policy_lint(const struct bg_policy *p, void (*warn)(void *arg, const char *msg), void *arg);
+
 /* ---- audit (audit.c) ---- */
 struct bg_rewrite_rec {
   char *field;

@@ -600,6 +600,39 @@ static void test_token_constant_time_lookup(void **state)
   bg_policy_unref(p);
 }
 
+static void collect(void *arg, const char *msg)
+{
+  char *buf = arg;
+  strncat(buf, msg, 4000 - strlen(buf));
+  strncat(buf, "\n", 4000 - strlen(buf));
+}
+
+static void test_lint(void **state)
+{
+  const char *js = "{\"tenants\": [{\"name\": \"ghost\", \"profile\": \"iso\"}],"
+                   " \"profiles\": {\"iso\": {\"methods\": [\"*\"]}, \"spare\": {}}}";
+  struct bg_error err;
+  struct bg_policy *p = bg_policy_load_string(js, strlen(js), &err);
+  assert_non_null(p);
+  char buf[4096] = "";
+  size_t n = bg_policy_lint(p, collect, buf);
+  assert_non_null(strstr(buf, "\"ghost\" has no match criteria"));
+  assert_non_null(strstr(buf, "profiles.spare is not used"));
+  assert_non_null(strstr(buf, "profiles.spare allows no methods"));
+  assert_non_null(strstr(buf, "profiles.iso isolates but allows DiskUsage"));
+  assert_non_null(strstr(buf, "outside the catalogue"));
+  assert_true(n >= 5);
+  bg_policy_unref(p);
+  /* the shipped examples are clean (audit-only says it is audit-only) */
+  p = bg_policy_load_default();
+  buf[0] = '\0';
+  assert_int_equal(bg_policy_lint(p, collect, buf), 0);
+  bg_policy_unref(p);
+  p = bg_policy_load_file("../../deploy/policies/multi-tenant.json", &err);
+  assert_int_equal(bg_policy_lint(p, collect, buf), 0);
+  bg_policy_unref(p);
+}
+
 static void test_refcount(void **state)
 {
   struct bg_policy *p = bg_policy_load_default();
@@ -638,6 +671,7 @@ int main(void)
       cmocka_unit_test(test_method_rules),
       cmocka_unit_test(test_tenant_matching),
       cmocka_unit_test(test_token_constant_time_lookup),
+      cmocka_unit_test(test_lint),
       cmocka_unit_test(test_refcount),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
