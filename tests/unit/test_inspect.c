@@ -1143,6 +1143,50 @@ static void test_garbage_invalid_argument(void **st)
   bg_inspect_free(&r);
 }
 
+/* Definition.Source (3) -> infos (2) -> definition (3) -> ... is recursive
+ * upstream; our schema leaves it undeclared so protobuf-c never recurses. */
+static void test_deep_nesting_no_recursion(void **st)
+{
+  size_t cap = 8u << 20, n = 0;
+  uint8_t *b = malloc(cap);
+  /* build from the inside out at the end of the buffer */
+  size_t pos = cap;
+  static const uint8_t tags[] = {0x1a /* Definition.Source */, 0x12 /* Source.infos */, 0x1a /* SourceInfo.definition */};
+  for (int lvl = 0; lvl < 300000; lvl++) {
+    size_t inner = cap - pos;
+    uint8_t v[10];
+    int k = 0;
+    for (size_t x = inner;; x >>= 7) {
+      v[k++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+      if (x <= 0x7f)
+        break;
+    }
+    pos -= (size_t)k;
+    memcpy(b + pos, v, (size_t)k);
+    b[--pos] = tags[lvl % 3];
+  }
+  /* wrap: SolveRequest.Definition (2) = <Definition bytes starting at Source tag> */
+  size_t inner = cap - pos;
+  uint8_t *m = malloc(inner + 16);
+  m[n++] = 0x12;
+  for (size_t x = inner;; x >>= 7) {
+    m[n++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+    if (x <= 0x7f)
+      break;
+  }
+  memcpy(m + n, b + pos, inner);
+  n += inner;
+  free(b);
+  struct bg_profile p;
+  PROF_PERMISSIVE(p);
+  struct bg_inspect r;
+  run(&r, &p, 0, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, 0);
+  assert_null(r.out);
+  bg_inspect_free(&r);
+  free(m);
+}
+
 static void test_info_version(void **st)
 {
   size_t n = 0;
@@ -1303,6 +1347,7 @@ int main(void)
       cmocka_unit_test(test_exec_process_init_insecure),
       cmocka_unit_test(test_garbage_invalid_argument),
       cmocka_unit_test(test_info_version),
+      cmocka_unit_test(test_deep_nesting_no_recursion),
       cmocka_unit_test(test_frontend_image_attrs),
       cmocka_unit_test(test_exporter_deny_and_moby_prefix),
       cmocka_unit_test(test_bridge_exporter_attr),
