@@ -92,40 +92,57 @@ static void frontend_cache_attrs(struct ictx *c, struct bg_smap m, const char *f
 }
 
 /* Frontend images chosen through attrs are sources too: gateway.v0's
- * "source" and dockerfile.v0's build-arg:BUILDKIT_SYNTAX name an image the
- * daemon pulls and runs as the frontend.  They are checked against
+ * "source"/"cmdline" and dockerfile.v0's build-arg:BUILDKIT_SYNTAX name an
+ * image the daemon pulls and runs as the frontend; context:<name> attrs name
+ * sources the frontend builds from.  They are checked against
  * llb.sources as "docker-image://<normalised ref>" (docker.io/library/ added
  * the way docker normalises short names).  A "# syntax=" line inside the
  * Dockerfile is invisible here, as is all LLB a server-side frontend
  * generates: a profile source_policy (enforced by the daemon) covers those. */
+static void image_ident(const char *ref, char *ident, size_t n)
+{
+  char img[512];
+  snprintf(img, sizeof img, "%.*s", (int)strcspn(ref, " \t"), ref);
+  const char *slash = strchr(img, '/');
+  size_t first = slash ? (size_t)(slash - img) : 0;
+  int host = slash && (memchr(img, '.', first) || memchr(img, ':', first) ||
+                       (first == 9 && !strncmp(img, "localhost", 9)));
+  if (host)
+    snprintf(ident, n, "docker-image://%s", img);
+  else if (slash)
+    snprintf(ident, n, "docker-image://docker.io/%s", img);
+  else
+    snprintf(ident, n, "docker-image://docker.io/library/%s", img);
+}
+
 static void frontend_image_attrs(struct ictx *c, const char *frontend, struct bg_smap m, const char *field)
 {
   if (c->p->llb_any)
     return;
-  static const char *const keys[] = {"source", "build-arg:BUILDKIT_SYNTAX", "cmdline"};
+  char ident[600], f[300];
+  static const char *const keys[] = {"source", "cmdline", "build-arg:BUILDKIT_SYNTAX"};
   for (int k = 0; k < 3 && !c->stop; k++) {
-    if (k == 0 && strcmp(frontend, "gateway.v0") != 0)
-      continue; /* "source" means something else to other frontends */
+    if (k < 2 && strcmp(frontend, "gateway.v0") != 0)
+      continue; /* "source"/"cmdline" mean something else to other frontends */
     const char *v = smap_get(m, keys[k]);
     if (!v || !v[0])
       continue;
-    if (k == 2) { /* cmdline: "<image> args..." in gateway.v0 */
-      if (strcmp(frontend, "gateway.v0") != 0)
-        continue;
-    }
-    char img[512], ident[600];
-    snprintf(img, sizeof img, "%.*s", (int)strcspn(v, " \t"), v);
-    const char *slash = strchr(img, '/');
-    size_t first = slash ? (size_t)(slash - img) : 0;
-    int host = slash && (memchr(img, '.', first) || memchr(img, ':', first) || (first == 9 && !strncmp(img, "localhost", 9)));
-    if (host)
-      snprintf(ident, sizeof ident, "docker-image://%s", img);
-    else if (slash)
-      snprintf(ident, sizeof ident, "docker-image://docker.io/%s", img);
-    else
-      snprintf(ident, sizeof ident, "docker-image://docker.io/library/%s", img);
-    char f[300];
+    image_ident(v, ident, sizeof ident);
     snprintf(f, sizeof f, "%s[%s]", field, keys[k]);
+    inspect_source_ident(c, ident, f, -1);
+  }
+  /* named contexts: context:<name>=docker-image://..., git://..., https://...,
+   * oci-layout://...  ("local:<dir>" and "input:<name>" name the caller's own
+   * session dirs / frontend inputs and are not sources of their own) */
+  for (size_t i = 0; i < *m.n && !c->stop; i++) {
+    struct bg_kv_entry *e = (*m.v)[i];
+    if (strncmp(e->key, "context:", 8) != 0 || !strstr(e->value, "://"))
+      continue;
+    snprintf(f, sizeof f, "%s[%s]", field, e->key);
+    if (strncmp(e->value, "docker-image://", 15) == 0)
+      image_ident(e->value + 15, ident, sizeof ident);
+    else
+      snprintf(ident, sizeof ident, "%s", e->value);
     inspect_source_ident(c, ident, f, -1);
   }
 }

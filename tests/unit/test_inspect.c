@@ -1237,6 +1237,22 @@ static void test_frontend_image_attrs(void **st)
   assert_non_null(strstr(r.reason, "docker-image://docker.io/library/busybox"));
   bg_inspect_free(&r);
   free(m);
+  /* named context pointing at a git source */
+  a.key = "context:base";
+  a.value = "git://github.com/evil/repo";
+  m = pack_any(&q.base, &n);
+  run(&r, &p, 0, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(r.rule, "llb_sources");
+  assert_non_null(strstr(r.reason, "FrontendAttrs[context:base]"));
+  bg_inspect_free(&r);
+  free(m);
+  a.value = "docker-image://docker/dockerfile:1";
+  m = pack_any(&q.base, &n);
+  run(&r, &p, 0, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, 0);
+  bg_inspect_free(&r);
+  free(m);
 }
 
 static void test_exporter_deny_and_moby_prefix(void **st)
