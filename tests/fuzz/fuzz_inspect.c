@@ -1,7 +1,7 @@
 /*
  * fuzz_inspect.c: every message inspector on arbitrary bytes, with a
- * restrictive (isolate, allow-lists, rewrites, source policy) and a
- * permissive profile, in enforce and audit mode.  Checks invariants: no
+ * restrictive (isolate, allow-lists, rewrites, source policy), a
+ * permissive and a permissive+isolate profile, in enforce and audit mode.  Checks invariants: no
  * output without a change, no output when denied or audit-only, a rewritten
  * Solve decodes again and a second pass over it is stable for the rules that
  * are idempotent (no further output needed beyond isolation wrapping).
@@ -44,13 +44,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   restrictive.source_policy = blob;
   restrictive.source_policy_len = blob_len;
   PROF_PERMISSIVE(permissive);
+  struct bg_profile isolated; /* permissive but isolate: exercises the LLB re-keying */
+  PROF_PERMISSIVE(isolated);
+  isolated.isolate = 1;
   static const inspector fns[] = {bg_inspect_control_solve,     bg_inspect_bridge_solve,
                                   bg_inspect_new_container,     bg_inspect_exec_process,
                                   bg_isolate_status_request,    bg_isolate_build_history_request,
                                   bg_isolate_update_build_history, bg_isolate_build_history_event};
-  const struct bg_profile *profs[] = {&restrictive, &permissive};
+  const struct bg_profile *profs[] = {&restrictive, &permissive, &isolated};
   for (size_t f = 0; f < sizeof fns / sizeof *fns; f++)
-    for (int pi = 0; pi < 2; pi++)
+    for (int pi = 0; pi < 3; pi++)
       for (int audit = 0; audit < 2; audit++) {
         struct bg_inspect r;
         bg_inspect_init(&r, profs[pi], "ci", audit, &facts);
