@@ -149,7 +149,14 @@ static void frontend_image_attrs(struct ictx *c, const char *frontend, struct bg
 
 void inspect_frontend_attrs(struct ictx *c, const char *frontend, struct bg_smap m, const char *field)
 {
-  apply_attr_rules(c, &c->p->frontend_attrs, m, field, "frontend_attrs");
+  /* An LLBBridge.Solve without a frontend is a plain LLB sub-solve: its
+   * FrontendOpt is ignored by the daemon, so forced "set" keys would only
+   * cause a pointless re-encode there.  (Control.Solve with an empty frontend
+   * is the Build flow: its attrs drive the job, e.g. attest:provenance.) */
+  struct bg_attr_rules ar = c->p->frontend_attrs;
+  if (!frontend[0] && strcmp(field, "FrontendOpt") == 0)
+    ar.set.n = 0;
+  apply_attr_rules(c, &ar, m, field, "frontend_attrs");
   if (c->stop)
     return;
   frontend_cache_attrs(c, m, field);
