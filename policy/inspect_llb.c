@@ -247,11 +247,24 @@ struct dmap {
   size_t cap;
 };
 
+/* Word-at-a-time string hash (all bytes count; digests are 71 characters, so
+ * a byte-serial hash dominated the re-keying cost). */
 static uint64_t fnv(const char *s)
 {
-  uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  size_t n = strlen(s);
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+  while (n >= 8) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+    s += 8;
+    n -= 8;
+  }
+  uint64_t w = 0;
+  memcpy(&w, s, n);
+  h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 29;
   return h;
 }
 
@@ -288,11 +301,11 @@ static const char *dmap_chain(struct dmap *m, const char *k)
   return last;
 }
 
-static char *digest_of(struct ictx *c, EVP_MD *alg, const uint8_t *d, size_t n)
+static char *digest_of(struct ictx *c, EVP_MD_CTX *ctx, const EVP_MD *alg, const uint8_t *d, size_t n)
 {
   unsigned char md[32];
   unsigned int mdlen = 0;
-  if (!EVP_Digest(d, n, md, &mdlen, alg, NULL))
+  if (!EVP_DigestInit_ex2(ctx, alg, NULL) || !EVP_DigestUpdate(ctx, d, n) || !EVP_DigestFinal_ex(ctx, md, &mdlen))
     return NULL;
   char *s = bg_arena_alloc(&c->arena, 7 + 64 + 1);
   if (!s)
@@ -386,9 +399,7 @@ static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need
    * marshals inputs first, so normally one pass does it). */
   struct dmap m = {bg_arena_alloc(&c->arena, cap * sizeof(char *)), bg_arena_alloc(&c->arena, cap * sizeof(char *)),
                    cap};
-  size_t scap = 16, n_inputs = 0;
-  for (size_t i = 0; i < def->n_def; i++)
-    n_inputs += 4; /* estimate, grown below if needed */
+  size_t scap = 16, n_inputs = def->n_def + 16; /* estimate; grown below if needed */
   while (scap < n_inputs * 2 + 2)
     scap <<= 1;
   struct dmap seen = {bg_arena_alloc(&c->arena, scap * sizeof(char *)), bg_arena_alloc(&c->arena, scap * sizeof(char *)),
@@ -396,9 +407,11 @@ static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need
   size_t n_seen = 0;
   unsigned char *done = calloc(def->n_def ? def->n_def : 1, 1);
   EVP_MD *alg = EVP_MD_fetch(NULL, "SHA256", NULL);
-  if (!m.k || !m.v || !seen.k || !seen.v || !done || !alg) {
+  EVP_MD_CTX *mdc = EVP_MD_CTX_new();
+  if (!m.k || !m.v || !seen.k || !seen.v || !done || !alg || !mdc) {
     free(done);
     EVP_MD_free(alg);
+    EVP_MD_CTX_free(mdc);
     return;
   }
   memset(m.k, 0, cap * sizeof(char *));
@@ -443,8 +456,8 @@ static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need
           }
           if (ok) {
             if (nb) {
-              char *oldd = digest_of(c, alg, def->def[i].data, def->def[i].len);
-              char *newd = digest_of(c, alg, nb, def->def[i].len);
+              char *oldd = digest_of(c, mdc, alg, def->def[i].data, def->def[i].len);
+              char *newd = digest_of(c, mdc, alg, nb, def->def[i].len);
               if (!oldd || !newd)
                 break;
               dmap_put(&m, oldd, newd);
@@ -502,8 +515,8 @@ static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need
       if (!buf)
         break;
       pb__op__pack(op, buf);
-      char *oldd = digest_of(c, alg, def->def[i].data, def->def[i].len);
-      char *newd = digest_of(c, alg, buf, n);
+      char *oldd = digest_of(c, mdc, alg, def->def[i].data, def->def[i].len);
+      char *newd = digest_of(c, mdc, alg, buf, n);
       if (!oldd || !newd)
         break;
       if (strcmp(oldd, newd) != 0) {
@@ -518,6 +531,7 @@ static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need
   }
   free(done);
   EVP_MD_free(alg);
+  EVP_MD_CTX_free(mdc);
   if (again && !c->stop) {
     ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s: definition could not be re-keyed (cyclic inputs?) for %s",
               field, ictx_who(c));
