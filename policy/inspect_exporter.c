@@ -238,7 +238,8 @@ void apply_attr_rules(struct ictx *c, const struct bg_attr_rules *ar, struct bg_
   }
 }
 
-void inspect_exporter(struct ictx *c, const char *type, struct bg_smap attrs, const char *field)
+void inspect_exporter(struct ictx *c, const char *type, struct bg_smap attrs, const char *field,
+                      const char *attrs_field)
 {
   const struct bg_profile *p = c->p;
   bg_strlist_add(&c->r->exporters, type, 16);
@@ -251,8 +252,7 @@ void inspect_exporter(struct ictx *c, const char *type, struct bg_smap attrs, co
     return;
   }
   const struct bg_attr_rules *ar = &rule->attrs;
-  char af[300];
-  snprintf(af, sizeof af, "%s.Attrs", field);
+  const char *af = attrs_field;
   apply_attr_rules(c, ar, attrs, af, "exporter_attrs");
   if (c->stop)
     return;

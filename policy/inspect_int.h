@@ -116,7 +116,9 @@ void inspect_mount_type(struct ictx *c, int type, const char *fld, long idx);
 /* Exporters (inspect_exporter.c) */
 void apply_attr_rules(struct ictx *c, const struct bg_attr_rules *ar, struct bg_smap m,
                       const char *field, const char *rule);
-void inspect_exporter(struct ictx *c, const char *type, struct bg_smap attrs, const char *field);
+/* field names the exporter ("Exporters[1]"), attrs_field its attrs map. */
+void inspect_exporter(struct ictx *c, const char *type, struct bg_smap attrs, const char *field,
+                      const char *attrs_field);
 /* Name rules, exposed for tests of the escape logic: returns malloc'd new
  * name, or NULL with *why set when the name is refused. */
 char *bg_exporter_prefix_name(const char *name, const char *prefix, const char **why);

@@ -293,6 +293,9 @@ static void wrap_name(struct ictx *c, char **slot, const char *field, int gen)
     if (!(own = gen_ref()))
       return;
     name = own;
+    /* the audit record shows the ref the tenant will see in its history */
+    free(c->r->ref);
+    c->r->ref = strdup(own);
   }
   char *w = bg_ns_wrap(c->r->tenant, name);
   if (w) {
@@ -342,13 +345,14 @@ int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t le
   struct bg_smap ea4 =
       BG_SMAP(&q->n_exporterattrsdeprecated, &q->exporterattrsdeprecated, &CS(exporter_attrs_deprecated_entry__descriptor));
   if (!c.stop && q->n_exporters > 0) {
-    char f[64];
+    char f[64], af[80];
     for (size_t i = 0; i < q->n_exporters && !c.stop; i++) {
       snprintf(f, sizeof f, "Exporters[%zu]", i);
+      snprintf(af, sizeof af, "Exporters[%zu].Attrs", i);
       inspect_exporter(&c, q->exporters[i]->type,
                        BG_SMAP(&q->exporters[i]->n_attrs, &q->exporters[i]->attrs,
                                &moby__buildkit__v1__exporter__attrs_entry__descriptor),
-                       f);
+                       f, af);
     }
     /* old daemons read only 3/4: make them say what 13[0] says */
     Moby__Buildkit__V1__Exporter *e0 = q->exporters[0];
@@ -364,7 +368,7 @@ int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t le
         smap_append(&c, ea4, (*a0.v)[i]->key, (*a0.v)[i]->value);
     }
   } else if (!c.stop && q->exporterdeprecated[0]) {
-    inspect_exporter(&c, q->exporterdeprecated, ea4, "ExporterDeprecated");
+    inspect_exporter(&c, q->exporterdeprecated, ea4, "ExporterDeprecated", "ExporterAttrsDeprecated");
   }
   /* 6 cache */
   if (!c.stop && q->cache) {

@@ -159,7 +159,7 @@ static void test_exporter_name_prefix_rewrite(void **st)
   run(&r, &p, 0, bg_inspect_control_solve, m2, n + 6);
   assert_int_equal(r.grpc_status, 0);
   assert_non_null(r.out);
-  assert_string_equal(rw_new(&r, "ExporterDeprecated.Attrs[name]"), "registry.example.com/ci/app:1");
+  assert_string_equal(rw_new(&r, "ExporterAttrsDeprecated[name]"), "registry.example.com/ci/app:1");
   assert_string_equal(rw_new(&r, "FrontendAttrs[attest:provenance]"), "mode=min");
   assert_string_equal(rw_new(&r, "Ref"), "ci.pkp583ho1bp6b0ri265csqnnt");
   assert_string_equal(rw_new(&r, "Session"), "ci.0myto83mp4cxm24drmxor4uzw");
@@ -535,6 +535,7 @@ static void test_isolate_generates_ref(void **st)
   assert_non_null(o);
   assert_int_equal(strlen(o->ref), 3 + 25);
   assert_memory_equal(o->ref, "ci.", 3);
+  assert_string_equal(r.ref, o->ref + 3);
   assert_string_equal(o->session, "ci.sess");
   moby__buildkit__v1__solve_request__free_unpacked(o, NULL);
   bg_inspect_free(&r);
@@ -1277,7 +1278,7 @@ static void test_exporter_deny_and_moby_prefix(void **st)
   struct bg_inspect r;
   run(&r, &p, 0, bg_inspect_control_solve, m, n);
   assert_int_equal(r.grpc_status, 0);
-  assert_string_equal(rw_new(&r, "ExporterDeprecated.Attrs[name]"), "ci/app:1,ci/app:2");
+  assert_string_equal(rw_new(&r, "ExporterAttrsDeprecated[name]"), "ci/app:1,ci/app:2");
   Moby__Buildkit__V1__SolveRequest *o = moby__buildkit__v1__solve_request__unpack(NULL, r.outlen, r.out);
   assert_string_equal(o->exporterattrsdeprecated[0]->value, "ci/app:1,ci/app:2");
   assert_int_equal(o->n_exporters, 0);
