@@ -5,7 +5,8 @@
  *
  *   exec   network UNSET/HOST/NONE = sandbox/host/none vs llb.network;
  *          security SANDBOX/INSECURE = sandbox/insecure vs llb.security;
- *          mounts: bind/cache/tmpfs always, secret/ssh only if in llb.mounts;
+ *          mounts: bind/cache/tmpfs always, secret/ssh only if in llb.mounts
+ *          (secretenv, secrets as environment variables, counts as secret);
  *          unknown enum values are refused.  Entitlement consistency, even
  *          with llb_any: host needs network.host, insecure needs
  *          security.insecure, every CDI device needs a device grant.
@@ -189,6 +190,8 @@ static int check_op(struct ictx *c, Pb__Op *op, const char *fld, long idx)
     inspect_security(c, e->security, fld, idx);
     for (size_t i = 0; i < e->n_mounts && !c->stop; i++)
       inspect_mount_type(c, e->mounts[i]->mounttype, fld, idx);
+    if (e->n_secretenv && !c->stop) /* secrets as env vars: same power as a secret mount */
+      inspect_mount_type(c, PB__MOUNT_TYPE__SECRET, fld, idx);
     for (size_t i = 0; i < e->n_cdidevices && !c->stop; i++) {
       char ent[300];
       snprintf(ent, sizeof ent, "device=%s", e->cdidevices[i]->name);

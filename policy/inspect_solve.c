@@ -532,8 +532,11 @@ int bg_inspect_exec_process(struct bg_inspect *r, const uint8_t *msg, size_t len
     ictx_bad(&c, "moby.buildkit.v1.frontend.ExecMessage");
     goto out;
   }
-  if (q->input_case == MOBY__BUILDKIT__V1__FRONTEND__EXEC_MESSAGE__INPUT_INIT && q->init)
+  if (q->input_case == MOBY__BUILDKIT__V1__FRONTEND__EXEC_MESSAGE__INPUT_INIT && q->init) {
     inspect_security(&c, q->init->security, "ExecProcess.Init.Security", -1);
+    if (!c.stop && q->init->n_secretenv)
+      inspect_mount_type(&c, PB__MOUNT_TYPE__SECRET, "ExecProcess.Init.secretenv", -1);
+  }
 out:
   ictx_done(&c);
   return r->grpc_status;

@@ -690,6 +690,27 @@ static void test_llb_rules(void **st)
   free(ops[1].data);
   ops[1] = op_exec(0, 0, -1, d0);
 
+  /* secretenv counts as a secret mount (no block: the SL() literals must
+   * live as long as p) */
+  Pb__Op seop = PB__OP__INIT;
+  Pb__ExecOp seex = PB__EXEC_OP__INIT;
+  Pb__SecretEnv se = PB__SECRET_ENV__INIT;
+  Pb__SecretEnv *ses[] = {&se};
+  se.id = "tok";
+  se.name = "TOKEN";
+  seex.secretenv = ses;
+  seex.n_secretenv = 1;
+  seop.op_case = PB__OP__OP_EXEC;
+  seop.exec = &seex;
+  ProtobufCBinaryData sop;
+  sop.data = pack_any(&seop.base, &sop.len);
+  p.llb_mounts.n = 0;
+  assert_int_equal(llb_status(&p, &sop, 1, rule), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_mounts");
+  p.llb_mounts = SL("secret");
+  assert_int_equal(llb_status(&p, &sop, 1, rule), 0);
+  free(sop.data);
+
   free(ops[0].data);
   ops[0] = op_source("git://github.com/moby/buildkit", NULL, NULL);
   assert_int_equal(llb_status(&p, ops, 3, rule), BG_GRPC_PERMISSION_DENIED);
