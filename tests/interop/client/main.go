@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -54,26 +55,27 @@ func usage() {
 	os.Exit(2)
 }
 
-// errText renders an error so tests can match it: gRPC errors carry the code name.
+// errText renders an error so tests can match it: gRPC errors carry the code
+// name, also when wrapped (fmt.Errorf %w or pkg/errors).
 func errText(err error) string {
-	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
-		return fmt.Sprintf("code=%s desc=%s", st.Code(), st.Message())
-	}
-	// errors wrapped around a status (e.g. by pkg/errors) still show the code
 	type grpcStatus interface{ GRPCStatus() *status.Status }
 	for e := err; e != nil; {
 		if gs, ok := e.(grpcStatus); ok {
 			st := gs.GRPCStatus()
+			if e == err {
+				return fmt.Sprintf("code=%s desc=%s", st.Code(), st.Message())
+			}
 			return fmt.Sprintf("code=%s desc=%s (%v)", st.Code(), st.Message(), err)
+		}
+		if u := errors.Unwrap(e); u != nil {
+			e = u
+			continue
 		}
 		c, ok := e.(interface{ Cause() error })
 		if !ok {
 			break
 		}
 		e = c.Cause()
-	}
-	if st, ok := status.FromError(err); ok {
-		return fmt.Sprintf("code=%s desc=%s", st.Code(), st.Message())
 	}
 	return err.Error()
 }

@@ -293,6 +293,7 @@ func cmdSolveExecHost(ctx context.Context, t *transport, args []string) error {
 func cmdHang(ctx context.Context, t *transport, args []string) error {
 	fs := flag.NewFlagSet("hang", flag.ExitOnError)
 	cdir := fs.String("context", "", "context directory with bin/busybox")
+	secs := fs.Int("seconds", 600, "how long the exec sleeps (a distinctive value lets a test find the process)")
 	fs.Parse(args)
 	if err := needBusybox(*cdir); err != nil {
 		return err
@@ -313,7 +314,7 @@ func cmdHang(ctx context.Context, t *transport, args []string) error {
 			}
 		},
 		prepare: func(id string) (*llb.Definition, error) {
-			return execDef(ctx, id, "/bin/busybox sleep 600", llb.Network(llb.NetModeNone))
+			return execDef(ctx, id, fmt.Sprintf("/bin/busybox sleep %d", *secs), llb.Network(llb.NetModeNone))
 		},
 	})
 	if err != nil {

@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# Interop tests: a real BuildKit client (build/bgclient, Go, Debian's BuildKit
+# packages) -> buildgate -> a private dockerd's embedded BuildKit.
+#
+#   tests/interop/run.sh                 run everything (needs root: it starts dockerd)
+#   BUILDGATE_BIN=build/asan/buildgate tests/interop/run.sh    the same against an ASan build
+#   POLICY_TESTS=0 tests/interop/run.sh  skip the policy scenarios
+#   KEEP_LOGS=/tmp/x tests/interop/run.sh   keep the daemons' logs and client outputs
+#   ONLY="direct docker grpc chain killed malformed policy"   choose sections
+#
+# Prints PASS/FAIL lines and ends with exactly one "N passed, N failed" line;
+# exits non-zero when anything failed.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+. "$here/lib.sh"
+
+BUILDGATE_BIN="${BUILDGATE_BIN:-$root/buildgate}"
+BGCLIENT="$root/build/bgclient"
+ONLY="${ONLY:-direct docker grpc chain killed malformed policy}"
+POLICY_TESTS="${POLICY_TESTS:-1}"
+BIG_SIZE="${BIG_SIZE:-256M}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+
+if [[ $EUID -ne 0 ]]; then
+	echo "interop: needs root (it starts a private dockerd)" >&2
+	echo "0 passed, 1 failed"; exit 1
+fi
+need_pkgs docker.io busybox-static curl
+"$here/build-client.sh" || { echo "FAIL build-client: could not build bgclient"; echo "0 passed, 1 failed"; exit 1; }
+if [[ ! -x "$BUILDGATE_BIN" ]]; then
+	echo "FAIL buildgate-binary: $BUILDGATE_BIN is missing (run make)"; echo "0 passed, 1 failed"; exit 1
+fi
+
+D="$(mktemp -d /tmp/bgi.XXXX)"
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+start_dockerd || { fail dockerd "private dockerd did not start"; echo "$PASSES passed, $FAILS failed"; exit 1; }
+DS="unix://$D/docker.sock"
+CTX="$D/ctx"
+mkdir -p "$CTX/bin" && cp /bin/busybox "$CTX/bin/busybox"
+STARTED=$SECONDS
+
+# status line of solve-exec: vertexes > 0 and the exec vertex completed
+status_ok() { grep -Eq 'status: vertexes=[1-9][0-9]* .*exec_completed=true' "$1"; }
+outfile() { echo "$D/out.$(echo "$1" | tr -c 'A-Za-z0-9._-' '_')"; }
+
+# the basic suite over one transport; $1 = label, rest = transport flags
+basic_suite() {
+	local label="$1"; shift
+	EXPECT_RE='workers: [1-9]' expect_ok "$label-listworkers" "$@" listworkers
+	EXPECT_RE='diskusage: ' expect_ok "$label-diskusage" "$@" diskusage
+	expect_ok "$label-solve-mkfile" "$@" solve-mkfile --out "$D/o.$label.mk"
+	if expect_ok "$label-solve-exec" "$@" solve-exec --context "$CTX" --out "$D/o.$label.exec"; then
+		local o; o="$(outfile "$label-solve-exec")"
+		if status_ok "$o"; then pass "$label-solve-exec-status"
+		else fail "$label-solve-exec-status" "$(grep status: "$o" | tr '\n' ' ')"; fi
+	fi
+}
+
+bigcontext() {
+	local label="$1"; shift
+	EXPECT_RE='bigcontext: ok byte-exact' CLIENT_TIMEOUT=240 \
+		expect_ok "$label-bigcontext-$BIG_SIZE" "$@" bigcontext --size "$BIG_SIZE" --out "$D/o.$label.big"
+	rm -rf "$D/o.$label.big"
+}
+
+# ---- direct: prove the client against dockerd itself
+if want direct; then
+	log "== direct: bgclient -> dockerd ($DS)"
+	EXPECT_RE='workers: [1-9]' expect_ok direct-listworkers --docker "$DS" listworkers
+	expect_ok direct-solve-mkfile --docker "$DS" solve-mkfile --out "$D/o.direct.mk"
+	expect_ok direct-solve-exec --docker "$DS" solve-exec --context "$CTX" --out "$D/o.direct.exec"
+	EXPECT_RE='info: Unimplemented' expect_ok direct-info-unimplemented --docker "$DS" info
+fi
+
+BG1="unix://$D/bg.sock"
+need_bg1() {
+	[[ -n "${BG_PID_bg1:-}" ]] && kill -0 "$BG_PID_bg1" 2>/dev/null && return 0
+	start_buildgate bg1 --listen "$BG1" --backend "docker+$DS" --audit-log "$D/audit.log" --no-sandbox \
+		|| { fail bg1-start "buildgate did not start: $(tail -n 3 "$D/bg1.err" | tr '\n' ' ')"; return 1; }
+}
+
+# ---- a. Docker-style doors through buildgate
+if want docker && need_bg1; then
+	log "== a. --docker through buildgate"
+	basic_suite docker --docker "$BG1"
+	# the preface right behind the upgrade request, as buildx puts it on the wire
+	EXPECT_RE='workers: [1-9]' expect_ok docker-eager-listworkers --docker "$BG1" --eager listworkers
+	expect_ok docker-eager-solve-exec --docker "$BG1" --eager solve-exec --context "$CTX" --out "$D/o.eager"
+	bigcontext docker --docker "$BG1"
+fi
+
+# ---- b. native gRPC through buildgate (sessions over Control.Session)
+if want grpc && need_bg1; then
+	log "== b. --grpc through buildgate"
+	basic_suite grpc --grpc "$BG1"
+	EXPECT_RE='info: Unimplemented' expect_ok grpc-info-unimplemented --grpc "$BG1" info
+	bigcontext grpc --grpc "$BG1"
+fi
+
+# ---- c. chain: bg2 -> bg1 (bg1 is then a native gRPC backend, like buildkitd)
+if want chain && need_bg1; then
+	log "== c. chain bg2 -> bg1 -> dockerd"
+	BG2="unix://$D/bg2.sock"
+	if start_buildgate bg2 --listen "$BG2" --backend "$BG1" --audit-log "$D/audit2.log" --no-sandbox; then
+		for tr in grpc docker; do
+			EXPECT_RE='workers: [1-9]' expect_ok "chain-$tr-listworkers" --$tr "$BG2" listworkers
+			expect_ok "chain-$tr-solve-mkfile" --$tr "$BG2" solve-mkfile --out "$D/o.chain.$tr.mk"
+			expect_ok "chain-$tr-solve-exec" --$tr "$BG2" solve-exec --context "$CTX" --out "$D/o.chain.$tr.exec"
+		done
+		stop_buildgate bg2
+	else
+		fail chain-start "bg2 did not start: $(tail -n 3 "$D/bg2.err" | tr '\n' ' ')"
+	fi
+fi
+
+# ---- d. a client killed mid-build must not leak in the gateway
+killed_client() { # label transport-flags...
+	local label="$1"; shift
+	local pid="$BG_PID_bg1" secs=$((600 + RANDOM % 300)) out="$D/out.$label-hang" i
+	sleep 1
+	local fd0 rss0; fd0=$(proc_fds "$pid"); rss0=$(proc_rss_kb "$pid")
+	"$BGCLIENT" "$@" hang --context "$CTX" --seconds "$secs" >"$out" 2>&1 &
+	HANG_PID=$!
+	for ((i = 0; i < 300; i++)); do
+		grep -q 'exec started' "$out" && break
+		kill -0 "$HANG_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! grep -q 'exec started' "$out"; then
+		fail "$label-hang-started" "the exec never started: $(tail -n 3 "$out" | tr '\n' ' ')"
+		kill -KILL "$HANG_PID" 2>/dev/null; wait "$HANG_PID" 2>/dev/null; HANG_PID=""
+		return
+	fi
+	pass "$label-hang-started"
+	local fd1; fd1=$(proc_fds "$pid")
+	kill -KILL "$HANG_PID"; wait "$HANG_PID" 2>/dev/null; HANG_PID=""
+	EXPECT_RE='workers: [1-9]' expect_ok "$label-after-kill-listworkers" "$@" listworkers
+	# fds come back to the baseline once the gateway has torn both sides down
+	local fdn=0
+	for ((i = 0; i < 100; i++)); do
+		fdn=$(proc_fds "$pid")
+		((fdn <= fd0 + 3)) && break
+		sleep 0.1
+	done
+	local rssn; rssn=$(proc_rss_kb "$pid")
+	log "   $label: gateway fds before=$fd0 during=$fd1 after=$fdn; VmRSS before=${rss0}kB after=${rssn}kB"
+	if ((fdn <= fd0 + 3)); then pass "$label-fds-released"
+	else fail "$label-fds-released" "fds before=$fd0 during=$fd1 after 10 s=$fdn"; fi
+	if ((rssn <= rss0 + 65536)); then pass "$label-rss-bounded"
+	else fail "$label-rss-bounded" "VmRSS grew from ${rss0} kB to ${rssn} kB"; fi
+	# the backend should have cancelled the build: the sleep goes away
+	for ((i = 0; i < 150; i++)); do
+		pgrep -f "busybox sleep $secs" >/dev/null || break
+		sleep 0.1
+	done
+	if pgrep -f "busybox sleep $secs" >/dev/null; then
+		fail "$label-build-cancelled" "the exec (busybox sleep $secs) still runs 15 s after the client died"
+		pkill -KILL -f "busybox sleep $secs$" 2>/dev/null
+	else
+		pass "$label-build-cancelled"
+	fi
+}
+if want killed && need_bg1; then
+	log "== d. killed client"
+	killed_client killed-docker --docker "$BG1"
+	killed_client killed-grpc --grpc "$BG1"
+fi
+
+# ---- e. malformed input
+if want malformed && need_bg1; then
+	log "== e. malformed input"
+	o="$D/out.garbage"
+	"$BGCLIENT" rawsend --addr "$BG1" --text 'GARBAGE\x00\x01\x02 this is no preface\r\n\r\n' >"$o" 2>&1
+	if grep -q 'HTTP/1.1 400' "$o" || grep -Eq 'got 0 bytes, closed' "$o"; then pass malformed-garbage
+	else fail malformed-garbage "$(head -n 2 "$o" | tr '\n' ' ')"; fi
+	EXPECT_RE='workers: [1-9]' expect_ok malformed-garbage-then-listworkers --grpc "$BG1" listworkers
+
+	o="$D/out.bighead"
+	{ printf 'POST /grpc HTTP/1.1\r\nHost: \r\nUpgrade: h2c\r\nX-Filler: '; head -c 70000 /dev/zero | tr '\0' 'a'; printf '\r\n\r\n'; } >"$D/bighead.req"
+	"$BGCLIENT" rawsend --addr "$BG1" --file "$D/bighead.req" >"$o" 2>&1
+	if grep -q 'HTTP/1.1 431' "$o"; then pass malformed-head-over-64k-431
+	else fail malformed-head-over-64k-431 "$(head -n 2 "$o" | tr '\n' ' ')"; fi
+
+	o="$D/out.truncated"
+	if timeout 20 "$BGCLIENT" truncated --addr "$BG1" >"$o" 2>&1; then pass malformed-truncated-grpc-frame
+	else fail malformed-truncated-grpc-frame "$(tail -n 2 "$o" | tr '\n' ' ')"; fi
+	log "   truncated frame: $(grep -E 'grpc-status|rst_stream|goaway' "$o" | head -n 1)"
+	EXPECT_RE='workers: [1-9]' expect_ok malformed-truncated-then-listworkers --grpc "$BG1" listworkers
+
+	o="$D/out.unknownpath"
+	"$BGCLIENT" rawsend --addr "$BG1" --text 'GET /foo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >"$o" 2>&1
+	if grep -q 'HTTP/1.1 404' "$o" && grep -q '{"message":' "$o"; then pass malformed-unknown-path-404-json
+	else fail malformed-unknown-path-404-json "$(head -n 2 "$o" | tr '\n' ' ')"; fi
+
+	if curl -fsS --unix-socket "$D/bg.sock" http://d/_ping 2>/dev/null | grep -q OK; then pass docker-ping
+	else fail docker-ping "GET /_ping did not answer OK"; fi
+	if curl -fsS --unix-socket "$D/bg.sock" http://d/version 2>/dev/null | grep -q '"ApiVersion"'; then pass docker-version
+	else fail docker-version "GET /version did not answer a version document"; fi
+fi
+
+if [[ -n "${BG_PID_bg1:-}" ]]; then
+	if [[ -s "$D/audit.log" ]] && grep -q '"decision"' "$D/audit.log"; then pass bg1-audit-log
+	else fail bg1-audit-log "no audit records with a decision in $D/audit.log"; fi
+	stop_buildgate bg1
+fi
+
+# ---- f. policy: tenants by bearer token
+if want policy && [[ "$POLICY_TESTS" != 0 ]]; then
+	log "== f. policy (tests/interop/policy-multi.json)"
+	POL="$here/policy-multi.json"
+	if ! "$BUILDGATE_BIN" check --policy "$POL" >"$D/check.out" 2>&1; then
+		fail policy-check "buildgate check refused $POL: $(tail -n 3 "$D/check.out" | tr '\n' ' ')"
+	else
+		BGP="unix://$D/bgp.sock"
+		if start_buildgate bgp --listen "$BGP" --backend "docker+$DS" --policy "$POL" --audit-log "$D/auditp.log" --no-sandbox; then
+			ADMIN=(--token bg-admin-token) CI=(--token bg-ci-token) DEV=(--token bg-dev-token)
+			for tr in docker grpc; do
+				EXPECT_RE='workers: [1-9]' expect_ok "policy-$tr-ci-listworkers" --$tr "$BGP" "${CI[@]}" listworkers
+				expect_ok "policy-$tr-ci-solve-exec" --$tr "$BGP" "${CI[@]}" solve-exec --context "$CTX" --out "$D/o.pol.$tr"
+				expect_err "policy-$tr-ci-exec-host-denied" PermissionDenied --$tr "$BGP" "${CI[@]}" solve-exec-host --context "$CTX"
+				expect_err "policy-$tr-ci-prune-denied" PermissionDenied --$tr "$BGP" "${CI[@]}" prune
+				expect_err "policy-$tr-ci-bridge-insecure-denied" PermissionDenied --$tr "$BGP" "${CI[@]}" bridge-insecure --context "$CTX"
+				# dev may open containers, but not INSECURE processes in them
+				expect_err "policy-$tr-dev-bridge-insecure-denied" PermissionDenied --$tr "$BGP" "${DEV[@]}" bridge-insecure --context "$CTX"
+			done
+			# admin: network.host passes the gateway (dockerd allows it by default)
+			o="$(outfile policy-admin-exec-host)"
+			if run_client "$o" --grpc "$BGP" "${ADMIN[@]}" solve-exec-host --context "$CTX"; then
+				pass policy-admin-exec-host
+			elif grep -q 'code=PermissionDenied' "$o" && ! grep -qi 'granting entitlement' "$o"; then
+				fail policy-admin-exec-host "the gateway denied admin: $(tail -n 2 "$o" | tr '\n' ' ')"
+			else
+				pass policy-admin-exec-host
+				log "   admin exec-host passed the gateway, the backend refused: $(tail -n 1 "$o")"
+			fi
+			expect_ok policy-admin-prune --docker "$BGP" "${ADMIN[@]}" prune
+			# moby exporter names get the tenant prefix
+			if expect_ok policy-ci-moby-export --docker "$BGP" "${CI[@]}" moby-export --name app:1; then
+				imgs="$(curl -fsS --unix-socket "$D/docker.sock" http://d/images/json)"
+				if grep -q '"ci/app:1"' <<<"$imgs"; then pass policy-ci-moby-name-prefixed
+				else fail policy-ci-moby-name-prefixed "no ci/app:1 in docker image ls: $(grep -o '"RepoTags":\[[^]]*\]' <<<"$imgs" | tr '\n' ' ')"; fi
+				if grep -q '"app:1"' <<<"$imgs"; then fail policy-ci-moby-no-unprefixed "an unprefixed app:1 exists"
+				else pass policy-ci-moby-no-unprefixed; fi
+			fi
+			# unknown token and no token: refused
+			o="$(outfile policy-unknown-token)"
+			if run_client "$o" --grpc "$BGP" --token nobody-has-this listworkers; then fail policy-unknown-token-refused "an unknown token was served"
+			else pass policy-unknown-token-refused; fi
+			o="$(outfile policy-no-token)"
+			if run_client "$o" --docker "$BGP" listworkers; then fail policy-no-token-refused "a peer without a token was served"
+			else pass policy-no-token-refused; fi
+			# audit: JSON lines with decisions, denials among them
+			if grep -q '"decision"' "$D/auditp.log" && grep '"decision"' "$D/auditp.log" | grep -qi 'deny'; then
+				pass policy-audit-decisions
+			else
+				fail policy-audit-decisions "no deny decisions in the audit log ($(wc -l <"$D/auditp.log" 2>/dev/null) lines)"
+			fi
+			if grep -v '^{.*}$' "$D/auditp.log" | grep -q .; then fail policy-audit-json-lines "non-JSON lines in the audit log"
+			else pass policy-audit-json-lines; fi
+			stop_buildgate bgp
+		else
+			fail policy-start "buildgate with $POL did not start: $(tail -n 3 "$D/bgp.err" | tr '\n' ' ')"
+		fi
+	fi
+fi
+
+log "interop: $((SECONDS - STARTED)) s"
+if ((FAILS)); then log "failed: ${FAILED_NAMES[*]}"; fi
+echo "$PASSES passed, $FAILS failed"
+((FAILS == 0))
