@@ -13,6 +13,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -483,6 +484,28 @@ func cmdSolve(args []string) {
 	}
 }
 
+// ---------- hashtime ----------
+
+// cmdHashtime times crypto/sha256 over a file, as bgclient bigcontext hashes
+// its exported file inside the interval it reports.
+func cmdHashtime(args []string) {
+	fs := flag.NewFlagSet("hashtime", flag.ExitOnError)
+	file := fs.String("file", "", "file to hash")
+	fs.Parse(args)
+	f, err := os.Open(*file)
+	if err != nil {
+		die("%v", err)
+	}
+	defer f.Close()
+	t0 := time.Now()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		die("%v", err)
+	}
+	emit(map[string]interface{}{"bytes": n, "secs": time.Since(t0).Seconds()})
+}
+
 func main() {
 	if len(os.Args) < 2 {
 		die("usage: bgbench unary|server|idle|solve [flags]")
@@ -496,6 +519,8 @@ func main() {
 		cmdIdle(os.Args[2:])
 	case "solve":
 		cmdSolve(os.Args[2:])
+	case "hashtime":
+		cmdHashtime(os.Args[2:])
 	default:
 		die("unknown command %q", os.Args[1])
 	}
