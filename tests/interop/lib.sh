@@ -53,7 +53,7 @@ expect_err() {
 		fail "$name" "succeeded, expected code=$code: $(tail -n 2 "$out" | tr '\n' ' ')"
 		return 1
 	fi
-	if grep -q "code=$code" "$out"; then
+	if grep -Eq "code=$code" "$out"; then
 		pass "$name"
 		return 0
 	fi
@@ -175,6 +175,7 @@ cleanup() {
 	BG_PIDS=()
 	# clients we may have left running
 	[[ -n "${HANG_PID:-}" ]] && kill -KILL "$HANG_PID" 2>/dev/null
+	[[ -n "${HOLD_PID:-}" ]] && kill -KILL "$HOLD_PID" 2>/dev/null
 	stop_dockerd
 	if [[ -n "$D" && -d "$D" ]]; then
 		if [[ -n "${KEEP_LOGS:-}" ]]; then

@@ -47,6 +47,25 @@ STARTED=$SECONDS
 status_ok() { grep -Eq 'status: vertexes=[1-9][0-9]* .*exec_completed=true' "$1"; }
 outfile() { echo "$D/out.$(echo "$1" | tr -c 'A-Za-z0-9._-' '_')"; }
 
+# hold_session LABEL TRANSPORT-FLAGS... : start session-hold over a directory
+# with secret.txt; sets HOLD_PID and HOLD_ID.
+hold_session() {
+	local label="$1"; shift
+	local out="$D/out.$label-hold" i
+	mkdir -p "$D/victim" && echo "victim-private-data" >"$D/victim/secret.txt"
+	"$BGCLIENT" "$@" session-hold --context "$D/victim" >"$out" 2>&1 &
+	HOLD_PID=$!
+	HOLD_ID=""
+	for ((i = 0; i < 50; i++)); do
+		HOLD_ID="$(sed -n 's/^session-hold: id=//p' "$out")"
+		[[ -n "$HOLD_ID" ]] && break
+		sleep 0.1
+	done
+	sleep 1 # the session is registered once its connection is up
+	kill -0 "$HOLD_PID" 2>/dev/null && [[ -n "$HOLD_ID" ]]
+}
+drop_session() { [[ -n "${HOLD_PID:-}" ]] && { kill -TERM "$HOLD_PID" 2>/dev/null; wait "$HOLD_PID" 2>/dev/null; HOLD_PID=""; }; }
+
 # the basic suite over one transport; $1 = label, rest = transport flags
 basic_suite() {
 	local label="$1"; shift
@@ -74,6 +93,16 @@ if want direct; then
 	expect_ok direct-solve-mkfile --docker "$DS" solve-mkfile --out "$D/o.direct.mk"
 	expect_ok direct-solve-exec --docker "$DS" solve-exec --context "$CTX" --out "$D/o.direct.exec"
 	EXPECT_RE='info: Unimplemented' expect_ok direct-info-unimplemented --docker "$DS" info
+	# what the gateway has to stop, shown on the bare daemon: BuildKit v0.8 runs an
+	# INSECURE interactive container process without any entitlement (CVE-2024-23653),
+	# and any client may name another client's session.
+	EXPECT_RE='INSECURE process ran' expect_ok direct-bridge-insecure-runs-on-bare-dockerd --docker "$DS" bridge-insecure --context "$CTX"
+	if hold_session direct --docker "$DS"; then
+		EXPECT_RE='solve-steal: built' expect_ok direct-session-steal-works-on-bare-dockerd --docker "$DS" solve-steal --session "$HOLD_ID" --name "stolen:direct"
+	else
+		fail direct-session-hold "session-hold did not come up: $(tail -n 2 "$D/out.direct-hold" | tr '\n' ' ')"
+	fi
+	drop_session
 fi
 
 BG1="unix://$D/bg.sock"
@@ -91,6 +120,20 @@ if want docker && need_bg1; then
 	EXPECT_RE='workers: [1-9]' expect_ok docker-eager-listworkers --docker "$BG1" --eager listworkers
 	expect_ok docker-eager-solve-exec --docker "$BG1" --eager solve-exec --context "$CTX" --out "$D/o.eager"
 	bigcontext docker --docker "$BG1"
+	# a few clients at once, both doors
+	pids=()
+	for i in 1 2 3 4; do
+		"$BGCLIENT" --docker "$BG1" listworkers >"$D/out.conc-lw-$i" 2>&1 & pids+=($!)
+		"$BGCLIENT" --grpc "$BG1" listworkers >"$D/out.conc-lwg-$i" 2>&1 & pids+=($!)
+	done
+	for i in 1 2 3; do
+		"$BGCLIENT" --docker "$BG1" solve-mkfile --out "$D/o.conc.d$i" >"$D/out.conc-mk-$i" 2>&1 & pids+=($!)
+		"$BGCLIENT" --grpc "$BG1" solve-exec --context "$CTX" --out "$D/o.conc.g$i" >"$D/out.conc-ex-$i" 2>&1 & pids+=($!)
+	done
+	bad=0
+	for p in "${pids[@]}"; do wait "$p" || bad=$((bad + 1)); done
+	if ((bad == 0)); then pass concurrent-14-clients
+	else fail concurrent-14-clients "$bad of ${#pids[@]} clients failed: $(grep -h error: "$D"/out.conc-* | head -n 2 | tr '\n' ' ')"; fi
 fi
 
 # ---- b. native gRPC through buildgate (sessions over Control.Session)
@@ -188,7 +231,12 @@ if want malformed && need_bg1; then
 	o="$D/out.truncated"
 	if timeout 20 "$BGCLIENT" truncated --addr "$BG1" >"$o" 2>&1; then pass malformed-truncated-grpc-frame
 	else fail malformed-truncated-grpc-frame "$(tail -n 2 "$o" | tr '\n' ' ')"; fi
-	log "   truncated frame: $(grep -E 'grpc-status|rst_stream|goaway' "$o" | head -n 1)"
+	log "   truncated frame (ListWorkers): $(grep -E 'grpc-status|rst_stream|goaway' "$o" | head -n 1)"
+	# an inspected method: the gateway itself must answer INVALID_ARGUMENT (3)
+	o="$D/out.truncated-solve"
+	timeout 20 "$BGCLIENT" truncated --addr "$BG1" --method /moby.buildkit.v1.Control/Solve >"$o" 2>&1
+	if grep -q 'grpc-status=3 ' "$o"; then pass malformed-truncated-solve-invalid-argument
+	else fail malformed-truncated-solve-invalid-argument "$(tail -n 2 "$o" | tr '\n' ' ')"; fi
 	EXPECT_RE='workers: [1-9]' expect_ok malformed-truncated-then-listworkers --grpc "$BG1" listworkers
 
 	o="$D/out.unknownpath"
@@ -220,7 +268,11 @@ if want policy && [[ "$POLICY_TESTS" != 0 ]]; then
 			ADMIN=(--token bg-admin-token) CI=(--token bg-ci-token) DEV=(--token bg-dev-token)
 			for tr in docker grpc; do
 				EXPECT_RE='workers: [1-9]' expect_ok "policy-$tr-ci-listworkers" --$tr "$BGP" "${CI[@]}" listworkers
-				expect_ok "policy-$tr-ci-solve-exec" --$tr "$BGP" "${CI[@]}" solve-exec --context "$CTX" --out "$D/o.pol.$tr"
+				if expect_ok "policy-$tr-ci-solve-exec" --$tr "$BGP" "${CI[@]}" solve-exec --context "$CTX" --out "$D/o.pol.$tr"; then
+					o="$(outfile "policy-$tr-ci-solve-exec")"
+					if status_ok "$o"; then pass "policy-$tr-ci-solve-exec-status"
+					else fail "policy-$tr-ci-solve-exec-status" "$(grep status "$o" | tr '\n' ' ')"; fi
+				fi
 				expect_err "policy-$tr-ci-exec-host-denied" PermissionDenied --$tr "$BGP" "${CI[@]}" solve-exec-host --context "$CTX"
 				expect_err "policy-$tr-ci-prune-denied" PermissionDenied --$tr "$BGP" "${CI[@]}" prune
 				expect_err "policy-$tr-ci-bridge-insecure-denied" PermissionDenied --$tr "$BGP" "${CI[@]}" bridge-insecure --context "$CTX"
@@ -238,6 +290,23 @@ if want policy && [[ "$POLICY_TESTS" != 0 ]]; then
 				log "   admin exec-host passed the gateway, the backend refused: $(tail -n 1 "$o")"
 			fi
 			expect_ok policy-admin-prune --docker "$BGP" "${ADMIN[@]}" prune
+			# admin has every entitlement and method: the gateway lets it through
+			EXPECT_RE='INSECURE process ran' expect_ok policy-admin-bridge-insecure-allowed --grpc "$BGP" "${ADMIN[@]}" bridge-insecure --context "$CTX"
+			# sessions: dev cannot name ci's session (neither raw nor in its namespaced form);
+			# ci can use its own from another connection
+			for tr in grpc docker; do
+				if hold_session "policy-$tr" --$tr "$BGP" "${CI[@]}"; then
+					expect_err "policy-$tr-dev-steals-ci-session-refused" '[A-Za-z]+' --$tr "$BGP" "${DEV[@]}" solve-steal --session "$HOLD_ID" --name "stolen:dev-$tr"
+					expect_err "policy-$tr-dev-steals-ci-session-ns-refused" '[A-Za-z]+' --$tr "$BGP" "${DEV[@]}" solve-steal --session "ci.$HOLD_ID" --name "stolen:devns-$tr"
+					EXPECT_RE='solve-steal: built' expect_ok "policy-$tr-ci-own-session-other-conn" --$tr "$BGP" "${CI[@]}" solve-steal --session "$HOLD_ID" --name "own:ci-$tr"
+				else
+					fail "policy-$tr-session-hold" "session-hold did not come up: $(tail -n 2 "$D/out.policy-$tr-hold" | tr '\n' ' ')"
+				fi
+				drop_session
+			done
+			imgs="$(curl -fsS --unix-socket "$D/docker.sock" http://d/images/json)"
+			if grep -q 'stolen:dev' <<<"$imgs"; then fail policy-no-stolen-images "an image built from ci's session by dev exists"
+			else pass policy-no-stolen-images; fi
 			# moby exporter names get the tenant prefix
 			if expect_ok policy-ci-moby-export --docker "$BGP" "${CI[@]}" moby-export --name app:1; then
 				imgs="$(curl -fsS --unix-socket "$D/docker.sock" http://d/images/json)"

@@ -34,6 +34,8 @@ var commands = map[string]cmdFunc{
 	"hang":            cmdHang,
 	"moby-export":     cmdMobyExport,
 	"bridge-insecure": cmdBridgeInsecure,
+	"session-hold":    cmdSessionHold,
+	"solve-steal":     cmdSolveSteal,
 }
 
 // commands that do not need a gRPC connection

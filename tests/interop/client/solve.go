@@ -44,6 +44,8 @@ type solveOpts struct {
 	onStatus func(*controlapi.StatusResponse)
 	// prepare lets a command build its definition once the session ID is known
 	prepare func(sessionID string) (*llb.Definition, error)
+	// session, when set, is sent as SolveRequest.Session instead of our own
+	session string
 }
 
 type statusCount struct {
@@ -87,6 +89,9 @@ func runSolve(ctx context.Context, t *transport, o solveOpts) (*statusCount, err
 		Exporter:      o.exporter,
 		ExporterAttrs: o.attrs,
 		Session:       s.ID(),
+	}
+	if o.session != "" {
+		req.Session = o.session
 	}
 	for _, e := range o.entitlements {
 		req.Entitlements = append(req.Entitlements, entitlements.Entitlement(e))
