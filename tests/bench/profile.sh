@@ -83,9 +83,9 @@ done
 
 # Latency at concurrency 1 (one connection, one call at a time), direct too.
 declare -A P50
-SOCK[direct]=$D/gs.sock
+SOCK[_server]=$D/gs.sock
 for rep in $(seq "$REPS"); do
-  for n in direct "${NAMES[@]}"; do
+  for n in _server "${NAMES[@]}"; do
     rm -f "$D/lat.log"
     out=$(h2load -B "unix:${SOCK[$n]}" -c 1 -m 1 -n 10000 -d "$D/e.grpc" -H 'content-type: application/grpc' \
       -H 'te: trailers' --log-file="$D/lat.log" "http://bench/moby.buildkit.v1.Control/ListWorkers" 2>&1)
@@ -127,7 +127,7 @@ if [ "${PERF:-0}" = 1 ]; then
   done
 fi
 
-echo "| proxy | CPU µs/call, 16 conns × 1 stream | calls/s | CPU µs/call, 1 conn × 16 streams | calls/s | p50 µs at conc 1 (direct $(med <<<"${P50[direct]}")) | syscalls/call (16 × 1) |"
+echo "| proxy | CPU µs/call, 16 conns × 1 stream | calls/s | CPU µs/call, 1 conn × 16 streams | calls/s | p50 µs at conc 1 (direct to the server $(med <<<"${P50[_server]}")) | syscalls/call (16 × 1) |"
 echo "|---|---:|---:|---:|---:|---:|---|"
 for n in "${NAMES[@]}"; do
   echo "| $n | $(med <<<"${CPU[$n,16,1]}") | $(med <<<"${RPS[$n,16,1]}") | $(med <<<"${CPU[$n,1,16]}") | $(med <<<"${RPS[$n,1,16]}") | $(med <<<"${P50[$n]}") | ${SYS[$n]} |"

@@ -95,13 +95,15 @@ def machine(args):
     cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
     mem = sh("awk '/MemTotal/ {printf \"%.1f GiB\", $2/1048576}' /proc/meminfo")
     rows = [
-        ("date (UTC)", time.strftime("%Y-%m-%d %H:%M", time.gmtime())),
+        ("run (UTC)", "%s to %s" % (args.started, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))),
         ("CPU", "%s, %s online CPUs" % (cpu, os.cpu_count())),
         ("memory", mem),
         ("kernel", platform.release()),
         ("load average at report time", sh("cut -d' ' -f1-3 /proc/loadavg")),
-        ("buildgate", "%s (git %s%s)" % (sh("./buildgate version"), sh("git rev-parse --short HEAD"),
-                                         ", tree has uncommitted changes" if sh("git status --porcelain") else "")),
+        ("buildgate", "%s, binary sha256 %s… (git HEAD %s%s; -O2 -g)" % (
+            sh("'%s' version" % args.bin), sh("sha256sum '%s' | cut -c1-12" % args.bin),
+            sh("git rev-parse --short HEAD"),
+            ", with other engineers' uncommitted work in the tree" if sh("git status --porcelain -uno") else "")),
         ("backend", "dockerd %s (Debian docker.io; BuildKit v0.8 inside)" % args.docker_version),
         ("native server", "bgbench server: grpc-go %s, moby.buildkit.v1.Control.ListWorkers from memory" %
          sh("dpkg-query -W -f='${Version}' golang-google-grpc-dev")),
@@ -408,6 +410,8 @@ def main():
     ap.add_argument("--docker-version", default="?")
     ap.add_argument("--policy", default="?")
     ap.add_argument("--nofile", default="?")
+    ap.add_argument("--bin", default="./buildgate")
+    ap.add_argument("--started", default="?")
     a = ap.parse_args()
     if a.h2load:
         cmd_h2load(*a.h2load)

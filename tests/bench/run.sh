@@ -21,6 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 
+STARTED=$(date -u +%FT%TZ)
 RUNS=${BENCH_RUNS:-5}
 SECS=${BENCH_SECS:-2}
 CONTEXT_MB=${BENCH_CONTEXT_MB:-512}
@@ -127,6 +128,11 @@ hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RAW"; }
 
 log "workdir $D"
+# Other work in the tree may rebuild ./buildgate while this runs: every
+# buildgate started below is this one copy.
+cp "$BG" "$D/buildgate"
+BG=$D/buildgate
+echo "$(sha256sum "$BG" | cut -c1-12)" >"$D/buildgate.sha"
 mkdir -p "$D/data" "$D/exec"
 dockerd --data-root "$D/data" --exec-root "$D/exec" --pidfile "$D/dockerd.pid" -H "unix://$D/docker.sock" \
   --iptables=false --bridge=none --ip-masq=false >"$D/dockerd.log" 2>&1 &
@@ -359,7 +365,8 @@ done
 # ---------- report ----------
 log "writing $OUT"
 python3 tests/bench/report.py --report "$RAW" --runs "$RUNS" --secs "$SECS" --context-mb "$CONTEXT_MB" \
-  --docker-version "$DOCKER_VERSION" --policy "$MT_POLICY_SRC" --nofile "$NOFILE" >"$OUT.tmp"
+  --docker-version "$DOCKER_VERSION" --policy "$MT_POLICY_SRC" --nofile "$NOFILE" --bin "$BG" \
+  --started "$STARTED" >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 cp "$RAW" "${OUT%.md}.raw.tsv"
 cat "$OUT"
