@@ -72,6 +72,9 @@ basic_suite() {
 	EXPECT_RE='workers: [1-9]' expect_ok "$label-listworkers" "$@" listworkers
 	EXPECT_RE='diskusage: ' expect_ok "$label-diskusage" "$@" diskusage
 	expect_ok "$label-solve-mkfile" "$@" solve-mkfile --out "$D/o.$label.mk"
+	# the Dockerfile frontend, as buildctl (in Control.Solve) and as buildx (through LLBBridge) run it
+	EXPECT_RE='dockerfile: ok' expect_ok "$label-dockerfile-frontend" "$@" dockerfile --out "$D/o.$label.df"
+	EXPECT_RE='dockerfile: ok' expect_ok "$label-dockerfile-via-llbbridge" "$@" dockerfile --bridge --out "$D/o.$label.dfb"
 	if expect_ok "$label-solve-exec" "$@" solve-exec --context "$CTX" --out "$D/o.$label.exec"; then
 		local o; o="$(outfile "$label-solve-exec")"
 		if status_ok "$o"; then pass "$label-solve-exec-status"
@@ -279,6 +282,24 @@ if want policy && [[ "$POLICY_TESTS" != 0 ]]; then
 				# dev may open containers, but not INSECURE processes in them
 				expect_err "policy-$tr-dev-bridge-insecure-denied" PermissionDenied --$tr "$BGP" "${DEV[@]}" bridge-insecure --context "$CTX"
 			done
+			EXPECT_RE='dockerfile: ok' expect_ok policy-ci-dockerfile-via-llbbridge --docker "$BGP" "${CI[@]}" dockerfile --bridge --out "$D/o.pol.dfb"
+			expect_err policy-ci-diskusage-denied PermissionDenied --grpc "$BGP" "${CI[@]}" diskusage
+			# Status isolation: watchers started before ci's build; only ci's sees it
+			R="bgiref$RANDOM$RANDOM"
+			"$BGCLIENT" --grpc "$BGP" "${CI[@]}" status --ref "$R" --wait 8s >"$D/out.w-ci" 2>&1 & wci=$!
+			"$BGCLIENT" --grpc "$BGP" "${DEV[@]}" status --ref "$R" --wait 8s >"$D/out.w-dev" 2>&1 & wdev=$!
+			"$BGCLIENT" --docker "$BGP" "${DEV[@]}" status --ref "ci.$R" --wait 8s >"$D/out.w-devns" 2>&1 & wdevns=$!
+			sleep 0.5
+			hsecs=$((600 + RANDOM % 300))
+			"$BGCLIENT" --grpc "$BGP" "${CI[@]}" hang --context "$CTX" --seconds "$hsecs" --ref "$R" >"$D/out.pol-hang" 2>&1 &
+			HANG_PID=$!
+			wait "$wci" "$wdev" "$wdevns"
+			kill -KILL "$HANG_PID" 2>/dev/null; wait "$HANG_PID" 2>/dev/null; HANG_PID=""
+			if grep -Eq 'vertexes=[1-9]' "$D/out.w-ci"; then pass policy-ci-sees-own-status
+			else fail policy-ci-sees-own-status "$(tr '\n' ' ' <"$D/out.w-ci") / hang: $(tail -n 1 "$D/out.pol-hang")"; fi
+			if grep -Eq 'vertexes=[1-9]' "$D/out.w-dev" "$D/out.w-devns"; then
+				fail policy-dev-blind-to-ci-status "$(cat "$D/out.w-dev" "$D/out.w-devns" | tr '\n' ' ')"
+			else pass policy-dev-blind-to-ci-status; fi
 			# admin: network.host passes the gateway (dockerd allows it by default)
 			o="$(outfile policy-admin-exec-host)"
 			if run_client "$o" --grpc "$BGP" "${ADMIN[@]}" solve-exec-host --context "$CTX"; then

@@ -35,6 +35,8 @@ var commands = map[string]cmdFunc{
 	"moby-export":     cmdMobyExport,
 	"bridge-insecure": cmdBridgeInsecure,
 	"session-hold":    cmdSessionHold,
+	"dockerfile":      cmdDockerfile,
+	"status":          cmdStatus,
 	"solve-steal":     cmdSolveSteal,
 }
 

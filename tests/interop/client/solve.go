@@ -46,6 +46,8 @@ type solveOpts struct {
 	prepare func(sessionID string) (*llb.Definition, error)
 	// session, when set, is sent as SolveRequest.Session instead of our own
 	session string
+	// ref, when set, is the build ref (otherwise a random one)
+	ref string
 }
 
 type statusCount struct {
@@ -82,7 +84,10 @@ func runSolve(ctx context.Context, t *transport, o solveOpts) (*statusCount, err
 			return nil, err
 		}
 	}
-	ref := identity.NewID()
+	ref := o.ref
+	if ref == "" {
+		ref = identity.NewID()
+	}
 	req := &controlapi.SolveRequest{
 		Ref:           ref,
 		Definition:    def.ToPB(),
@@ -299,6 +304,7 @@ func cmdHang(ctx context.Context, t *transport, args []string) error {
 	fs := flag.NewFlagSet("hang", flag.ExitOnError)
 	cdir := fs.String("context", "", "context directory with bin/busybox")
 	secs := fs.Int("seconds", 600, "how long the exec sleeps (a distinctive value lets a test find the process)")
+	ref := fs.String("ref", "", "build ref (default random)")
 	fs.Parse(args)
 	if err := needBusybox(*cdir); err != nil {
 		return err
@@ -310,7 +316,7 @@ func cmdHang(ctx context.Context, t *transport, args []string) error {
 	defer os.RemoveAll(out)
 	var once sync.Once
 	_, err = runSolve(ctx, t, solveOpts{
-		exporter: "local", outDir: out, contextDir: *cdir,
+		exporter: "local", outDir: out, contextDir: *cdir, ref: *ref,
 		onStatus: func(r *controlapi.StatusResponse) {
 			for _, v := range r.Vertexes {
 				if strings.Contains(v.Name, "sleep") && v.Started != nil {
@@ -439,3 +445,36 @@ func cmdMobyExport(ctx context.Context, t *transport, args []string) error {
 var _ = bytes.Equal
 var _ = status.Code
 var _ = codes.OK
+
+// status --ref R --wait D: watch a build's Status stream for at most D and
+// count what it shows (a build of another client, for isolation checks).
+func cmdStatus(ctx context.Context, t *transport, args []string) error {
+	fs := flag.NewFlagSet("status", flag.ExitOnError)
+	ref := fs.String("ref", "", "build ref")
+	wait := fs.Duration("wait", 3*time.Second, "how long to watch")
+	fs.Parse(args)
+	if *ref == "" {
+		return fmt.Errorf("--ref is required")
+	}
+	ctx, cancel := context.WithTimeout(ctx, *wait)
+	defer cancel()
+	st, err := t.ctl.Status(ctx, &controlapi.StatusRequest{Ref: *ref})
+	if err != nil {
+		return err
+	}
+	nv, ns := 0, 0
+	var serr error
+	for {
+		r, err := st.Recv()
+		if err != nil {
+			if !isEOF(err) && ctx.Err() == nil {
+				serr = err
+			}
+			break
+		}
+		nv += len(r.Vertexes)
+		ns += len(r.Statuses)
+	}
+	fmt.Printf("status: ref=%s vertexes=%d statuses=%d\n", *ref, nv, ns)
+	return serr
+}
