@@ -33,7 +33,9 @@ run_client() {
 expect_ok() {
 	local name="$1"; shift
 	local out="$D/out.$(echo "$name" | tr -c 'A-Za-z0-9._-' '_')"
-	if run_client "$out" "$@"; then
+	local rc=0
+	run_client "$out" "$@" || rc=$?
+	if ((rc == 0)); then
 		if [[ -n "${EXPECT_RE:-}" ]] && ! grep -Eq "$EXPECT_RE" "$out"; then
 			fail "$name" "output lacks /$EXPECT_RE/: $(tail -n 3 "$out" | tr '\n' ' ')"
 			return 1
@@ -41,7 +43,7 @@ expect_ok() {
 		pass "$name"
 		return 0
 	fi
-	fail "$name" "exit $?: $(tail -n 3 "$out" | tr '\n' ' ')"
+	fail "$name" "exit $rc: $(tail -n 3 "$out" | tr '\n' ' ')"
 	return 1
 }
 

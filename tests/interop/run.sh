@@ -6,7 +6,7 @@
 #   BUILDGATE_BIN=build/asan/buildgate tests/interop/run.sh    the same against an ASan build
 #   POLICY_TESTS=0 tests/interop/run.sh  skip the policy scenarios
 #   KEEP_LOGS=/tmp/x tests/interop/run.sh   keep the daemons' logs and client outputs
-#   ONLY="direct docker grpc chain killed malformed policy"   choose sections
+#   ONLY="direct docker grpc tcp chain killed malformed policy"   choose sections
 #
 # Prints PASS/FAIL lines and ends with exactly one "N passed, N failed" line;
 # exits non-zero when anything failed.
@@ -18,7 +18,7 @@ cd "$root"
 
 BUILDGATE_BIN="${BUILDGATE_BIN:-$root/buildgate}"
 BGCLIENT="$root/build/bgclient"
-ONLY="${ONLY:-direct docker grpc chain killed malformed policy}"
+ONLY="${ONLY:-direct docker grpc tcp chain killed malformed policy}"
 POLICY_TESTS="${POLICY_TESTS:-1}"
 BIG_SIZE="${BIG_SIZE:-256M}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
@@ -36,6 +36,8 @@ fi
 
 D="$(mktemp -d /tmp/bgi.XXXX)"
 trap cleanup EXIT
+# clients killed on purpose leave their temp dirs: keep them inside $D
+mkdir -p "$D/tmp" && export TMPDIR="$D/tmp"
 trap 'exit 130' INT TERM
 start_dockerd || { fail dockerd "private dockerd did not start"; echo "$PASSES passed, $FAILS failed"; exit 1; }
 DS="unix://$D/docker.sock"
@@ -122,7 +124,33 @@ if want docker && need_bg1; then
 	# the preface right behind the upgrade request, as buildx puts it on the wire
 	EXPECT_RE='workers: [1-9]' expect_ok docker-eager-listworkers --docker "$BG1" --eager listworkers
 	expect_ok docker-eager-solve-exec --docker "$BG1" --eager solve-exec --context "$CTX" --out "$D/o.eager"
+	# versioned API paths, as the Docker client may send them
+	EXPECT_RE='workers: [1-9]' expect_ok docker-v1.41-listworkers --docker "$BG1" --api-prefix /v1.41 listworkers
+	expect_ok docker-v1.41-solve-mkfile --docker "$BG1" --api-prefix /v1.41 solve-mkfile --out "$D/o.v141"
+	# buildx pipelines HEAD /_ping and GET /version on one keep-alive connection
+	o="$D/out.pipelined"
+	"$BGCLIENT" rawsend --addr "$BG1" --timeout 2s \
+		--text 'HEAD /_ping HTTP/1.1\r\nHost: \r\n\r\nGET /v1.41/version HTTP/1.1\r\nHost: \r\n\r\n' >"$o" 2>&1
+	if [[ "$(grep -c '^HTTP/1.1 200' "$o")" == 2 ]] && grep -q '"ApiVersion"' "$o"; then pass docker-pipelined-ping-version
+	else fail docker-pipelined-ping-version "$(grep -E '^HTTP|rawsend' "$o" | tr '\n' ' ')"; fi
+	# peak memory while 256 MiB go through both ways: the gateway must not buffer it
+	hwm0=$(awk '/^VmHWM:/ {print $2}' "/proc/$BG_PID_bg1/status")
 	bigcontext docker --docker "$BG1"
+	hwm1=$(awk '/^VmHWM:/ {print $2}' "/proc/$BG_PID_bg1/status")
+	log "   gateway VmHWM before=${hwm0}kB after bigcontext=${hwm1}kB"
+	if ((hwm1 - hwm0 < 65536)); then pass docker-bigcontext-peak-rss-bounded
+	else fail docker-bigcontext-peak-rss-bounded "VmHWM grew by $(((hwm1 - hwm0) / 1024)) MiB while moving $BIG_SIZE"; fi
+	# a client killed in the middle of a big upload
+	fd0=$(proc_fds "$BG_PID_bg1")
+	"$BGCLIENT" --docker "$BG1" bigcontext --size "$BIG_SIZE" --out "$D/o.killbig" >"$D/out.killbig" 2>&1 &
+	kb=$!
+	sleep 2.5
+	kill -KILL "$kb" 2>/dev/null; wait "$kb" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do (($(proc_fds "$BG_PID_bg1") <= fd0 + 3)) && break; sleep 0.1; done
+	fdn=$(proc_fds "$BG_PID_bg1")
+	if ((fdn <= fd0 + 3)); then pass docker-killed-upload-fds-released
+	else fail docker-killed-upload-fds-released "fds before=$fd0 after=$fdn"; fi
+	EXPECT_RE='workers: [1-9]' expect_ok docker-after-killed-upload-listworkers --docker "$BG1" listworkers
 	# a few clients at once, both doors
 	pids=()
 	for i in 1 2 3 4; do
@@ -145,6 +173,26 @@ if want grpc && need_bg1; then
 	basic_suite grpc --grpc "$BG1"
 	EXPECT_RE='info: Unimplemented' expect_ok grpc-info-unimplemented --grpc "$BG1" info
 	bigcontext grpc --grpc "$BG1"
+fi
+
+# ---- TCP listener, both doors on one port (TCP peers have no uid: tenants by token)
+if want tcp; then
+	log "== tcp listener"
+	port=$((20000 + RANDOM % 20000))
+	T="tcp://127.0.0.1:$port"
+	if start_buildgate bgt --listen "$T" --backend "docker+$DS" --policy "$here/policy-multi.json" --no-sandbox; then
+		for ((i = 0; i < 50; i++)); do curl -fsS "http://127.0.0.1:$port/_ping" >/dev/null 2>&1 && break; sleep 0.1; done
+		EXPECT_RE='workers: [1-9]' expect_ok tcp-docker-listworkers --docker "$T" --token bg-admin-token listworkers
+		expect_ok tcp-grpc-solve-exec --grpc "$T" --token bg-admin-token solve-exec --context "$CTX" --out "$D/o.tcp.g"
+		expect_ok tcp-docker-solve-mkfile --docker "$T" --token bg-ci-token solve-mkfile --out "$D/o.tcp.d"
+		o="$(outfile tcp-no-token)"
+		if run_client "$o" --docker "$T" listworkers; then fail tcp-no-token-refused "a TCP peer without a token was served"
+		elif grep -q '403' "$o"; then pass tcp-no-token-refused
+		else fail tcp-no-token-refused "refused, but not with 403: $(tail -n 1 "$o")"; fi
+		stop_buildgate bgt
+	else
+		fail tcp-start "buildgate on $T did not start: $(tail -n 3 "$D/bgt.err" | tr '\n' ' ')"
+	fi
 fi
 
 # ---- c. chain: bg2 -> bg1 (bg1 is then a native gRPC backend, like buildkitd)

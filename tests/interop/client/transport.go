@@ -139,6 +139,8 @@ type transport struct {
 	// dockerd 20.10 can lose those bytes in its HTTP server's read buffer, so
 	// the default waits for the 101 like moby's DialHijack does.
 	eager  bool
+	// prefix goes before /grpc and /session (e.g. /v1.41, a versioned API path)
+	prefix string
 	cc     *grpc.ClientConn
 	ctl    controlapi.ControlClient
 }
@@ -152,7 +154,7 @@ func (t *transport) connect(ctx context.Context) error {
 	case t.docker != "":
 		addr := t.docker
 		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-			c, err := dialUpgrade(ctx, addr, "/grpc", nil, t.token)
+			c, err := dialUpgrade(ctx, addr, t.prefix+"/grpc", nil, t.token)
 			if err != nil || t.eager {
 				return c, err
 			}
@@ -187,7 +189,7 @@ func (t *transport) connect(ctx context.Context) error {
 func (t *transport) sessionDialer() session.Dialer {
 	if t.docker != "" {
 		return func(ctx context.Context, proto string, meta map[string][]string) (net.Conn, error) {
-			c, err := dialUpgrade(ctx, t.docker, "/session", meta, t.token)
+			c, err := dialUpgrade(ctx, t.docker, t.prefix+"/session", meta, t.token)
 			if err != nil {
 				return nil, err
 			}
