@@ -391,10 +391,17 @@ def cmd_report(args):
         w("| session bulk ≥ 0.95 × direct | not measured | not measured |")
     x = med([v.get("median_ms") for v in ins.get(("inspect", "10000", "0"), [])]) if ins else None
     w("| 10,000-op Solve evaluated in ≤ 5 ms | %s ms | %s |" % (fmt(x, 3), verdict(None if x is None else x <= 5)))
+    xi = med([v.get("median_ms") for v in ins.get(("inspect", "isolate-10000", "0"), [])]) if ins else None
+    if xi is not None:
+        w("| the same with isolation on (namespaced sessions, graph re-keyed) | %s ms | %s |" % (
+            fmt(xi, 3), verdict(xi <= 5)))
     for n in ("1000", "10000"):
         pc = idle.get(("buildgate", n))
         w("| ≤ 16 KiB RSS per idle connection (%s conns) | %s bytes | %s |" % (
             fmt(int(n)), fmt(pc), verdict(None if pc is None else pc <= 16384)))
+    w("")
+    w("Causes of the misses, with perf/strace/massif evidence and before/after numbers from prototype patches: "
+      "[`profile.md`](profile.md) beside this file (reproduce with `tests/bench/profile.sh`).")
     w("")
     print("\n".join(out))
 
