@@ -138,7 +138,9 @@ if want docker && need_bg1; then
 	bigcontext docker --docker "$BG1"
 	hwm1=$(awk '/^VmHWM:/ {print $2}' "/proc/$BG_PID_bg1/status")
 	log "   gateway VmHWM before=${hwm0}kB after bigcontext=${hwm1}kB"
-	if ((hwm1 - hwm0 < 65536)); then pass docker-bigcontext-peak-rss-bounded
+	if grep -q __asan_init "$BUILDGATE_BIN"; then
+		log "   (ASan build: its quarantine keeps freed buffers, peak RSS not asserted)"
+	elif ((hwm1 - hwm0 < 65536)); then pass docker-bigcontext-peak-rss-bounded
 	else fail docker-bigcontext-peak-rss-bounded "VmHWM grew by $(((hwm1 - hwm0) / 1024)) MiB while moving $BIG_SIZE"; fi
 	# a client killed in the middle of a big upload
 	fd0=$(proc_fds "$BG_PID_bg1")
@@ -295,9 +297,9 @@ if want malformed && need_bg1; then
 	if grep -q 'HTTP/1.1 404' "$o" && grep -q '{"message":' "$o"; then pass malformed-unknown-path-404-json
 	else fail malformed-unknown-path-404-json "$(head -n 2 "$o" | tr '\n' ' ')"; fi
 
-	if curl -fsS --unix-socket "$D/bg.sock" http://d/_ping 2>/dev/null | grep -q OK; then pass docker-ping
+	if [[ "$(curl -fsS --unix-socket "$D/bg.sock" http://d/_ping 2>/dev/null)" == OK ]]; then pass docker-ping
 	else fail docker-ping "GET /_ping did not answer OK"; fi
-	if curl -fsS --unix-socket "$D/bg.sock" http://d/version 2>/dev/null | grep -q '"ApiVersion"'; then pass docker-version
+	if [[ "$(curl -fsS --unix-socket "$D/bg.sock" http://d/version 2>/dev/null)" == *'"ApiVersion"'* ]]; then pass docker-version
 	else fail docker-version "GET /version did not answer a version document"; fi
 fi
 
@@ -392,12 +394,12 @@ if want policy && [[ "$POLICY_TESTS" != 0 ]]; then
 			if run_client "$o" --docker "$BGP" listworkers; then fail policy-no-token-refused "a peer without a token was served"
 			else pass policy-no-token-refused; fi
 			# audit: JSON lines with decisions, denials among them
-			if grep -q '"decision"' "$D/auditp.log" && grep '"decision"' "$D/auditp.log" | grep -qi 'deny'; then
+			if grep -q '"decision":"allow"' "$D/auditp.log" && grep -q '"decision":"deny"' "$D/auditp.log"; then
 				pass policy-audit-decisions
 			else
 				fail policy-audit-decisions "no deny decisions in the audit log ($(wc -l <"$D/auditp.log" 2>/dev/null) lines)"
 			fi
-			if grep -v '^{.*}$' "$D/auditp.log" | grep -q .; then fail policy-audit-json-lines "non-JSON lines in the audit log"
+			if grep -qv '^{.*}$' "$D/auditp.log"; then fail policy-audit-json-lines "non-JSON lines in the audit log"
 			else pass policy-audit-json-lines; fi
 			stop_buildgate bgp
 		else
