@@ -399,9 +399,34 @@ if want policy && [[ "$POLICY_TESTS" != 0 ]]; then
 			else
 				fail policy-audit-decisions "no deny decisions in the audit log ($(wc -l <"$D/auditp.log" 2>/dev/null) lines)"
 			fi
+			audit_has() { # NAME REGEX : one audit line matches
+				if grep -Eq "$2" "$D/auditp.log"; then pass "$1"; else fail "$1" "no audit line matches /$2/"; fi
+			}
+			audit_has policy-audit-ci-prune-deny '"tenant":"ci".*"method":"/moby.buildkit.v1.Control/Prune".*"decision":"deny"'
+			audit_has policy-audit-ci-exec-host-deny '"tenant":"ci".*"method":"/moby.buildkit.v1.Control/Solve".*"decision":"deny".*network'
+			audit_has policy-audit-dev-insecure-exec-deny '"tenant":"dev".*"method":"/moby.buildkit.v1.frontend.LLBBridge/ExecProcess".*"decision":"deny"'
+			audit_has policy-audit-ci-moby-name-rewrite '"tenant":"ci".*"decision":"rewrite".*"new":"ci/app:1"'
+			audit_has policy-audit-admin-allow '"tenant":"admin".*"method":"/moby.buildkit.v1.Control/Prune".*"decision":"allow"'
 			if grep -qv '^{.*}$' "$D/auditp.log"; then fail policy-audit-json-lines "non-JSON lines in the audit log"
 			else pass policy-audit-json-lines; fi
 			stop_buildgate bgp
+
+			# SIGHUP: a new file takes effect, a broken one is refused and the old stays
+			cp "$POL" "$D/pol-reload.json"
+			if start_buildgate bgr --listen "unix://$D/bgr.sock" --backend "docker+$DS" --policy "$D/pol-reload.json" --no-sandbox; then
+				BGR="unix://$D/bgr.sock"
+				expect_err policy-reload-before-prune-denied PermissionDenied --grpc "$BGR" "${CI[@]}" prune
+				sed 's/"methods": \["@stable"\]/"methods": ["@stable", "\/moby.buildkit.v1.Control\/Prune"]/' "$POL" >"$D/pol-reload.json"
+				kill -HUP "$BG_PID_bgr"; sleep 1
+				expect_ok policy-reload-new-file-prune-allowed --grpc "$BGR" "${CI[@]}" prune
+				echo '{"mode": "enforce", "tenants": [' >"$D/pol-reload.json"
+				kill -HUP "$BG_PID_bgr"; sleep 1
+				expect_ok policy-reload-broken-file-keeps-old --grpc "$BGR" "${CI[@]}" prune
+				EXPECT_RE='workers: [1-9]' expect_ok policy-reload-still-serving --docker "$BGR" "${CI[@]}" listworkers
+				stop_buildgate bgr
+			else
+				fail policy-reload-start "$(tail -n 3 "$D/bgr.err" | tr '\n' ' ')"
+			fi
 		else
 			fail policy-start "buildgate with $POL did not start: $(tail -n 3 "$D/bgp.err" | tr '\n' ' ')"
 		fi
