@@ -6,7 +6,7 @@
 #   BUILDGATE_BIN=build/asan/buildgate tests/interop/run.sh    the same against an ASan build
 #   POLICY_TESTS=0 tests/interop/run.sh  skip the policy scenarios
 #   KEEP_LOGS=/tmp/x tests/interop/run.sh   keep the daemons' logs and client outputs
-#   ONLY="direct docker grpc tcp chain killed malformed policy"   choose sections
+#   ONLY="direct docker grpc tcp chain killed malformed policy restart"   choose sections
 #
 # Prints PASS/FAIL lines and ends with exactly one "N passed, N failed" line;
 # exits non-zero when anything failed.
@@ -18,7 +18,7 @@ cd "$root"
 
 BUILDGATE_BIN="${BUILDGATE_BIN:-$root/buildgate}"
 BGCLIENT="$root/build/bgclient"
-ONLY="${ONLY:-direct docker grpc tcp chain killed malformed policy}"
+ONLY="${ONLY:-direct docker grpc tcp chain killed malformed policy restart}"
 POLICY_TESTS="${POLICY_TESTS:-1}"
 BIG_SIZE="${BIG_SIZE:-256M}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
@@ -430,6 +430,37 @@ if want policy && [[ "$POLICY_TESTS" != 0 ]]; then
 		else
 			fail policy-start "buildgate with $POL did not start: $(tail -n 3 "$D/bgp.err" | tr '\n' ' ')"
 		fi
+	fi
+fi
+
+# ---- the backend goes away and comes back (last: it restarts dockerd)
+if want restart; then
+	log "== backend restart"
+	if start_buildgate bge --listen "unix://$D/bge.sock" --backend "docker+$DS" --no-sandbox; then
+		BGE="unix://$D/bge.sock"
+		EXPECT_RE='workers: [1-9]' expect_ok restart-before-listworkers --grpc "$BGE" listworkers
+		stop_dockerd
+		o="$(outfile restart-backend-down)"
+		CLIENT_TIMEOUT=30 run_client "$o" --timeout 20s --grpc "$BGE" listworkers; rc=$?
+		if ((rc == 124)); then fail restart-backend-down-answers "the call hung with the backend down"
+		elif ((rc == 0)); then fail restart-backend-down-answers "served with the backend down?"
+		elif grep -Eq 'code=(Unavailable|Internal|Unknown)' "$o"; then pass restart-backend-down-answers
+		else fail restart-backend-down-answers "$(tail -n 1 "$o")"; fi
+		log "   backend down: $(tail -n 1 "$o")"
+		o="$(outfile restart-backend-down-docker)"
+		CLIENT_TIMEOUT=30 run_client "$o" --timeout 20s --docker "$BGE" listworkers; rc=$?
+		if ((rc != 0 && rc != 124)); then pass restart-backend-down-docker-answers
+		else fail restart-backend-down-docker-answers "exit $rc: $(tail -n 1 "$o")"; fi
+		log "   backend down (docker door): $(tail -n 1 "$o")"
+		if start_dockerd; then
+			EXPECT_RE='workers: [1-9]' expect_ok restart-after-listworkers --grpc "$BGE" listworkers
+			expect_ok restart-after-solve-mkfile --docker "$BGE" solve-mkfile --out "$D/o.restart"
+		else
+			fail restart-dockerd "dockerd did not come back"
+		fi
+		stop_buildgate bge
+	else
+		fail restart-start "$(tail -n 3 "$D/bge.err" | tr '\n' ' ')"
 	fi
 fi
 
