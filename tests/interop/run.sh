@@ -300,6 +300,16 @@ if want malformed && need_bg1; then
 	if grep -q 'HTTP/1.1 404' "$o" && grep -q '{"message":' "$o"; then pass malformed-unknown-path-404-json
 	else fail malformed-unknown-path-404-json "$(head -n 2 "$o" | tr '\n' ' ')"; fi
 
+	# upgrade requests the way dockerd refuses them, with the reason
+	bad_upgrade() { # NAME TEXT REGEX
+		local o="$D/out.$1"
+		"$BGCLIENT" rawsend --addr "$BG1" --timeout 2s --text "$2" >"$o" 2>&1
+		if grep -q '^HTTP/1.1 4' "$o" && grep -Eq "$3" "$o"; then pass "$1"
+		else fail "$1" "$(grep -E '^HTTP|message|rawsend' "$o" | tr '\n' ' ')"; fi
+	}
+	bad_upgrade malformed-grpc-no-upgrade-header 'POST /grpc HTTP/1.1\r\nHost: \r\n\r\n' 'no upgrade proto'
+	bad_upgrade malformed-grpc-upgrade-websocket 'POST /grpc HTTP/1.1\r\nHost: \r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' 'websocket not supported'
+	bad_upgrade malformed-grpc-upgrade-with-body 'POST /grpc HTTP/1.1\r\nHost: \r\nUpgrade: h2c\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' 'message'
 	if [[ "$(curl -fsS --unix-socket "$D/bg.sock" http://d/_ping 2>/dev/null)" == OK ]]; then pass docker-ping
 	else fail docker-ping "GET /_ping did not answer OK"; fi
 	if [[ "$(curl -fsS --unix-socket "$D/bg.sock" http://d/version 2>/dev/null)" == *'"ApiVersion"'* ]]; then pass docker-version
