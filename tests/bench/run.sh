@@ -44,7 +44,7 @@ done
 [ -x "$BG" ] || die "$BG missing: run make first (make bench does)"
 
 # ---------- build the tools ----------
-mkdir -p "$B" tests/bench/results
+mkdir -p "$B" tests/bench/results "$(dirname "$OUT")"
 log "building bgbench (Go, GOPATH mode, offline)"
 GO111MODULE=off GOPATH="$B/gopath:/usr/share/gocode" GOCACHE="$B/gocache" GOFLAGS= \
   go build -o "$B/bgbench" ./tests/bench/go/bgbench
