@@ -86,10 +86,7 @@ static void door_free(struct door *d)
   if (d->bev)
     bufferevent_free(d->bev);
   if (d->call) {
-    char *line = NULL;
-    bg_call_end(d->call, BG_GRPC_CANCELLED, "connection closed before the session started", 0, 0, &line);
-    if (line)
-      gw_audit_write(d->gw, line);
+    gw_call_end(d->gw, d->call, BG_GRPC_CANCELLED, "connection closed before the session started", 0, 0);
   }
   if (d->pc)
     bg_conn_close(d->pc);
@@ -318,11 +315,8 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
     return;
   }
   if (dec.grpc_status) {
-    char *line = NULL;
-    bg_call_end(d->call, dec.grpc_status, dec.message, 0, 0, &line);
+    gw_call_end(d->gw, d->call, dec.grpc_status, dec.message, 0, 0);
     d->call = NULL;
-    if (line)
-      gw_audit_write(d->gw, line);
     door_error(d, dec.grpc_status == BG_GRPC_UNAUTHENTICATED ? 401 : 403, dec.message);
     return;
   }

@@ -80,6 +80,14 @@ void gw_conn_unlink(struct gw *gw, struct gw_conn *c);
 /* audit.c-side of the gateway: write one line (adds '\n'); takes ownership. */
 void gw_audit_write(struct gw *gw, char *line);
 
+/* End a policy call; its audit record goes to the audit log, if any. */
+void gw_call_end(struct gw *gw, struct bg_call *call, int grpc_status, const char *grpc_message,
+                 uint64_t bytes_from_client, uint64_t bytes_from_backend);
+
+/* From a read callback: read what the kernel already holds, up to max bytes. */
+size_t gw_read_pending(struct bufferevent *bev, size_t max);
+#define GW_READ_MORE (256 * 1024)
+
 /* frontdoor.c */
 void gw_frontdoor_accept(struct gw *gw, int fd, const struct sockaddr *sa, int salen, int is_unix);
 

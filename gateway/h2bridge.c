@@ -243,13 +243,10 @@ static void stream_end_call(struct bstream *s)
   if (s->ended || !s->call)
     return;
   s->ended = 1;
-  char *line = NULL;
   int st = s->grpc_status >= 0 ? s->grpc_status : BG_GRPC_CANCELLED;
   const char *msg = s->grpc_status >= 0 ? s->grpc_message : "stream ended without a status";
-  bg_call_end(s->call, st, msg, s->bytes_in, s->bytes_out, &line);
+  gw_call_end(s->b->gw, s->call, st, msg, s->bytes_in, s->bytes_out);
   s->call = NULL;
-  if (line)
-    gw_audit_write(s->b->gw, line);
 }
 
 static void stream_free(struct bstream *s)
@@ -1117,6 +1114,10 @@ static void client_readcb(struct bufferevent *bev, void *arg)
 {
   struct bridge *b = arg;
   b->in_handler++;
+  /* HTTP/2 flow control bounds what a peer may send, so taking everything
+   * waiting is safe; in session mode reading is switched off for backpressure
+   * before this callback could run. */
+  gw_read_pending(bev, GW_READ_MORE);
   if (b->session_mode) {
     session_client_bytes(b);
   } else {
@@ -1212,6 +1213,7 @@ static void backend_readcb(struct bufferevent *bev, void *arg)
 {
   struct bridge *b = arg;
   b->in_handler++;
+  gw_read_pending(bev, GW_READ_MORE);
   int rv = feed_session(b, b->bs, bufferevent_get_input(bev));
   if (rv < 0) {
     char why[300];
@@ -1442,9 +1444,7 @@ void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct g
 {
   struct bridge *b = bridge_new(gw, client, peer, pc, conn_id);
   if (!b) {
-    char *line = NULL;
-    bg_call_end(call, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory", 0, 0, &line);
-    free(line);
+    gw_call_end(gw, call, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory", 0, 0);
     bufferevent_free(client);
     bg_conn_close(pc);
     gw_peer_free(peer);
@@ -1454,9 +1454,7 @@ void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct g
   b->session_mode = 1;
   struct bstream *s = stream_new(b, -1);
   if (!s || make_backend_session(b) != 0) {
-    char *line = NULL;
-    bg_call_end(call, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory", 0, 0, &line);
-    free(line);
+    gw_call_end(gw, call, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory", 0, 0);
     bridge_kill(b, "out of memory");
     bridge_after(b);
     return;

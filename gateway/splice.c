@@ -26,10 +26,7 @@ struct splice {
 
 static void splice_free(struct splice *s)
 {
-  char *line = NULL;
-  bg_call_end(s->call, s->status, s->why, s->from_client, s->from_backend, &line);
-  if (line)
-    gw_audit_write(s->gw, line);
+  gw_call_end(s->gw, s->call, s->status, s->why, s->from_client, s->from_backend);
   LOG_DBG("conn %llu: session closed (%s)", (unsigned long long)s->id, s->why);
   if (s->c)
     bufferevent_free(s->c);
@@ -53,6 +50,9 @@ static void move(struct splice *s, struct bufferevent *from, struct bufferevent 
 static void readcb(struct bufferevent *bev, void *arg)
 {
   struct splice *s = arg;
+  struct bufferevent *to = bev == s->c ? s->b : s->c;
+  if (evbuffer_get_length(bufferevent_get_output(to)) < GW_OUT_HIGH)
+    gw_read_pending(bev, GW_READ_MORE);
   if (bev == s->c)
     move(s, s->c, s->b, &s->from_client);
   else
@@ -104,9 +104,7 @@ void gw_splice_start(struct gw *gw, struct bufferevent *client, struct buffereve
 {
   struct splice *s = calloc(1, sizeof *s);
   if (!s) {
-    char *line = NULL;
-    bg_call_end(call, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory", 0, 0, &line);
-    free(line);
+    gw_call_end(gw, call, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory", 0, 0);
     bufferevent_free(client);
     bufferevent_free(backend);
     bg_conn_close(pc);
