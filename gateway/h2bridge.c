@@ -72,6 +72,12 @@ struct bstream {
   unsigned inspect_resp : 1;
   unsigned ended : 1;         /* bg_call_end done */
   unsigned internal : 1;      /* the gateway's own Control.Info probe: no client side */
+  unsigned track : 1;         /* gRPC request not inspected: follow message boundaries */
+  /* Message-boundary tracking for streamed (uninspected) requests, so a
+   * request that ends mid-message is refused instead of forwarded whole. */
+  uint8_t trk_pfx;            /* prefix bytes seen of the current message (0..4) */
+  uint32_t trk_len;           /* length being assembled from the prefix */
+  uint64_t trk_body;          /* body bytes still to come */
 };
 
 struct bridge {
@@ -496,6 +502,28 @@ static void frame_error(struct bstream *s, int rv, const char *dir)
   stream_fail(s, rv == BG_FRAME_TOO_LARGE ? BG_GRPC_RESOURCE_EXHAUSTED : BG_GRPC_INVALID_ARGUMENT, msg);
 }
 
+static void track_bytes(struct bstream *s, const uint8_t *p, size_t len)
+{
+  while (len) {
+    if (s->trk_body) {
+      size_t k = len < s->trk_body ? len : (size_t)s->trk_body;
+      s->trk_body -= k;
+      p += k;
+      len -= k;
+      continue;
+    }
+    if (s->trk_pfx > 0) /* bytes 1..4 of the prefix are the big-endian length */
+      s->trk_len = (s->trk_len << 8) | *p;
+    p++;
+    len--;
+    if (++s->trk_pfx == BG_GRPC_PREFIX_LEN) {
+      s->trk_body = s->trk_len;
+      s->trk_pfx = 0;
+      s->trk_len = 0;
+    }
+  }
+}
+
 /* Bytes from the client for stream |s|. */
 static void req_data(struct bstream *s, const uint8_t *data, size_t len)
 {
@@ -511,6 +539,8 @@ static void req_data(struct bstream *s, const uint8_t *data, size_t len)
     if (rv < 0)
       frame_error(s, rv, "request");
   } else {
+    if (s->track)
+      track_bytes(s, data, len);
     evbuffer_add(s->req, data, len);
   }
   if (s->backend_open && !s->backend_closed)
@@ -523,7 +553,7 @@ static void req_end(struct bstream *s)
   s->req_eof = 1;
   if (s->replied || s->abandoned)
     return;
-  if (s->inspect_req && !bg_frame_reader_idle(&s->rreq)) {
+  if ((s->inspect_req && !bg_frame_reader_idle(&s->rreq)) || (s->track && (s->trk_pfx || s->trk_body))) {
     stream_fail(s, BG_GRPC_INVALID_ARGUMENT, "request ended inside a truncated gRPC message");
     return;
   }
@@ -569,6 +599,8 @@ static void req_headers_done(struct bstream *s)
     s->inspect_resp = 1;
     bg_frame_reader_init(&s->rresp, maxmsg);
   }
+  const char *ct = hdrs_get(&s->reqh, "content-type");
+  s->track = !s->inspect_req && ct && strncmp(ct, "application/grpc", 16) == 0;
   /* An inspected request opens the backend stream only once its first
    * message is approved: nothing denied ever reaches the backend. */
   if (!s->inspect_req)

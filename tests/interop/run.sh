@@ -285,7 +285,11 @@ if want malformed && need_bg1; then
 	else fail malformed-head-over-64k-431 "$(head -n 2 "$o" | tr '\n' ' ')"; fi
 
 	o="$D/out.truncated"
-	if timeout 20 "$BGCLIENT" truncated --addr "$BG1" >"$o" 2>&1; then pass malformed-truncated-grpc-frame
+	# Not an inspected method, yet the gateway follows message boundaries on
+	# every gRPC request: a request that ends mid-message is refused by the
+	# gateway itself (INVALID_ARGUMENT), not handed to the backend.
+	timeout 20 "$BGCLIENT" truncated --addr "$BG1" >"$o" 2>&1 || true
+	if grep -q 'grpc-status=3 .*truncated' "$o"; then pass malformed-truncated-grpc-frame
 	else fail malformed-truncated-grpc-frame "$(tail -n 2 "$o" | tr '\n' ' ')"; fi
 	log "   truncated frame (ListWorkers): $(grep -E 'grpc-status|rst_stream|goaway' "$o" | head -n 1)"
 	# an inspected method: the gateway itself must answer INVALID_ARGUMENT (3)
