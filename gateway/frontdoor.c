@@ -202,7 +202,7 @@ static void door_dial_done(void *arg, struct bufferevent *bev, const char *err)
     uint64_t id = d->id;
     struct gw *gw = d->gw;
     door_free(d);
-    gw_bridge_start_h2(gw, client, peer, pc, bev, id);
+    gw_bridge_start_h2(gw, client, peer, pc, bev, id, NULL);
     return;
   }
   /* /session to a Docker engine: from now on just bytes both ways. */
@@ -527,13 +527,11 @@ static void door_readcb(struct bufferevent *bev, void *arg)
       d->pc = bg_conn_open(d->gw->policy, &d->peer->id, "grpc", d->id, &d->gw->facts, &refusal, &line);
       if (line)
         gw_audit_write(d->gw, line);
-      if (!d->pc) {
+      if (!d->pc)
         LOG_INFO("conn %llu (%s): refused: %s", (unsigned long long)d->id, d->peer->peer,
                  refusal ? refusal : "no tenant");
-        free(refusal);
-        door_free(d);
-        return;
-      }
+      /* A refused native client still gets HTTP/2, so that each of its calls
+       * can end with UNAUTHENTICATED and the reason, not a bare close. */
       struct bufferevent *client = d->bev;
       struct gw_peer *peer = d->peer;
       struct bg_conn *pc = d->pc;
@@ -543,7 +541,8 @@ static void door_readcb(struct bufferevent *bev, void *arg)
       d->peer = NULL;
       d->pc = NULL;
       door_free(d);
-      gw_bridge_start_h2(gw, client, peer, pc, NULL, id);
+      gw_bridge_start_h2(gw, client, peer, pc, NULL, id, pc ? NULL : (refusal ? refusal : "no tenant matches"));
+      free(refusal);
       return;
     }
     d->in_h1 = 1;

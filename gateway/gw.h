@@ -113,9 +113,10 @@ void gw_dial_cancel(struct gw_dial *d);
 /* Take over a client connection speaking HTTP/2 with prior knowledge.
  * |door| for the policy: "grpc" or "docker-grpc".  If |backend| is non-NULL
  * it is an already-connected backend (Docker /grpc upgraded); otherwise the
- * bridge dials itself. */
+ * bridge dials itself.  With |pc| NULL the policy refused the connection:
+ * every call is answered UNAUTHENTICATED with |refusal| and nothing is dialled. */
 void gw_bridge_start_h2(struct gw *gw, struct bufferevent *client, struct gw_peer *peer, struct bg_conn *pc,
-                        struct bufferevent *backend, uint64_t conn_id);
+                        struct bufferevent *backend, uint64_t conn_id, const char *refusal);
 /* Docker-style /session in front of a native gRPC backend: the client's raw
  * bytes become BytesMessage on a Control.Session stream. */
 void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct gw_peer *peer, struct bg_conn *pc,

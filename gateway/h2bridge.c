@@ -98,6 +98,7 @@ struct bridge {
   int goaway_sent;
   int dead;
   int in_handler; /* depth of event handlers on the stack */
+  char *refusal;  /* the policy refused this connection: why (pc is NULL) */
 };
 
 /* ---------- small helpers ---------- */
@@ -567,6 +568,10 @@ static void req_end(struct bstream *s)
 static void req_headers_done(struct bstream *s)
 {
   struct bridge *b = s->b;
+  if (!b->pc) { /* refused connection: audited once when it was refused */
+    stream_fail(s, BG_GRPC_UNAUTHENTICATED, b->refusal);
+    return;
+  }
   const char *path = hdrs_get(&s->reqh, ":path");
   struct bg_header *hv = calloc(s->reqh.n ? s->reqh.n : 1, sizeof *hv);
   if (!hv) {
@@ -1003,6 +1008,7 @@ static void bridge_free(struct bridge *b)
     bufferevent_free(b->bbev);
   if (b->pc)
     bg_conn_close(b->pc);
+  free(b->refusal);
   gw_peer_free(b->peer);
   gw_conn_unlink(b->gw, &b->link);
   LOG_DBG("conn %llu closed", (unsigned long long)b->id);
@@ -1421,15 +1427,22 @@ static void bridge_connect_backend(struct bridge *b, struct bufferevent *backend
 }
 
 void gw_bridge_start_h2(struct gw *gw, struct bufferevent *client, struct gw_peer *peer, struct bg_conn *pc,
-                        struct bufferevent *backend, uint64_t conn_id)
+                        struct bufferevent *backend, uint64_t conn_id, const char *refusal)
 {
   struct bridge *b = bridge_new(gw, client, peer, pc, conn_id);
   if (!b) {
     bufferevent_free(client);
     if (backend)
       bufferevent_free(backend);
-    bg_conn_close(pc);
+    if (pc)
+      bg_conn_close(pc);
     gw_peer_free(peer);
+    return;
+  }
+  if (!pc && !(b->refusal = strdup(refusal ? refusal : "connection refused by policy"))) {
+    bridge_kill(b, "out of memory");
+    b->in_handler++;
+    bridge_after(b);
     return;
   }
   b->in_handler++;
@@ -1451,7 +1464,7 @@ void gw_bridge_start_h2(struct gw *gw, struct bufferevent *client, struct gw_pee
   int rv = nghttp2_session_server_new2(&b->cs, cb, b, opt);
   nghttp2_session_callbacks_del(cb);
   nghttp2_option_del(opt);
-  unsigned maxs = bg_conn_max_streams(pc);
+  unsigned maxs = pc ? bg_conn_max_streams(pc) : 1;
   if (!maxs || maxs > GW_MAX_STREAMS)
     maxs = GW_MAX_STREAMS;
   if (rv != 0 || send_settings(b->cs, maxs) != 0 || (backend && make_backend_session(b) != 0)) {

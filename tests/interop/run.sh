@@ -198,6 +198,15 @@ if want tcp; then
 	else
 		fail tcp-start "buildgate on $T did not start: $(tail -n 3 "$D/bgt.err" | tr '\n' ' ')"
 	fi
+	# The default policy serves no unauthenticated network peer; a native
+	# client must learn why, not just see the connection drop.
+	if start_buildgate bgd --listen "$T" --backend "docker+$DS" --no-sandbox; then
+		for ((i = 0; i < 50; i++)); do curl -sS "http://127.0.0.1:$port/_ping" >/dev/null 2>&1 && break; sleep 0.1; done
+		expect_err tcp-default-policy-grpc-refused-with-reason 'Unauthenticated .*no tenant matches' --grpc "$T" listworkers
+		stop_buildgate bgd
+	else
+		fail tcp-default-start "buildgate on $T did not start: $(tail -n 3 "$D/bgd.err" | tr '\n' ' ')"
+	fi
 fi
 
 # ---- c. chain: bg2 -> bg1 (bg1 is then a native gRPC backend, like buildkitd)
