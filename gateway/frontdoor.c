@@ -277,7 +277,16 @@ static void door_start_grpc(struct door *d)
 
 static void door_upgrade_session(struct door *d, const struct bg_h1_request *req)
 {
-  if (check_upgrade(d, req) != 0 || door_open_policy(d, req, "docker-session") != 0)
+  size_t ul = 0;
+  const char *uuid = bg_h1_header(req, "x-docker-expose-session-uuid", &ul);
+  if (check_upgrade(d, req) != 0)
+    return;
+  if (!uuid || ul == 0) {
+    /* A session nobody can name is useless and would be filed under "". */
+    door_error(d, 400, "missing X-Docker-Expose-Session-Uuid header");
+    return;
+  }
+  if (door_open_policy(d, req, "docker-session") != 0)
     return;
   d->route = BG_ROUTE_SESSION;
   /* The policy sees the session as a Control.Session call with its

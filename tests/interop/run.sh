@@ -322,6 +322,7 @@ if want malformed && need_bg1; then
 	}
 	bad_upgrade malformed-grpc-no-upgrade-header 'POST /grpc HTTP/1.1\r\nHost: \r\n\r\n' 'no upgrade proto'
 	bad_upgrade malformed-grpc-upgrade-websocket 'POST /grpc HTTP/1.1\r\nHost: \r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' 'websocket not supported'
+	bad_upgrade malformed-session-without-uuid 'POST /session HTTP/1.1\r\nHost: \r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n' 'missing X-Docker-Expose-Session-Uuid'
 	bad_upgrade malformed-grpc-upgrade-with-body 'POST /grpc HTTP/1.1\r\nHost: \r\nUpgrade: h2c\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' 'message'
 	if [[ "$(curl -fsS --unix-socket "$D/bg.sock" http://d/_ping 2>/dev/null)" == OK ]]; then pass docker-ping
 	else fail docker-ping "GET /_ping did not answer OK"; fi
