@@ -27,9 +27,11 @@
  * mapping, undeclared) keeps old digests: only error source-mapping suffers.
  */
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "policy/inspect_int.h"
 
@@ -245,82 +247,176 @@ static int check_op(struct ictx *c, Pb__Op *op, const char *fld, long idx)
 
 /* ---- re-keying after a rewrite ------------------------------------------------ */
 
-struct dmap {
-  char **k, **v;
-  size_t cap;
+/* Digest table: every digest the re-keying meets (old and new op digests,
+ * canonical input names) is interned once as a 32-byte binary digest in a
+ * dense array; an open-addressing table over 64-bit slots (entry index + 1 in
+ * the low half, 32 hash bits in the high half) finds it.  An entry carries
+ * the old -> new mapping as the index of the new digest (so following a chain
+ * of remappings costs no lookups) and the pass in which an op last named it
+ * as an input.  Only "sha256:" + 64 lowercase hex digits is ever a key:
+ * re-keyed digests are always written that way, so any other spelling of an
+ * input can never match one and is left alone.  The slot hash is seeded per
+ * call: input names are chosen by the client and must not pile up in one
+ * probe sequence. */
+struct dent {
+  unsigned char d[32];
+  uint32_t to;   /* entry index + 1 of the new digest; 0: not remapped */
+  uint32_t seen; /* pass + 1 in which an op named this digest as an input */
 };
 
-/* Word-at-a-time string hash (all bytes count; digests are 71 characters, so
- * a byte-serial hash dominated the re-keying cost). */
-static uint64_t fnv(const char *s)
+struct dtab {
+  struct dent *e;
+  size_t n, ecap;
+  uint64_t *slot;
+  size_t cap; /* power of two, at most half full */
+  uint64_t seed;
+};
+
+static uint64_t dhash(const struct dtab *t, const unsigned char *d)
 {
-  size_t n = strlen(s);
-  uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
-  while (n >= 8) {
+  uint64_t h = t->seed;
+  for (int i = 0; i < 32; i += 8) {
     uint64_t w;
-    memcpy(&w, s, 8);
+    memcpy(&w, d + i, 8);
     h = (h ^ w) * 0xff51afd7ed558ccdULL;
-    h ^= h >> 32;
-    s += 8;
-    n -= 8;
+    h ^= h >> 31;
   }
-  uint64_t w = 0;
-  memcpy(&w, s, n);
-  h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 29;
-  return h;
+  return h * 0xc4ceb9fe1a85ec53ULL;
 }
 
-static const char *dmap_get(struct dmap *m, const char *k)
+static int dtab_init(struct dtab *t, size_t hint)
 {
-  for (size_t i = fnv(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-    if (!m->k[i])
-      return NULL;
-    if (strcmp(m->k[i], k) == 0)
-      return m->v[i];
-  }
+  t->n = 0;
+  t->ecap = hint < 64 ? 64 : hint;
+  t->cap = 128;
+  while (t->cap < t->ecap * 2)
+    t->cap <<= 1;
+  t->e = malloc(t->ecap * sizeof *t->e);
+  t->slot = calloc(t->cap, sizeof *t->slot);
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  t->seed = ((uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)(uintptr_t)t->slot ^ ((uint64_t)ts.tv_sec << 32);
+  return t->e && t->slot ? 0 : -1;
 }
 
-static void dmap_put(struct dmap *m, char *k, char *v)
+static void dtab_free(struct dtab *t)
 {
-  for (size_t i = fnv(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-    if (!m->k[i] || strcmp(m->k[i], k) == 0) {
-      m->k[i] = k;
-      m->v[i] = v;
-      return;
+  free(t->e);
+  free(t->slot);
+}
+
+/* Index of d, or -1 when absent (add = 0) or out of memory (add = 1). */
+static long dtab_find(struct dtab *t, const unsigned char *d, int add)
+{
+  uint64_t h = dhash(t, d), tag = h & 0xffffffff00000000ULL;
+  size_t i;
+  for (i = (size_t)h & (t->cap - 1); t->slot[i]; i = (i + 1) & (t->cap - 1))
+    if ((t->slot[i] & 0xffffffff00000000ULL) == tag) {
+      uint32_t x = (uint32_t)t->slot[i] - 1;
+      if (memcmp(t->e[x].d, d, 32) == 0)
+        return x;
     }
+  if (!add)
+    return -1;
+  if (t->n >= 0xfffffffeU)
+    return -1;
+  if ((t->n + 1) * 2 > t->cap) { /* grow: rehash from the tags' entries */
+    size_t nc = t->cap * 2;
+    uint64_t *ns = calloc(nc, sizeof *ns);
+    if (!ns)
+      return -1;
+    for (size_t q = 0; q < t->cap; q++)
+      if (t->slot[q]) {
+        uint64_t hh = dhash(t, t->e[(uint32_t)t->slot[q] - 1].d);
+        size_t j = (size_t)hh & (nc - 1);
+        while (ns[j])
+          j = (j + 1) & (nc - 1);
+        ns[j] = t->slot[q];
+      }
+    free(t->slot);
+    t->slot = ns;
+    t->cap = nc;
+    for (i = (size_t)h & (t->cap - 1); t->slot[i]; i = (i + 1) & (t->cap - 1))
+      ;
   }
+  if (t->n == t->ecap) {
+    struct dent *ne = realloc(t->e, t->ecap * 2 * sizeof *ne);
+    if (!ne)
+      return -1;
+    t->e = ne;
+    t->ecap *= 2;
+  }
+  memcpy(t->e[t->n].d, d, 32);
+  t->e[t->n].to = 0;
+  t->e[t->n].seen = 0;
+  t->slot[i] = tag | (t->n + 1);
+  return (long)t->n++;
 }
 
-static const char *dmap_chain(struct dmap *m, const char *k)
+/* Last digest of the remapping chain from x, or -1 when x is not remapped
+ * (bounded like the map it replaces: a cycle of digests cannot loop). */
+static long dtab_chain(const struct dtab *t, long x)
 {
-  const char *last = NULL;
-  for (int hops = 0; hops < 128; hops++) {
-    const char *n = dmap_get(m, k);
-    if (!n)
-      break;
-    last = k = n;
-  }
+  long last = -1;
+  for (int hops = 0; hops < 128 && t->e[x].to; hops++)
+    last = x = t->e[x].to - 1;
   return last;
 }
 
-static char *digest_of(struct ictx *c, EVP_MD_CTX *ctx, const EVP_MD *alg, const uint8_t *d, size_t n)
+static int unhex(int ch)
+{
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  return -1;
+}
+
+#define DIGEST_LEN 71 /* "sha256:" + 64 hex */
+
+/* 0 and the binary digest when s[0..n) is "sha256:" + 64 lowercase hex. */
+static int parse_digest(const char *s, size_t n, unsigned char *out)
+{
+  if (n != DIGEST_LEN || memcmp(s, "sha256:", 7) != 0)
+    return -1;
+  for (int i = 0; i < 32; i++) {
+    int hi = unhex((unsigned char)s[7 + 2 * i]), lo = unhex((unsigned char)s[8 + 2 * i]);
+    if (hi < 0 || lo < 0)
+      return -1;
+    out[i] = (unsigned char)(hi << 4 | lo);
+  }
+  return 0;
+}
+
+static void format_digest(const unsigned char *d, char *s)
+{
+  static const char hx[] = "0123456789abcdef";
+  memcpy(s, "sha256:", 7);
+  for (int i = 0; i < 32; i++) {
+    s[7 + 2 * i] = hx[d[i] >> 4];
+    s[8 + 2 * i] = hx[d[i] & 15];
+  }
+}
+
+static char *digest_str(struct ictx *c, const struct dtab *t, long x)
+{
+  char *s = bg_arena_alloc(&c->arena, DIGEST_LEN + 1);
+  if (s) {
+    format_digest(t->e[x].d, s);
+    s[DIGEST_LEN] = 0;
+  }
+  return s;
+}
+
+/* Intern the SHA-256 of d[0..n); -1 on failure. */
+static long digest_of(struct dtab *t, EVP_MD_CTX *ctx, const EVP_MD *alg, const uint8_t *d, size_t n)
 {
   unsigned char md[32];
   unsigned int mdlen = 0;
-  if (!EVP_DigestInit_ex2(ctx, alg, NULL) || !EVP_DigestUpdate(ctx, d, n) || !EVP_DigestFinal_ex(ctx, md, &mdlen))
-    return NULL;
-  char *s = bg_arena_alloc(&c->arena, 7 + 64 + 1);
-  if (!s)
-    return NULL;
-  memcpy(s, "sha256:", 7);
-  static const char hx[] = "0123456789abcdef";
-  for (unsigned i = 0; i < 32; i++) {
-    s[7 + 2 * i] = hx[md[i] >> 4];
-    s[8 + 2 * i] = hx[md[i] & 15];
-  }
-  s[71] = 0;
-  return s;
+  if (!EVP_DigestInit_ex2(ctx, alg, NULL) || !EVP_DigestUpdate(ctx, d, n) || !EVP_DigestFinal_ex(ctx, md, &mdlen) ||
+      mdlen != 32)
+    return -1;
+  return dtab_find(t, md, 1);
 }
 
 /* Input digests inside serialized Op bytes without decoding the Op: field 1
@@ -393,37 +489,35 @@ static int op_input_digests(const uint8_t *d, size_t n, size_t *off, size_t *len
 
 static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need, const char *field)
 {
-  size_t cap = 16;
-  while (cap < def->n_def * 2 + 2)
-    cap <<= 1;
-  /* m: old digest -> new digest.  seen: digests named as inputs so far in
-   * the current pass; a digest remapped after an op already named it means
-   * the ops are not in dependency order and another pass is needed (BuildKit
-   * marshals inputs first, so normally one pass does it). */
-  struct dmap m = {bg_arena_alloc(&c->arena, cap * sizeof(char *)), bg_arena_alloc(&c->arena, cap * sizeof(char *)),
-                   cap};
-  size_t scap = 16, n_inputs = def->n_def + 16; /* estimate; grown below if needed */
-  while (scap < n_inputs * 2 + 2)
-    scap <<= 1;
-  struct dmap seen = {bg_arena_alloc(&c->arena, scap * sizeof(char *)), bg_arena_alloc(&c->arena, scap * sizeof(char *)),
-                      scap};
-  size_t n_seen = 0;
-  unsigned char *done = calloc(def->n_def ? def->n_def : 1, 1);
+  /* t: every digest met, with the old -> new mapping.  An entry's seen is
+   * the pass in which an op named it as an input; a digest remapped after an
+   * op already named it in the same pass means the ops are not in dependency
+   * order and another pass is needed (BuildKit marshals inputs first, so
+   * normally one pass does it).  cur[i]: entry index + 1 of the digest of op
+   * i's current bytes once they have been hashed, so bytes are hashed once
+   * however many passes touch the op.  Ops that need no rewrite and name no
+   * remapped input are neither copied nor hashed. */
+  struct dtab t;
+  size_t nd = def->n_def ? def->n_def : 1;
+  uint32_t *cur = calloc(nd, sizeof *cur);
+  unsigned char *done = calloc(nd, 1);
   EVP_MD *alg = EVP_MD_fetch(NULL, "SHA256", NULL);
   EVP_MD_CTX *mdc = EVP_MD_CTX_new();
-  if (!m.k || !m.v || !seen.k || !seen.v || !done || !alg || !mdc) {
+  int tok = dtab_init(&t, 2 * def->n_def + 16) == 0;
+  if (!tok || !cur || !done || !alg || !mdc) {
+    if (tok)
+      dtab_free(&t);
+    free(cur);
     free(done);
     EVP_MD_free(alg);
     EVP_MD_CTX_free(mdc);
     return;
   }
-  memset(m.k, 0, cap * sizeof(char *));
   size_t n_changed = 0;
   int pass, again = 1;
   for (pass = 0; again && pass < 64 && !c->stop; pass++) {
     again = 0;
-    memset(seen.k, 0, seen.cap * sizeof(char *));
-    n_seen = 0;
+    uint32_t mark = (uint32_t)pass + 1;
     for (size_t i = 0; i < def->n_def && !c->stop; i++) {
       if (!(need[i] && !done[i])) {
         /* fast path: only input digests may change; same length, patch in place */
@@ -432,41 +526,38 @@ static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need
         if (k >= 0) {
           uint8_t *nb = NULL;
           int ok = 1;
-          for (int j = 0; j < k && ok; j++) {
-            char dg[128];
-            memcpy(dg, def->def[i].data + off[j], len[j]);
-            dg[len[j]] = 0;
-            const char *to = dmap_chain(&m, dg);
-            if (to && strlen(to) != len[j]) {
+          for (int j = 0; j < k; j++) {
+            unsigned char bin[32];
+            if (parse_digest((const char *)def->def[i].data + off[j], len[j], bin))
+              continue; /* never a key, never remapped */
+            long x = dtab_find(&t, bin, 1);
+            if (x < 0) {
               ok = 0;
               break;
             }
-            if (to) {
+            long to = dtab_chain(&t, x);
+            if (to >= 0) {
               if (!nb && (nb = bg_arena_alloc(&c->arena, def->def[i].len)))
                 memcpy(nb, def->def[i].data, def->def[i].len);
               if (!nb) {
                 ok = 0;
                 break;
               }
-              memcpy(nb + off[j], to, len[j]);
+              format_digest(t.e[to].d, (char *)nb + off[j]);
             }
-            if (!dmap_get(&seen, dg) && n_seen * 2 + 2 <= seen.cap) {
-              dmap_put(&seen, bg_arena_strdup(&c->arena, dg), "");
-              n_seen++;
-            } else if (n_seen * 2 + 2 > seen.cap) {
-              ok = 0; /* set full: take the slow path, which grows it */
-            }
+            t.e[x].seen = mark;
           }
           if (ok) {
             if (nb) {
-              char *oldd = digest_of(c, mdc, alg, def->def[i].data, def->def[i].len);
-              char *newd = digest_of(c, mdc, alg, nb, def->def[i].len);
-              if (!oldd || !newd)
+              long oldd = cur[i] ? (long)cur[i] - 1 : digest_of(&t, mdc, alg, def->def[i].data, def->def[i].len);
+              long newd = oldd < 0 ? -1 : digest_of(&t, mdc, alg, nb, def->def[i].len);
+              if (newd < 0)
                 break;
-              dmap_put(&m, oldd, newd);
-              if (dmap_get(&seen, oldd))
+              t.e[oldd].to = (uint32_t)newd + 1;
+              if (t.e[oldd].seen == mark)
                 again = 1;
               def->def[i].data = nb;
+              cur[i] = (uint32_t)newd + 1;
               n_changed++;
             }
             continue;
@@ -485,28 +576,30 @@ static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need
         ch |= inspect_source_attrs(c, SRC_ATTRS(op->source), af, 1);
         done[i] = 1;
       }
-      for (size_t j = 0; j < op->n_inputs; j++) {
-        const char *to = dmap_chain(&m, op->inputs[j]->digest);
-        if (to) {
-          op->inputs[j]->digest = (char *)to;
-          ch = 1;
+      int oom = 0;
+      for (size_t j = 0; j < op->n_inputs && !oom; j++) {
+        unsigned char bin[32];
+        const char *dg = op->inputs[j]->digest;
+        if (parse_digest(dg, strlen(dg), bin))
+          continue;
+        long x = dtab_find(&t, bin, 1), to = x < 0 ? -1 : dtab_chain(&t, x);
+        if (to >= 0) {
+          char *s = digest_str(c, &t, to);
+          if (!s)
+            oom = 1;
+          else {
+            op->inputs[j]->digest = s;
+            ch = 1;
+            x = to; /* the name the op carries from now on */
+          }
         }
-        if (n_seen * 2 + 2 > seen.cap) { /* grow the set */
-          struct dmap ns = {bg_arena_alloc(&c->arena, seen.cap * 2 * sizeof(char *)),
-                            bg_arena_alloc(&c->arena, seen.cap * 2 * sizeof(char *)), seen.cap * 2};
-          if (!ns.k || !ns.v)
-            break;
-          memset(ns.k, 0, ns.cap * sizeof(char *));
-          for (size_t q = 0; q < seen.cap; q++)
-            if (seen.k[q])
-              dmap_put(&ns, seen.k[q], seen.v[q]);
-          seen = ns;
-        }
-        if (!dmap_get(&seen, op->inputs[j]->digest)) {
-          dmap_put(&seen, op->inputs[j]->digest, op->inputs[j]->digest);
-          n_seen++;
-        }
+        if (x < 0)
+          oom = 1;
+        else
+          t.e[x].seen = mark;
       }
+      if (oom)
+        break;
       if (!ch)
         continue;
       if (!bg_msg_valid(&op->base, 0)) {
@@ -518,33 +611,42 @@ static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need
       if (!buf)
         break;
       pb__op__pack(op, buf);
-      char *oldd = digest_of(c, mdc, alg, def->def[i].data, def->def[i].len);
-      char *newd = digest_of(c, mdc, alg, buf, n);
-      if (!oldd || !newd)
+      long oldd = cur[i] ? (long)cur[i] - 1 : digest_of(&t, mdc, alg, def->def[i].data, def->def[i].len);
+      long newd = oldd < 0 ? -1 : digest_of(&t, mdc, alg, buf, n);
+      if (newd < 0)
         break;
-      if (strcmp(oldd, newd) != 0) {
-        dmap_put(&m, oldd, newd);
-        if (dmap_get(&seen, oldd))
+      if (oldd != newd) {
+        t.e[oldd].to = (uint32_t)newd + 1;
+        if (t.e[oldd].seen == mark)
           again = 1;
       }
       def->def[i].data = buf;
       def->def[i].len = n;
+      cur[i] = (uint32_t)newd + 1;
       n_changed++;
     }
   }
+  free(cur);
   free(done);
   EVP_MD_free(alg);
   EVP_MD_CTX_free(mdc);
   if (again && !c->stop) {
+    dtab_free(&t);
     ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s: definition could not be re-keyed (cyclic inputs?) for %s",
               field, ictx_who(c));
     return;
   }
   for (size_t i = 0; i < def->n_metadata; i++) {
-    const char *to = dmap_chain(&m, def->metadata[i]->key);
-    if (to)
-      def->metadata[i]->key = (char *)to;
+    unsigned char bin[32];
+    const char *k = def->metadata[i]->key;
+    if (!k || parse_digest(k, strlen(k), bin))
+      continue;
+    long x = dtab_find(&t, bin, 0), to = x < 0 ? -1 : dtab_chain(&t, x);
+    char *s = to < 0 ? NULL : digest_str(c, &t, to);
+    if (s)
+      def->metadata[i]->key = s;
   }
+  dtab_free(&t);
   char f[300], o[64], nw[64];
   snprintf(f, sizeof f, "%s.def", field);
   snprintf(o, sizeof o, "%zu ops", def->n_def);
