@@ -363,14 +363,12 @@ static long dtab_chain(const struct dtab *t, long x)
   return last;
 }
 
-static int unhex(int ch)
-{
-  if (ch >= '0' && ch <= '9')
-    return ch - '0';
-  if (ch >= 'a' && ch <= 'f')
-    return ch - 'a' + 10;
-  return -1;
-}
+/* Lowercase hex digit value + 1; 0 for anything else (uppercase too: it
+ * never names a re-keyed digest). */
+static const unsigned char hexv[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
 
 #define DIGEST_LEN 71 /* "sha256:" + 64 hex */
 
@@ -379,13 +377,14 @@ static int parse_digest(const char *s, size_t n, unsigned char *out)
 {
   if (n != DIGEST_LEN || memcmp(s, "sha256:", 7) != 0)
     return -1;
+  const unsigned char *h = (const unsigned char *)s + 7;
+  int bad = 0;
   for (int i = 0; i < 32; i++) {
-    int hi = unhex((unsigned char)s[7 + 2 * i]), lo = unhex((unsigned char)s[8 + 2 * i]);
-    if (hi < 0 || lo < 0)
-      return -1;
-    out[i] = (unsigned char)(hi << 4 | lo);
+    unsigned hi = hexv[h[2 * i]], lo = hexv[h[2 * i + 1]];
+    bad |= !hi | !lo;
+    out[i] = (unsigned char)((hi - 1) << 4 | ((lo - 1) & 15));
   }
-  return 0;
+  return bad ? -1 : 0;
 }
 
 static void format_digest(const unsigned char *d, char *s)
@@ -487,7 +486,7 @@ static int op_input_digests(const uint8_t *d, size_t n, size_t *off, size_t *len
   return k;
 }
 
-static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need, const char *field)
+static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, const char *field)
 {
   /* t: every digest met, with the old -> new mapping.  An entry's seen is
    * the pass in which an op named it as an input; a digest remapped after an
@@ -496,7 +495,9 @@ static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need
    * normally one pass does it).  cur[i]: entry index + 1 of the digest of op
    * i's current bytes once they have been hashed, so bytes are hashed once
    * however many passes touch the op.  Ops that need no rewrite and name no
-   * remapped input are neither copied nor hashed. */
+   * remapped input are neither copied nor hashed.  need[i]: op i as decoded
+   * by inspect_definition() when its attrs are to be rewritten (unchanged:
+   * those bytes are not touched before the op is rewritten here). */
   struct dtab t;
   size_t nd = def->n_def ? def->n_def : 1;
   uint32_t *cur = calloc(nd, sizeof *cur);
@@ -564,7 +565,7 @@ static void rekey(struct ictx *c, Pb__Definition *def, const unsigned char *need
           }
         }
       }
-      Pb__Op *op = pb__op__unpack(&c->arena.pc, def->def[i].len, def->def[i].data);
+      Pb__Op *op = need[i] && !done[i] ? need[i] : pb__op__unpack(&c->arena.pc, def->def[i].len, def->def[i].data);
       if (!op) {
         ictx_bad(c, "LLB op");
         break;
@@ -662,7 +663,7 @@ void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field)
     ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s: nested definitions too deep for %s", field, ictx_who(c));
     return;
   }
-  unsigned char *need = NULL;
+  Pb__Op **need = NULL; /* ops to rewrite, kept decoded from this pass for rekey() */
   size_t n_need = 0;
   char f[300];
   for (size_t i = 0; i < def->n_def && !c->stop; i++) {
@@ -675,17 +676,18 @@ void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field)
     }
     c->r->n_ops++;
     int rw = check_op(c, op, field, (long)i);
-    bg_arena_reset(&c->arena, mk);
-    if (rw) {
+    if (!rw)
+      bg_arena_reset(&c->arena, mk);
+    else {
       if (c->nested) {
         ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_build",
                   "%s.def[%zu]: a session named inside BuildOp.def cannot be namespaced for %s", field, i,
                   ictx_who(c));
         break;
       }
-      if (!need && !(need = calloc(def->n_def, 1)))
+      if (!need && !(need = calloc(def->n_def, sizeof *need)))
         break;
-      need[i] = 1;
+      need[i] = op;
       n_need++;
     }
   }
