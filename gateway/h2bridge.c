@@ -36,6 +36,7 @@
 #include "gateway/gw.h"
 #include "gateway/log.h"
 #include "proto/grpc_frame.h"
+#include "proto/pbwire.h"
 
 #define GRPC_DEFAULT_MAX_MSG (16u * 1024 * 1024)
 
@@ -1124,14 +1125,7 @@ static void session_client_bytes(struct bridge *b)
     uint8_t hdr[BG_GRPC_PREFIX_LEN + 1 + 10];
     size_t hl = BG_GRPC_PREFIX_LEN;
     hdr[hl++] = 0x0a;
-    uint8_t vb[10];
-    size_t vl = 0;
-    for (size_t x = n; ; x >>= 7) {
-      vb[vl++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
-      if (x <= 0x7f)
-        break;
-    }
-    memcpy(hdr + hl, vb, vl);
+    size_t vl = bg_pb_varint_encode(hdr + hl, n);
     hl += vl;
     bg_frame_prefix(hdr, 0, (uint32_t)(1 + vl + n));
     evbuffer_add(s->req, hdr, hl);

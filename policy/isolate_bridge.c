@@ -19,53 +19,7 @@
 
 #include "policy/call_int.h"
 #include "policy/isolate_bridge.h"
-
-struct obuf {
-  uint8_t *b;
-  size_t n, cap;
-  int oom;
-};
-
-static void put(struct obuf *o, const void *d, size_t n)
-{
-  if (o->oom || n == 0)
-    return;
-  if (o->n + n > o->cap) {
-    size_t nc = o->cap ? o->cap * 2 : 256;
-    while (nc < o->n + n)
-      nc *= 2;
-    uint8_t *nb = realloc(o->b, nc);
-    if (!nb) {
-      o->oom = 1;
-      return;
-    }
-    o->b = nb;
-    o->cap = nc;
-  }
-  memcpy(o->b + o->n, d, n);
-  o->n += n;
-}
-
-static void put_varint(struct obuf *o, uint64_t v)
-{
-  uint8_t t[10];
-  size_t n = 0;
-  do {
-    t[n] = (uint8_t)(v & 0x7f);
-    v >>= 7;
-    if (v)
-      t[n] |= 0x80;
-    n++;
-  } while (v);
-  put(o, t, n);
-}
-
-static void put_ld(struct obuf *o, uint64_t field, const void *d, size_t n)
-{
-  put_varint(o, field << 3 | 2);
-  put_varint(o, n);
-  put(o, d, n);
-}
+#include "proto/pbwire.h"
 
 static int get_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
 {
@@ -169,7 +123,7 @@ static char *wrap(struct wctx *w, const char *field, const uint8_t *val, size_t 
 }
 
 /* SourceOp: rewrite attrs (2) entries local.session / oci.session. */
-static int source_op(struct wctx *w, const uint8_t *p, size_t len, struct obuf *o)
+static int source_op(struct wctx *w, const uint8_t *p, size_t len, struct bg_pbuf *o)
 {
   size_t off = 0;
   struct pbf f;
@@ -177,7 +131,7 @@ static int source_op(struct wctx *w, const uint8_t *p, size_t len, struct obuf *
     if (next_field(p, len, &off, &f) < 0)
       return -1;
     if (f.num != 2 || f.wt != 2) {
-      put(o, p + f.start, f.end - f.start);
+      bg_pbuf_put(o, p + f.start, f.end - f.start);
       continue;
     }
     /* map entry: key 1, value 2 */
@@ -198,7 +152,7 @@ static int source_op(struct wctx *w, const uint8_t *p, size_t len, struct obuf *
     int is_session = key && ((klen == 13 && memcmp(key, "local.session", 13) == 0) ||
                              (klen == 11 && memcmp(key, "oci.session", 11) == 0));
     if (!is_session || !val || vlen == 0) {
-      put(o, p + f.start, f.end - f.start);
+      bg_pbuf_put(o, p + f.start, f.end - f.start);
       continue;
     }
     char field[64];
@@ -208,15 +162,15 @@ static int source_op(struct wctx *w, const uint8_t *p, size_t len, struct obuf *
     char *neu = wrap(w, field, val, vlen);
     if (!neu)
       return -1;
-    struct obuf ent = {0};
-    put_ld(&ent, 1, key, klen);
-    put_ld(&ent, 2, neu, strlen(neu));
+    struct bg_pbuf ent = {0};
+    bg_pbuf_bytes(&ent, 1, key, klen);
+    bg_pbuf_bytes(&ent, 2, neu, strlen(neu));
     free(neu);
     if (ent.oom) {
       free(ent.b);
       return -1;
     }
-    put_ld(o, 2, ent.b, ent.n);
+    bg_pbuf_bytes(o, 2, ent.b, ent.n);
     free(ent.b);
   }
   return 0;
@@ -228,7 +182,7 @@ int bg_isolate_bridge_request(struct bg_call *call, int resolve_source, const ui
   *out = NULL;
   *outlen = 0;
   struct wctx w = {call, call->c->p->tenants[call->tenant].name, 0, 0};
-  struct obuf o = {0};
+  struct bg_pbuf o = {0};
   size_t off = 0;
   struct pbf f;
   while (off < len) {
@@ -238,18 +192,18 @@ int bg_isolate_bridge_request(struct bg_call *call, int resolve_source, const ui
       char *neu = wrap(&w, "SessionID", f.val, f.vlen);
       if (!neu)
         goto bad;
-      put_ld(&o, 6, neu, strlen(neu));
+      bg_pbuf_bytes(&o, 6, neu, strlen(neu));
       free(neu);
     } else if (resolve_source && f.num == 1 && f.wt == 2) {
-      struct obuf sub = {0};
+      struct bg_pbuf sub = {0};
       if (source_op(&w, f.val, f.vlen, &sub) < 0) {
         free(sub.b);
         goto bad;
       }
-      put_ld(&o, 1, sub.b, sub.n);
+      bg_pbuf_bytes(&o, 1, sub.b, sub.n);
       free(sub.b);
     } else {
-      put(&o, msg + f.start, f.end - f.start);
+      bg_pbuf_put(&o, msg + f.start, f.end - f.start);
     }
   }
   if (o.oom)

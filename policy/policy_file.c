@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "proto/pbwire.h"
 #include "policy/policy_int.h"
 
 /* ---------------------------------------------------------------- paths */
@@ -616,72 +617,25 @@ void bg_profile_free(struct bg_profile *pr)
  * attrs 2 (map<string,string>)}.  The encoding is written by hand: it is five
  * tiny messages, and the loader must not depend on which .proto files exist.
  */
-struct pbuf {
-  uint8_t *b;
-  size_t n, cap;
-  int oom;
-};
-
-static void pb_put(struct pbuf *o, const void *d, size_t n)
-{
-  if (o->oom)
-    return;
-  if (o->n + n > o->cap) {
-    size_t nc = o->cap ? o->cap * 2 : 256;
-    while (nc < o->n + n)
-      nc *= 2;
-    uint8_t *nb = realloc(o->b, nc);
-    if (!nb) {
-      o->oom = 1;
-      return;
-    }
-    o->b = nb;
-    o->cap = nc;
-  }
-  memcpy(o->b + o->n, d, n);
-  o->n += n;
-}
-
-static void pb_varint(struct pbuf *o, uint64_t v)
-{
-  uint8_t t[10];
-  size_t n = 0;
-  do {
-    t[n] = (uint8_t)(v & 0x7f);
-    v >>= 7;
-    if (v)
-      t[n] |= 0x80;
-    n++;
-  } while (v);
-  pb_put(o, t, n);
-}
-
-static void pb_bytes(struct pbuf *o, unsigned field, const void *d, size_t n)
-{
-  pb_varint(o, (uint64_t)field << 3 | 2);
-  pb_varint(o, n);
-  pb_put(o, d, n);
-}
-
-static void pb_str(struct pbuf *o, unsigned field, const char *s)
+static void pb_str(struct bg_pbuf *o, unsigned field, const char *s)
 {
   if (*s)
-    pb_bytes(o, field, s, strlen(s));
+    bg_pbuf_bytes(o, field, s, strlen(s));
 }
 
-static void pb_enum(struct pbuf *o, unsigned field, uint64_t v)
+static void pb_enum(struct bg_pbuf *o, unsigned field, uint64_t v)
 {
   if (v) {
-    pb_varint(o, (uint64_t)field << 3 | 0);
-    pb_varint(o, v);
+    bg_pbuf_varint(o, (uint64_t)field << 3 | 0);
+    bg_pbuf_varint(o, v);
   }
 }
 
-static void pb_sub(struct pbuf *o, unsigned field, struct pbuf *sub)
+static void pb_sub(struct bg_pbuf *o, unsigned field, struct bg_pbuf *sub)
 {
   if (sub->oom)
     o->oom = 1;
-  pb_bytes(o, field, sub->b ? sub->b : (uint8_t *)"", sub->n);
+  bg_pbuf_bytes(o, field, sub->b ? sub->b : (uint8_t *)"", sub->n);
   free(sub->b);
   memset(sub, 0, sizeof *sub);
 }
@@ -729,7 +683,7 @@ static int source_policy_encode(struct ld *L, const struct jpath *p, json_t *v, 
   static const char *const actions[] = {"ALLOW", "DENY", "CONVERT", NULL};
   static const char *const matches[] = {"WILDCARD", "EXACT", "REGEX", NULL};
   static const char *const conds[] = {"EQUAL", "NOTEQUAL", "MATCHES", NULL};
-  struct pbuf out = {0};
+  struct bg_pbuf out = {0};
   json_t *x;
   const char *s;
   if (want(L, p, v, JSON_OBJECT, "an object or null") < 0 || only_keys(L, p, v, pkeys) < 0)
@@ -740,8 +694,8 @@ static int source_policy_encode(struct ld *L, const struct jpath *p, json_t *v, 
     if (get_uint(L, &q, x, 1000, &ver) < 0)
       return -1;
     if (ver) {
-      pb_varint(&out, 1 << 3 | 0);
-      pb_varint(&out, (uint64_t)ver);
+      bg_pbuf_varint(&out, 1 << 3 | 0);
+      bg_pbuf_varint(&out, (uint64_t)ver);
     }
   }
   struct jpath qr = jp_key(p, "rules");
@@ -754,7 +708,7 @@ static int source_policy_encode(struct ld *L, const struct jpath *p, json_t *v, 
   json_t *r;
   json_array_foreach(x, i, r) {
     struct jpath q = jp_idx(&qr, i);
-    struct pbuf rule = {0}, sel = {0}, upd = {0};
+    struct bg_pbuf rule = {0}, sel = {0}, upd = {0};
     json_t *y;
     uint64_t e;
     if (want(L, &q, r, JSON_OBJECT, "an object") < 0 || only_keys(L, &q, r, rkeys) < 0)
@@ -797,7 +751,7 @@ static int source_policy_encode(struct ld *L, const struct jpath *p, json_t *v, 
       json_t *c;
       json_array_foreach(z, k, c) {
         struct jpath qk = jp_idx(&qc, k);
-        struct pbuf con = {0};
+        struct bg_pbuf con = {0};
         const char *ck, *cv;
         if (want(L, &qk, c, JSON_OBJECT, "an object") < 0 || only_keys(L, &qk, c, ckeys) < 0 ||
             sp_string(L, &qk, c, "key", &ck) < 0 || sp_string(L, &qk, c, "value", &cv) < 0) {
@@ -837,9 +791,9 @@ static int source_policy_encode(struct ld *L, const struct jpath *p, json_t *v, 
             fail(L, &qav, 0, "expected a string, got %s", jtype(av));
             goto bad_rule;
           }
-          struct pbuf ent = {0};
-          pb_bytes(&ent, 1, k, strlen(k));
-          pb_bytes(&ent, 2, json_string_value(av), strlen(json_string_value(av)));
+          struct bg_pbuf ent = {0};
+          bg_pbuf_bytes(&ent, 1, k, strlen(k));
+          bg_pbuf_bytes(&ent, 2, json_string_value(av), strlen(json_string_value(av)));
           pb_sub(&upd, 2, &ent);
         }
       }
