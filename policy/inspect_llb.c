@@ -26,7 +26,8 @@
  * stable so any op order works).  Definition.Source.locations (debug source
  * mapping, undeclared) keeps old digests: only error source-mapping suffers.
  */
-#include <openssl/evp.h>
+#define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init & co., see digest_of() */
+#include <openssl/sha.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -407,13 +408,15 @@ static char *digest_str(struct ictx *c, const struct dtab *t, long x)
   return s;
 }
 
-/* Intern the SHA-256 of d[0..n); -1 on failure. */
-static long digest_of(struct dtab *t, EVP_MD_CTX *ctx, const EVP_MD *alg, const uint8_t *d, size_t n)
+/* Intern the SHA-256 of d[0..n); -1 on failure.  The low-level SHA256_*
+ * calls, deprecated in OpenSSL 3 but still the same assembly: for a ~100-byte
+ * op EVP_DigestInit/Update/Final costs ~100 ns against ~80 ns, and re-keying
+ * 10,000 ops hashes 20,000 of them. */
+static long digest_of(struct dtab *t, const uint8_t *d, size_t n)
 {
   unsigned char md[32];
-  unsigned int mdlen = 0;
-  if (!EVP_DigestInit_ex2(ctx, alg, NULL) || !EVP_DigestUpdate(ctx, d, n) || !EVP_DigestFinal_ex(ctx, md, &mdlen) ||
-      mdlen != 32)
+  SHA256_CTX sc;
+  if (!SHA256_Init(&sc) || !SHA256_Update(&sc, d, n) || !SHA256_Final(md, &sc))
     return -1;
   return dtab_find(t, md, 1);
 }
@@ -502,16 +505,12 @@ static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, cons
   size_t nd = def->n_def ? def->n_def : 1;
   uint32_t *cur = calloc(nd, sizeof *cur);
   unsigned char *done = calloc(nd, 1);
-  EVP_MD *alg = EVP_MD_fetch(NULL, "SHA256", NULL);
-  EVP_MD_CTX *mdc = EVP_MD_CTX_new();
   int tok = dtab_init(&t, 2 * def->n_def + 16) == 0;
-  if (!tok || !cur || !done || !alg || !mdc) {
+  if (!tok || !cur || !done) {
     if (tok)
       dtab_free(&t);
     free(cur);
     free(done);
-    EVP_MD_free(alg);
-    EVP_MD_CTX_free(mdc);
     return;
   }
   size_t n_changed = 0;
@@ -521,14 +520,18 @@ static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, cons
     uint32_t mark = (uint32_t)pass + 1;
     for (size_t i = 0; i < def->n_def && !c->stop; i++) {
       if (!(need[i] && !done[i])) {
-        /* fast path: only input digests may change; same length, patch in place */
+        /* fast path: only input digests may change; same length, patched in
+         * place (the bytes are the arena copy protobuf-c made when it decoded
+         * the request, or a buffer packed below: never the caller's) once the
+         * old bytes are hashed */
         size_t off[MAX_FAST_INPUTS], len[MAX_FAST_INPUTS];
+        long to[MAX_FAST_INPUTS];
         int k = op_input_digests(def->def[i].data, def->def[i].len, off, len);
         if (k >= 0) {
-          uint8_t *nb = NULL;
-          int ok = 1;
+          int ok = 1, remap = 0;
           for (int j = 0; j < k; j++) {
             unsigned char bin[32];
+            to[j] = -1;
             if (parse_digest((const char *)def->def[i].data + off[j], len[j], bin))
               continue; /* never a key, never remapped */
             long x = dtab_find(&t, bin, 1);
@@ -536,28 +539,24 @@ static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, cons
               ok = 0;
               break;
             }
-            long to = dtab_chain(&t, x);
-            if (to >= 0) {
-              if (!nb && (nb = bg_arena_alloc(&c->arena, def->def[i].len)))
-                memcpy(nb, def->def[i].data, def->def[i].len);
-              if (!nb) {
-                ok = 0;
-                break;
-              }
-              format_digest(t.e[to].d, (char *)nb + off[j]);
-            }
+            to[j] = dtab_chain(&t, x);
+            remap |= to[j] >= 0;
             t.e[x].seen = mark;
           }
           if (ok) {
-            if (nb) {
-              long oldd = cur[i] ? (long)cur[i] - 1 : digest_of(&t, mdc, alg, def->def[i].data, def->def[i].len);
-              long newd = oldd < 0 ? -1 : digest_of(&t, mdc, alg, nb, def->def[i].len);
+            if (remap) {
+              long oldd = cur[i] ? (long)cur[i] - 1 : digest_of(&t, def->def[i].data, def->def[i].len);
+              if (oldd < 0)
+                break;
+              for (int j = 0; j < k; j++)
+                if (to[j] >= 0)
+                  format_digest(t.e[to[j]].d, (char *)def->def[i].data + off[j]);
+              long newd = digest_of(&t, def->def[i].data, def->def[i].len);
               if (newd < 0)
                 break;
               t.e[oldd].to = (uint32_t)newd + 1;
               if (t.e[oldd].seen == mark)
                 again = 1;
-              def->def[i].data = nb;
               cur[i] = (uint32_t)newd + 1;
               n_changed++;
             }
@@ -612,8 +611,8 @@ static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, cons
       if (!buf)
         break;
       pb__op__pack(op, buf);
-      long oldd = cur[i] ? (long)cur[i] - 1 : digest_of(&t, mdc, alg, def->def[i].data, def->def[i].len);
-      long newd = oldd < 0 ? -1 : digest_of(&t, mdc, alg, buf, n);
+      long oldd = cur[i] ? (long)cur[i] - 1 : digest_of(&t, def->def[i].data, def->def[i].len);
+      long newd = oldd < 0 ? -1 : digest_of(&t, buf, n);
       if (newd < 0)
         break;
       if (oldd != newd) {
@@ -629,8 +628,6 @@ static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, cons
   }
   free(cur);
   free(done);
-  EVP_MD_free(alg);
-  EVP_MD_CTX_free(mdc);
   if (again && !c->stop) {
     dtab_free(&t);
     ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s: definition could not be re-keyed (cyclic inputs?) for %s",
