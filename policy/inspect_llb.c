@@ -541,7 +541,12 @@ static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, cons
             }
             to[j] = dtab_chain(&t, x);
             remap |= to[j] >= 0;
+            /* both names: the one read, and the one the op carries from now
+             * on (if that is remapped later in this pass, the op is stale
+             * and needs another pass, as in the slow path below) */
             t.e[x].seen = mark;
+            if (to[j] >= 0)
+              t.e[to[j]].seen = mark;
           }
           if (ok) {
             if (remap) {

@@ -871,6 +871,84 @@ static void test_llb_local_session_rekey(void **st)
     free(ops[i].data);
 }
 
+/* isolate, ops listed consumers first and every op also naming the session
+ * source: each pass remaps every op again, so re-keying takes as many passes
+ * as the chain is long and maps far more digests than there are ops (the
+ * string-keyed map of fixed size 2n+2 used to fill up and spin here) */
+static void test_llb_rekey_reverse_chain_many_passes(void **st)
+{
+  enum { K = 24 };
+  struct bg_profile p;
+  PROF_BUILDER(p);
+  p.frontend_attrs.set.n = 0;
+  p.llb_any = 1;
+  ProtobufCBinaryData ops[K];
+  char dg[K][72];
+  ops[0] = op_source("local://context", "local.session", "sessR");
+  digest(&ops[0], dg[0]);
+  for (int i = 1; i < K; i++) {
+    Pb__Op op = PB__OP__INIT;
+    Pb__FileOp f = PB__FILE_OP__INIT;
+    Pb__Input in0 = PB__INPUT__INIT, in1 = PB__INPUT__INIT;
+    Pb__Input *ins[] = {&in0, &in1};
+    in0.digest = dg[i - 1];
+    in1.digest = dg[0];
+    op.inputs = ins;
+    op.n_inputs = i > 1 ? 2 : 1;
+    op.op_case = PB__OP__OP_FILE;
+    op.file = &f;
+    ops[i].data = pack_any(&op.base, &ops[i].len);
+    digest(&ops[i], dg[i]);
+  }
+  ProtobufCBinaryData rev[K];
+  for (int i = 0; i < K; i++)
+    rev[i] = ops[K - 1 - i];
+  Moby__Buildkit__V1__SolveRequest q = MOBY__BUILDKIT__V1__SOLVE_REQUEST__INIT;
+  Pb__Definition def = PB__DEFINITION__INIT;
+  Pb__OpMetadata md = PB__OP_METADATA__INIT;
+  md.ignore_cache = 1;
+  Pb__Definition__MetadataEntry me = PB__DEFINITION__METADATA_ENTRY__INIT;
+  me.key = dg[K - 1];
+  me.value = &md;
+  Pb__Definition__MetadataEntry *mes[] = {&me};
+  def.metadata = mes;
+  def.n_metadata = 1;
+  def.def = rev;
+  def.n_def = K;
+  q.definition = &def;
+  q.ref = "r9";
+  size_t n = 0;
+  uint8_t *m = pack_any(&q.base, &n);
+  struct bg_inspect r;
+  run(&r, &p, 0, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, 0);
+  assert_non_null(r.out);
+  Moby__Buildkit__V1__SolveRequest *o = moby__buildkit__v1__solve_request__unpack(NULL, r.outlen, r.out);
+  assert_non_null(o);
+  Pb__Definition *od = o->definition;
+  assert_int_equal(od->n_def, K);
+  char nd[K][72]; /* new digest of op i (listed at K-1-i) */
+  for (int i = 0; i < K; i++)
+    digest(&od->def[K - 1 - i], nd[i]);
+  for (int i = 1; i < K; i++) {
+    Pb__Op *x = pb__op__unpack(NULL, od->def[K - 1 - i].len, od->def[K - 1 - i].data);
+    assert_non_null(x);
+    assert_string_not_equal(nd[i], dg[i]);
+    assert_string_equal(x->inputs[0]->digest, nd[i - 1]);
+    if (i > 1)
+      assert_string_equal(x->inputs[1]->digest, nd[0]);
+    pb__op__free_unpacked(x, NULL);
+  }
+  assert_int_equal(od->n_metadata, 1);
+  assert_string_equal(od->metadata[0]->key, nd[K - 1]);
+  assert_true(od->metadata[0]->value->ignore_cache);
+  moby__buildkit__v1__solve_request__free_unpacked(o, NULL);
+  bg_inspect_free(&r);
+  free(m);
+  for (int i = 0; i < K; i++)
+    free(ops[i].data);
+}
+
 static void test_llb_frontend_inputs(void **st)
 {
   struct bg_profile p;
@@ -1378,6 +1456,7 @@ int main(void)
       cmocka_unit_test(test_llb_rules),
       cmocka_unit_test(test_llb_cdi_devices),
       cmocka_unit_test(test_llb_local_session_rekey),
+      cmocka_unit_test(test_llb_rekey_reverse_chain_many_passes),
       cmocka_unit_test(test_llb_frontend_inputs),
       cmocka_unit_test(test_source_policy_merge),
       cmocka_unit_test(test_source_policy_convert_checked),
