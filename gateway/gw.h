@@ -65,6 +65,7 @@ struct gw {
   int draining;
   struct event *sigterm_ev, *sigint_ev, *sighup_ev, *drain_timer;
   struct gw_conn *conns;      /* live client-facing objects */
+  struct evbuffer *scratch;   /* h2bridge: frames gathered for one direct write */
 };
 
 /* Every live client-facing object links in here so SIGTERM can reach it. */

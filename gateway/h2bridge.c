@@ -1027,18 +1027,33 @@ static void bridge_kill(struct bridge *b, const char *why)
 static int session_send(struct bridge *b, nghttp2_session *sess, struct bufferevent *bev)
 {
   struct evbuffer *out = bufferevent_get_output(bev);
+  /* When nothing is queued on the socket, frames are gathered in a scratch
+   * buffer and written at once: handing them to the bufferevent would arm
+   * and disarm its write event (two epoll_ctl calls and a loop turn) for
+   * every small gRPC answer.  Only what the socket does not take goes to
+   * the bufferevent, so ordering is kept. */
+  int direct = evbuffer_get_length(out) == 0;
+  struct evbuffer *dst = direct ? b->gw->scratch : out;
   int wrote = 0;
-  while (evbuffer_get_length(out) < GW_OUT_HIGH) {
+  while (evbuffer_get_length(dst) < GW_OUT_HIGH) {
     const uint8_t *data;
     ssize_t n = nghttp2_session_mem_send(sess, &data);
     if (n < 0) {
+      evbuffer_drain(b->gw->scratch, evbuffer_get_length(b->gw->scratch));
       bridge_kill(b, nghttp2_strerror((int)n));
       return 0;
     }
     if (n == 0)
       break;
-    evbuffer_add(out, data, (size_t)n);
+    evbuffer_add(dst, data, (size_t)n);
     wrote = 1;
+  }
+  if (direct && evbuffer_get_length(dst) > 0) {
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    while (evbuffer_get_length(dst) > 0 && evbuffer_write(dst, fd) > 0)
+      ;
+    /* The rest (socket full, or an error the bufferevent will report). */
+    evbuffer_add_buffer(out, dst);
   }
   return wrote;
 }
