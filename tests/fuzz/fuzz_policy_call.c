@@ -10,6 +10,7 @@
  * input up to the first NUL), then the message.
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
