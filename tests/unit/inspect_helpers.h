@@ -13,6 +13,7 @@
 #include "proto/gateway.pb-c.h"
 #include "proto/ops.pb-c.h"
 #include "proto/sourcepolicy.pb-c.h"
+#include "fixture.h"
 
 #define SL(...) ((struct bg_strlist){(char *[]){__VA_ARGS__}, sizeof((char *[]){__VA_ARGS__}) / sizeof(char *)})
 #define KVL(...) ((struct bg_kvlist){(struct bg_kv[]){__VA_ARGS__}, sizeof((struct bg_kv[]){__VA_ARGS__}) / sizeof(struct bg_kv)})
@@ -53,20 +54,6 @@ static struct bg_exporter_rule builder_ex[5];
     (p).llb_sources = SL("docker-image://*", "local://*");                         \
     (p).isolate = 1
 
-static inline uint8_t *load_file(const char *path, size_t *len)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  *len = 0;
-  fseek(f, 0, SEEK_SET);
-  uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-  *len = fread(b, 1, (size_t)n, f);
-  fclose(f);
-  return b;
-}
 
 static inline uint8_t *pack_any(const ProtobufCMessage *m, size_t *len)
 {

@@ -14,24 +14,10 @@
 #include <cmocka.h>
 
 #include "proto/grpc_frame.h"
+#include "fixture.h"
 
 #define FIX "../fixtures/grpc/"
 
-static uint8_t *load(const char *path, size_t *len)
-{
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  assert_int_equal(fseek(f, 0, SEEK_END), 0);
-  long n = ftell(f);
-  assert_true(n >= 0);
-  rewind(f);
-  uint8_t *b = malloc((size_t)n + 1);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return b;
-}
 
 /* What the callback saw: a copy of every message, in order. */
 #define MAX_MSGS 64
@@ -90,7 +76,7 @@ static int setup(void **state)
   (void)state;
   size_t total = 0;
   for (size_t i = 0; i < N_FIX; i++) {
-    C.body[i] = load(fixture_files[i], &C.len[i]);
+    C.body[i] = fixture_load(fixture_files[i], &C.len[i]);
     total += BG_GRPC_PREFIX_LEN + C.len[i];
   }
   C.stream = malloc(total);

@@ -14,24 +14,10 @@
 #include <cmocka.h>
 
 #include "gateway/http1.h"
+#include "fixture.h"
 
 #define FIX "../fixtures/http/"
 
-static char *load(const char *path, size_t *len)
-{
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  assert_int_equal(fseek(f, 0, SEEK_END), 0);
-  long n = ftell(f);
-  assert_true(n >= 0);
-  rewind(f);
-  char *b = malloc((size_t)n + 1);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return b;
-}
 
 /* Parse a NUL-terminated literal with a roomy max_head. */
 static enum bg_h1_status parse_str(const char *s, struct bg_h1_request *req)
@@ -108,7 +94,7 @@ static void test_fixture_grpc_upgrade(void **state)
 {
   (void)state;
   size_t len;
-  char *b = load(FIX "grpc-upgrade.raw", &len);
+  char *b = fixture_load(FIX "grpc-upgrade.raw", &len);
   assert_int_equal(bg_sniff(b, len), BG_SNIFF_H1);
   struct bg_h1_request req;
   assert_int_equal(bg_h1_parse(b, len, 65536, &req), BG_H1_DONE);
@@ -138,7 +124,7 @@ static void test_fixture_grpc_pipelined_preface(void **state)
 {
   (void)state;
   size_t len;
-  char *b = load(FIX "grpc-upgrade-pipelined-h2.raw", &len);
+  char *b = fixture_load(FIX "grpc-upgrade-pipelined-h2.raw", &len);
   struct bg_h1_request req;
   assert_int_equal(bg_h1_parse(b, len, 65536, &req), BG_H1_DONE);
   assert_int_equal(req.head_len, 117);
@@ -161,7 +147,7 @@ static void test_fixture_session(void **state)
 {
   (void)state;
   size_t len;
-  char *b = load(FIX "session-health.raw", &len);
+  char *b = fixture_load(FIX "session-health.raw", &len);
   struct bg_h1_request req;
   assert_int_equal(bg_h1_parse(b, len, 65536, &req), BG_H1_DONE);
   assert_int_equal(req.head_len, 384);
@@ -185,7 +171,7 @@ static void test_fixture_session_many_methods(void **state)
 {
   (void)state;
   size_t len;
-  char *b = load(FIX "session-many-methods.raw", &len);
+  char *b = fixture_load(FIX "session-many-methods.raw", &len);
   struct bg_h1_request req;
   assert_int_equal(bg_h1_parse(b, len, 65536, &req), BG_H1_DONE);
   assert_int_equal(req.head_len, 1167);
@@ -203,7 +189,7 @@ static void test_fixture_ping_version_pipelined(void **state)
 {
   (void)state;
   size_t len;
-  char *b = load(FIX "ping-version-pipelined.raw", &len);
+  char *b = fixture_load(FIX "ping-version-pipelined.raw", &len);
   struct bg_h1_request req;
   char apiv[16];
   assert_int_equal(bg_h1_parse(b, len, 65536, &req), BG_H1_DONE);
@@ -229,7 +215,7 @@ static void test_fixture_pings(void **state)
   const char *files[] = {FIX "ping-docker-client.raw", FIX "ping-go-client.raw"};
   for (size_t i = 0; i < 2; i++) {
     size_t len;
-    char *b = load(files[i], &len);
+    char *b = fixture_load(files[i], &len);
     struct bg_h1_request req;
     assert_int_equal(bg_h1_parse(b, len, 65536, &req), BG_H1_DONE);
     assert_int_equal(req.head_len, len);
@@ -617,7 +603,7 @@ static void test_no_overread(void **state)
 {
   (void)state;
   size_t len;
-  char *b = load(FIX "session-health.raw", &len);
+  char *b = fixture_load(FIX "session-health.raw", &len);
   for (size_t k = 0; k <= len; k++) {
     char *c = malloc(k ? k : 1);
     assert_non_null(c);

@@ -27,7 +27,7 @@ static void run(struct bg_inspect *r, const struct bg_profile *p, int audit, ins
 static void run_file(struct bg_inspect *r, const struct bg_profile *p, int audit, inspector fn, const char *file)
 {
   size_t n = 0;
-  uint8_t *m = load_file(file, &n);
+  uint8_t *m = fixture_load(file, &n);
   assert_true(n > 0);
   assert_non_null(m);
   run(r, p, audit, fn, m, n);
@@ -150,7 +150,7 @@ static void test_exporter_name_prefix_rewrite(void **st)
   PROF_BUILDER(p);
   p.frontend_attrs.deny = SL("add-hosts"); /* force-network-mode=none is sent by buildx */
   size_t n = 0;
-  uint8_t *m = load_file(FX "control-solve-buildx-image.bin", &n);
+  uint8_t *m = fixture_load(FX "control-solve-buildx-image.bin", &n);
   /* append an unknown field (99, varint 7) and CompatibilityVersion-like 16 */
   uint8_t *m2 = malloc(n + 6);
   memcpy(m2, m, n);
@@ -1218,7 +1218,7 @@ static void test_garbage_invalid_argument(void **st)
   }
   /* truncated capture */
   size_t n = 0;
-  uint8_t *m = load_file(FX "control-solve-image-push.bin", &n);
+  uint8_t *m = fixture_load(FX "control-solve-image-push.bin", &n);
   struct bg_inspect r;
   run(&r, &p, 0, bg_inspect_control_solve, m, n - 3);
   assert_int_equal(r.grpc_status, BG_GRPC_INVALID_ARGUMENT);
@@ -1290,7 +1290,7 @@ static void test_deep_nesting_no_recursion(void **st)
 static void test_info_version(void **st)
 {
   size_t n = 0;
-  uint8_t *m = load_file(FX "control-info-resp.bin", &n);
+  uint8_t *m = fixture_load(FX "control-info-resp.bin", &n);
   char v[64];
   assert_int_equal(bg_inspect_info_version(m, n, v, sizeof v), 0);
   assert_string_equal(v, "0.0.0+unknown");

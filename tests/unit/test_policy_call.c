@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "policy/policy.h"
+#include "fixture.h"
 
 #define TOKEN "ci-secret-token"
 #define TOKEN_HASH "a1d5601d3a081aea3a98b7dc5b6f20045eee286ab647e9660eed6958ef7ce8e5"
@@ -62,20 +63,6 @@ static struct bg_conn *conn_uid(struct bg_policy *p, uid_t uid)
   return c;
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    fail_msg("cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *b = malloc((size_t)n + 1);
-  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return b;
-}
 
 static uint8_t *gzip_bytes(const uint8_t *in, size_t len, size_t *outlen)
 {
@@ -510,7 +497,7 @@ static void test_audit_mode_never_denies(void **state)
 
   /* a Solve asking for entitlements the profile does not grant: passes unchanged */
   size_t n;
-  uint8_t *m = slurp("../fixtures/policy/control-solve-entitlement.bin", &n);
+  uint8_t *m = fixture_load("../fixtures/policy/control-solve-entitlement.bin", &n);
   call = bg_call_begin(c, SOLVE, strlen(SOLVE), NULL, 0, &d);
   assert_int_equal(d.grpc_status, 0);
   assert_true(d.inspect_requests);
@@ -541,7 +528,7 @@ static void test_inspected_solve(void **state)
   struct bg_policy *p = policy(0);
   struct bg_conn *c = conn_uid(p, 1001);
   size_t n;
-  uint8_t *m = slurp("../fixtures/policy/control-solve-entitlement.bin", &n);
+  uint8_t *m = fixture_load("../fixtures/policy/control-solve-entitlement.bin", &n);
   struct bg_call_decision d;
   struct bg_call *call = bg_call_begin(c, SOLVE, strlen(SOLVE), NULL, 0, &d);
   assert_true(d.inspect_requests);
@@ -557,7 +544,7 @@ static void test_inspected_solve(void **state)
   free(m);
 
   /* a plain local build: the Ref and Session are namespaced (isolate) */
-  m = slurp("../fixtures/policy/control-solve-local.bin", &n);
+  m = fixture_load("../fixtures/policy/control-solve-local.bin", &n);
   call = bg_call_begin(c, SOLVE, strlen(SOLVE), NULL, 0, &d);
   bg_call_request(call, m, n, 0, &r);
   assert_int_equal(r.verdict, BG_MSG_REPLACE);
@@ -575,7 +562,7 @@ static void test_inspected_solve(void **state)
 
   /* admin, isolate off, everything granted: forwarded unchanged */
   c = conn_uid(p, 0);
-  m = slurp("../fixtures/policy/control-solve-entitlement.bin", &n);
+  m = fixture_load("../fixtures/policy/control-solve-entitlement.bin", &n);
   call = bg_call_begin(c, SOLVE, strlen(SOLVE), NULL, 0, &d);
   bg_call_request(call, m, n, 0, &r);
   assert_int_equal(r.verdict, BG_MSG_PASS);
@@ -621,7 +608,7 @@ static void test_compressed_messages(void **state)
   struct bg_policy *p = policy(0);
   struct bg_conn *c = conn_uid(p, 1001);
   size_t n, zn;
-  uint8_t *m = slurp("../fixtures/policy/control-solve-entitlement.bin", &n);
+  uint8_t *m = fixture_load("../fixtures/policy/control-solve-entitlement.bin", &n);
   uint8_t *z = gzip_bytes(m, n, &zn);
   struct bg_header gz[] = {H("grpc-encoding", "gzip")};
   struct bg_call_decision d;
@@ -637,7 +624,7 @@ static void test_compressed_messages(void **state)
   free(z);
 
   /* a rewritten gzip message comes back uncompressed */
-  m = slurp("../fixtures/policy/control-solve-local.bin", &n);
+  m = fixture_load("../fixtures/policy/control-solve-local.bin", &n);
   z = gzip_bytes(m, n, &zn);
   call = bg_call_begin(c, SOLVE, strlen(SOLVE), gz, 1, &d);
   bg_call_request(call, z, zn, 1, &r);

@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "policy/policy.h"
+#include "fixture.h"
 
 #define DIR "../fixtures/policy/flows/"
 
@@ -36,20 +37,6 @@ struct outcome {
   size_t status_outlen;
 };
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    fail_msg("cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *b = malloc((size_t)n + 1);
-  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return b;
-}
 
 static void replay(struct bg_policy *p, uid_t uid, const char *scenario, struct outcome *o)
 {
@@ -119,7 +106,7 @@ static void replay(struct bg_policy *p, uid_t uid, const char *scenario, struct 
       char mp[512];
       snprintf(mp, sizeof mp, DIR "%s/%s", scenario, json_string_value(json_object_get(lines[m], "file")));
       size_t len;
-      uint8_t *msg = slurp(mp, &len);
+      uint8_t *msg = fixture_load(mp, &len);
       struct bg_msg_result r;
       bg_call_request(call, msg, len, 0, &r);
       if (r.verdict == BG_MSG_DENY)

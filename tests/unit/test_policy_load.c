@@ -15,26 +15,11 @@
 
 #include "policy/policy_int.h"
 #include "proto/sourcepolicy.pb-c.h"
+#include "fixture.h"
 
 #define TOKEN "ci-secret-token"
 #define TOKEN_HASH "a1d5601d3a081aea3a98b7dc5b6f20045eee286ab647e9660eed6958ef7ce8e5"
 
-static char *slurp(const char *path, size_t *len)
-{
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *b = malloc((size_t)n + 1);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-  b[n] = '\0';
-  fclose(f);
-  if (len)
-    *len = (size_t)n;
-  return b;
-}
 
 static struct bg_policy *load(const char *json, struct bg_error *err)
 {
@@ -72,7 +57,7 @@ static const struct bg_profile *profile(const struct bg_policy *p, const char *n
 static void test_design_example(void **state)
 {
   size_t n;
-  char *txt = slurp("../fixtures/policy/design-example.json", &n);
+  char *txt = fixture_load("../fixtures/policy/design-example.json", &n);
   struct bg_error err;
   struct bg_policy *p = bg_policy_load_string(txt, n, &err);
   if (!p)
@@ -143,7 +128,7 @@ static void test_deploy_examples_load(void **state)
 
 static void test_default_matches_deploy_file(void **state)
 {
-  char *txt = slurp("../../deploy/policies/default.json", NULL);
+  char *txt = fixture_load("../../deploy/policies/default.json", NULL);
   assert_string_equal(txt, bg_default_policy_json);
   free(txt);
 }
