@@ -275,6 +275,38 @@ static void door_start_grpc(struct door *d)
     door_error(d, 503, "out of memory");
 }
 
+/* Replace every /session header named |name| (lowercase) by |values|
+ * (none: delete).  -1 on allocation failure. */
+static int door_set_header(struct door *d, const char *name, const char *const *values, size_t n_values)
+{
+  size_t w = 0;
+  for (size_t r = 0; r < d->n_sess_hdrs; r++) {
+    if (strcmp(d->sess_hdrs[r].name, name) == 0) {
+      free((char *)d->sess_hdrs[r].name);
+      free((char *)d->sess_hdrs[r].value);
+    } else {
+      d->sess_hdrs[w++] = d->sess_hdrs[r];
+    }
+  }
+  d->n_sess_hdrs = w;
+  if (n_values == 0)
+    return 0;
+  struct bg_header *nh = realloc(d->sess_hdrs, (w + n_values) * sizeof *nh);
+  if (!nh)
+    return -1;
+  d->sess_hdrs = nh;
+  for (size_t v = 0; v < n_values; v++) {
+    char *nm = strdup(name), *vv = strdup(values[v]);
+    if (!nm || !vv) {
+      free(nm);
+      free(vv);
+      return -1;
+    }
+    d->sess_hdrs[d->n_sess_hdrs++] = (struct bg_header){nm, strlen(nm), vv, strlen(vv)};
+  }
+  return 0;
+}
+
 static void door_upgrade_session(struct door *d, const struct bg_h1_request *req)
 {
   size_t ul = 0;
@@ -330,43 +362,15 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
     return;
   }
   /* Apply the policy's edits (e.g. tenant-namespaced session UUID) and drop
-   * the credentials: the backend never sees tenant tokens. */
+   * the credentials: the backend never sees tenant tokens.  Failing to apply
+   * an edit fails the request: forwarding unedited headers would fail open. */
   for (size_t e = 0; e < dec.n_edits; e++) {
-    const struct bg_header_edit *ed = &dec.edits[e];
-    size_t w = 0;
-    for (size_t r = 0; r < d->n_sess_hdrs; r++) {
-      if (strcmp(d->sess_hdrs[r].name, ed->name) == 0) {
-        free((char *)d->sess_hdrs[r].name);
-        free((char *)d->sess_hdrs[r].value);
-      } else {
-        d->sess_hdrs[w++] = d->sess_hdrs[r];
-      }
-    }
-    d->n_sess_hdrs = w;
-    struct bg_header *nh = realloc(d->sess_hdrs, (w + ed->n_values + 1) * sizeof *nh);
-    if (!nh)
-      continue;
-    d->sess_hdrs = nh;
-    for (size_t v = 0; v < ed->n_values; v++) {
-      char *nm = strdup(ed->name), *vv = strdup(ed->values[v]);
-      if (!nm || !vv) {
-        free(nm);
-        free(vv);
-        continue;
-      }
-      d->sess_hdrs[d->n_sess_hdrs++] = (struct bg_header){nm, strlen(nm), vv, strlen(vv)};
+    if (door_set_header(d, dec.edits[e].name, (const char *const *)dec.edits[e].values, dec.edits[e].n_values) != 0) {
+      door_error(d, 503, "out of memory");
+      return;
     }
   }
-  size_t w = 0;
-  for (size_t r = 0; r < d->n_sess_hdrs; r++) {
-    if (strcmp(d->sess_hdrs[r].name, "authorization") == 0) {
-      free((char *)d->sess_hdrs[r].name);
-      free((char *)d->sess_hdrs[r].value);
-    } else {
-      d->sess_hdrs[w++] = d->sess_hdrs[r];
-    }
-  }
-  d->n_sess_hdrs = w;
+  door_set_header(d, "authorization", NULL, 0);
   bufferevent_disable(d->bev, EV_READ);
   bufferevent_set_timeouts(d->bev, NULL, NULL);
   if (d->gw->backend_kind == BACKEND_GRPC) {
