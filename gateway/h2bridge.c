@@ -35,6 +35,7 @@
 
 #include "gateway/gw.h"
 #include "gateway/log.h"
+#include "gateway/sock.h"
 #include "proto/grpc_frame.h"
 #include "proto/pbwire.h"
 
@@ -87,7 +88,7 @@ struct bridge {
   uint64_t id;
   struct gw_peer *peer;
   struct bg_conn *pc;
-  struct bufferevent *cbev, *bbev;
+  struct gw_sock csock, bsock; /* fd -1 when absent */
   nghttp2_session *cs, *bs;
   struct gw_dial *dial;
   struct bstream *streams;
@@ -100,6 +101,7 @@ struct bridge {
   int dead;
   int in_handler; /* depth of event handlers on the stack */
   char *refusal;  /* the policy refused this connection: why (pc is NULL) */
+  struct evbuffer *cpending; /* client bytes the front door read ahead, until taken */
 };
 
 /* ---------- small helpers ---------- */
@@ -211,6 +213,11 @@ static int field_bytes(const uint8_t *p, size_t len, unsigned field, const uint8
 static int make_backend_session(struct bridge *b);
 static void bridge_connect_backend(struct bridge *b, struct bufferevent *backend);
 
+#define HAS_SOCK(sk) ((sk).fd >= 0)
+
+/* One thread: every read lands here and is handed on before the next. */
+static uint8_t rbuf[GW_SOCK_READ_CHUNK];
+
 static struct bstream *stream_new(struct bridge *b, int32_t cid)
 {
   struct bstream *s = calloc(1, sizeof *s);
@@ -296,8 +303,8 @@ static void req_release(struct bstream *s)
   if (!s->req_held || evbuffer_get_length(s->req) >= GW_QUEUE_HIGH)
     return;
   if (b->session_mode) {
-    if (b->cbev && !b->client_gone)
-      bufferevent_enable(b->cbev, EV_READ);
+    if (HAS_SOCK(b->csock) && !b->client_gone)
+      gw_sock_read(&b->csock, 1);
   } else if (!s->client_closed) {
     nghttp2_session_consume(b->cs, s->cid, s->req_held);
   }
@@ -312,7 +319,7 @@ static void resp_release(struct bstream *s)
     return;
   if (b->session_mode) {
     /* In session mode the queue is the client socket's output buffer. */
-    if (b->cbev && evbuffer_get_length(bufferevent_get_output(b->cbev)) >= GW_QUEUE_HIGH)
+    if (HAS_SOCK(b->csock) && gw_sock_queued(&b->csock) >= GW_QUEUE_HIGH)
       return;
   } else if (evbuffer_get_length(s->resp) >= GW_QUEUE_HIGH) {
     return;
@@ -708,8 +715,8 @@ static int on_resp_msg(void *arg, const uint8_t *msg, size_t len, int compressed
       return 1;
     }
     s->bytes_out += dl;
-    if (d && b->cbev && !b->client_gone)
-      evbuffer_add(bufferevent_get_output(b->cbev), d, dl);
+    if (d && HAS_SOCK(b->csock) && !b->client_gone)
+      gw_sock_write(&b->csock, d, dl); /* a failure is noticed by bridge_flush */
     return 0;
   }
   struct bg_msg_result r = {0};
@@ -1003,10 +1010,10 @@ static void bridge_free(struct bridge *b)
       stream_set_status(s, BG_GRPC_CANCELLED, b->client_gone ? "client connection closed" : "connection closed");
     stream_free(s);
   }
-  if (b->cbev)
-    bufferevent_free(b->cbev);
-  if (b->bbev)
-    bufferevent_free(b->bbev);
+  gw_sock_close(&b->csock);
+  gw_sock_close(&b->bsock);
+  if (b->cpending)
+    evbuffer_free(b->cpending);
   if (b->pc)
     bg_conn_close(b->pc);
   free(b->refusal);
@@ -1023,39 +1030,58 @@ static void bridge_kill(struct bridge *b, const char *why)
   b->dead = 1;
 }
 
-/* Pull frames out of a session into its socket, up to the output bound. */
-static int session_send(struct bridge *b, nghttp2_session *sess, struct bufferevent *bev)
+/* Frames are gathered here and written with one call: a unary gRPC answer
+ * is HEADERS, DATA and trailers, three frames and one write(2). */
+static uint8_t wbuf[GW_OUT_HIGH];
+
+/* Pull frames out of a session into its socket, up to the output bound.
+ * The socket keeps (and waits for EV_WRITE with) only what the kernel did
+ * not take, so production stops while the peer is not reading. */
+static int session_send(struct bridge *b, nghttp2_session *sess, struct gw_sock *sk)
 {
-  struct evbuffer *out = bufferevent_get_output(bev);
-  /* When nothing is queued on the socket, frames are gathered in a scratch
-   * buffer and written at once: handing them to the bufferevent would arm
-   * and disarm its write event (two epoll_ctl calls and a loop turn) for
-   * every small gRPC answer.  Only what the socket does not take goes to
-   * the bufferevent, so ordering is kept. */
-  int direct = evbuffer_get_length(out) == 0;
-  struct evbuffer *dst = direct ? b->gw->scratch : out;
+  size_t used = 0;
   int wrote = 0;
-  while (evbuffer_get_length(dst) < GW_OUT_HIGH) {
+  while (!sk->failed && gw_sock_queued(sk) < GW_OUT_HIGH) {
     const uint8_t *data;
     ssize_t n = nghttp2_session_mem_send(sess, &data);
     if (n < 0) {
-      evbuffer_drain(b->gw->scratch, evbuffer_get_length(b->gw->scratch));
       bridge_kill(b, nghttp2_strerror((int)n));
       return 0;
     }
     if (n == 0)
       break;
-    evbuffer_add(dst, data, (size_t)n);
     wrote = 1;
+    if (used + (size_t)n > sizeof wbuf) {
+      gw_sock_write(sk, wbuf, used);
+      used = 0;
+    }
+    if ((size_t)n > sizeof wbuf) {
+      gw_sock_write(sk, data, (size_t)n); /* a large header block */
+    } else {
+      memcpy(wbuf + used, data, (size_t)n);
+      used += (size_t)n;
+    }
   }
-  if (direct && evbuffer_get_length(dst) > 0) {
-    evutil_socket_t fd = bufferevent_getfd(bev);
-    while (evbuffer_get_length(dst) > 0 && evbuffer_write(dst, fd) > 0)
-      ;
-    /* The rest (socket full, or an error the bufferevent will report). */
-    evbuffer_add_buffer(out, dst);
-  }
+  if (used)
+    gw_sock_write(sk, wbuf, used);
   return wrote;
+}
+
+static void backend_lost(struct bridge *b, const char *why);
+static void client_lost(struct bridge *b);
+
+/* A write that failed means the peer is gone, as if it had closed. */
+static void check_sockets(struct bridge *b)
+{
+  if (HAS_SOCK(b->bsock) && b->bsock.failed) {
+    char why[300];
+    snprintf(why, sizeof why, "backend %s connection failed: %s", b->gw->backend.text, strerror(b->bsock.err));
+    backend_lost(b, why);
+  }
+  if (HAS_SOCK(b->csock) && b->csock.failed && !b->client_gone) {
+    LOG_DBG("conn %llu: write to client failed: %s", (unsigned long long)b->id, strerror(b->csock.err));
+    client_lost(b);
+  }
 }
 
 /* Run both sessions until neither has anything more to write (or the
@@ -1064,14 +1090,15 @@ static void bridge_flush(struct bridge *b)
 {
   for (int round = 0; round < 8 && !b->dead; round++) {
     int wrote = 0;
-    if (b->cs && b->cbev && !b->client_gone)
-      wrote |= session_send(b, b->cs, b->cbev);
-    if (b->bs && b->bbev && b->backend_ready)
-      wrote |= session_send(b, b->bs, b->bbev);
+    if (b->cs && HAS_SOCK(b->csock) && !b->client_gone)
+      wrote |= session_send(b, b->cs, &b->csock);
+    if (b->bs && HAS_SOCK(b->bsock) && b->backend_ready)
+      wrote |= session_send(b, b->bs, &b->bsock);
     if (b->session_mode) {
       for (struct bstream *s = b->streams; s; s = s->next)
         resp_release(s);
     }
+    check_sockets(b);
     if (!wrote)
       break;
   }
@@ -1079,7 +1106,7 @@ static void bridge_flush(struct bridge *b)
     return;
   if (b->session_mode) {
     /* Done once the backend stream is over and the client has its bytes. */
-    if (b->client_gone && (!b->cbev || evbuffer_get_length(bufferevent_get_output(b->cbev)) == 0)) {
+    if (b->client_gone && (!HAS_SOCK(b->csock) || b->csock.failed || gw_sock_queued(&b->csock) == 0)) {
       for (struct bstream *s = b->streams; s; s = s->next)
         if (s->backend_open && !s->backend_closed && !s->abandoned) {
           s->abandoned = 1;
@@ -1093,8 +1120,7 @@ static void bridge_flush(struct bridge *b)
     bridge_kill(b, NULL);
     return;
   }
-  if (!nghttp2_session_want_read(b->cs) && !nghttp2_session_want_write(b->cs) &&
-      evbuffer_get_length(bufferevent_get_output(b->cbev)) == 0)
+  if (!nghttp2_session_want_read(b->cs) && !nghttp2_session_want_write(b->cs) && gw_sock_queued(&b->csock) == 0)
     bridge_kill(b, NULL);
 }
 
@@ -1109,33 +1135,14 @@ static void bridge_after(struct bridge *b)
     bridge_free(b);
 }
 
-static int feed_session(struct bridge *b, nghttp2_session *sess, struct evbuffer *in)
-{
-  while (evbuffer_get_length(in) > 0 && !b->dead) {
-    struct evbuffer_iovec v;
-    if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-      break;
-    ssize_t n = nghttp2_session_mem_recv(sess, v.iov_base, v.iov_len);
-    if (n < 0)
-      return (int)n;
-    evbuffer_drain(in, (size_t)n);
-  }
-  return 0;
-}
-
 /* Session mode: raw client bytes become BytesMessage on the one stream. */
-static void session_client_bytes(struct bridge *b)
+static void session_client_bytes(struct bridge *b, const uint8_t *p, size_t len)
 {
-  struct evbuffer *in = bufferevent_get_input(b->cbev);
   struct bstream *s = b->streams;
-  if (!s || s->replied || s->abandoned) {
-    evbuffer_drain(in, evbuffer_get_length(in));
+  if (!s || s->replied || s->abandoned)
     return;
-  }
-  while (evbuffer_get_length(in) > 0) {
-    size_t n = evbuffer_get_length(in);
-    if (n > 32768)
-      n = 32768;
+  while (len > 0) {
+    size_t n = len > 32768 ? 32768 : len;
     /* message = tag(field 1, bytes) + varint(len) + bytes */
     uint8_t hdr[BG_GRPC_PREFIX_LEN + 1 + 10];
     size_t hl = BG_GRPC_PREFIX_LEN;
@@ -1144,71 +1151,82 @@ static void session_client_bytes(struct bridge *b)
     hl += vl;
     bg_frame_prefix(hdr, 0, (uint32_t)(1 + vl + n));
     evbuffer_add(s->req, hdr, hl);
-    evbuffer_remove_buffer(in, s->req, n);
+    evbuffer_add(s->req, p, n);
+    p += n;
+    len -= n;
     s->bytes_in += n;
     s->req_held += n;
   }
   /* Backpressure: stop reading the client while the backend lags. */
   if (evbuffer_get_length(s->req) >= GW_QUEUE_HIGH)
-    bufferevent_disable(b->cbev, EV_READ);
+    gw_sock_read(&b->csock, 0);
   else
     s->req_held = 0;
   if (s->backend_open && !s->backend_closed)
     nghttp2_session_resume_data(b->bs, s->bid);
 }
 
-static void client_readcb(struct bufferevent *bev, void *arg)
+static void client_bytes(struct bridge *b, const uint8_t *p, size_t n)
 {
-  struct bridge *b = arg;
-  b->in_handler++;
-  /* HTTP/2 flow control bounds what a peer may send, so taking everything
-   * waiting is safe; in session mode reading is switched off for backpressure
-   * before this callback could run. */
-  gw_read_pending(bev, GW_READ_MORE);
   if (b->session_mode) {
-    session_client_bytes(b);
-  } else {
-    int rv = feed_session(b, b->cs, bufferevent_get_input(bev));
-    if (rv < 0) {
-      char why[200];
-      snprintf(why, sizeof why, "client HTTP/2 error: %s", nghttp2_strerror(rv));
-      /* Let nghttp2's GOAWAY out before closing, if it queued one. */
-      session_send(b, b->cs, b->cbev);
-      b->client_gone = 1;
-      LOG_INFO("conn %llu: %s", (unsigned long long)b->id, why);
-    }
+    session_client_bytes(b, p, n);
+    return;
   }
-  bridge_after(b);
-}
-
-static void client_writecb(struct bufferevent *bev, void *arg)
-{
-  struct bridge *b = arg;
-  b->in_handler++;
-  bridge_after(b);
-}
-
-static void client_eventcb(struct bufferevent *bev, short what, void *arg)
-{
-  struct bridge *b = arg;
-  b->in_handler++;
-  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+  /* nghttp2 takes all of it or fails; it copies what it keeps. */
+  ssize_t rv = nghttp2_session_mem_recv(b->cs, p, n);
+  if (rv < 0) {
+    LOG_INFO("conn %llu: client HTTP/2 error: %s", (unsigned long long)b->id, nghttp2_strerror((int)rv));
+    /* Let nghttp2's GOAWAY out before closing, if it queued one. */
+    session_send(b, b->cs, &b->csock);
     b->client_gone = 1;
-    if (b->session_mode) {
-      /* The session client hung up: end our side of Control.Session. */
-      struct bstream *s = b->streams;
-      if (s && !s->req_eof) {
-        s->req_eof = 1;
-        s->client_closed = 1;
-        if (s->backend_open && !s->backend_closed)
-          nghttp2_session_resume_data(b->bs, s->bid);
-      }
-      /* Give the backend a moment to see END_STREAM, then close. */
-      if (b->bbev && b->backend_ready)
-        session_send(b, b->bs, b->bbev);
-      bufferevent_disable(bev, EV_READ);
-      evbuffer_drain(bufferevent_get_output(bev), evbuffer_get_length(bufferevent_get_output(bev)));
+    gw_sock_read(&b->csock, 0);
+  }
+}
+
+/* The client closed its connection, or it broke. */
+static void client_lost(struct bridge *b)
+{
+  b->client_gone = 1;
+  gw_sock_read(&b->csock, 0);
+  if (!b->session_mode)
+    return;
+  /* The session client hung up: end our side of Control.Session. */
+  struct bstream *s = b->streams;
+  if (s && !s->req_eof) {
+    s->req_eof = 1;
+    s->client_closed = 1;
+    if (s->backend_open && !s->backend_closed)
+      nghttp2_session_resume_data(b->bs, s->bid);
+  }
+  /* Give the backend a moment to see END_STREAM, then close. */
+  if (HAS_SOCK(b->bsock) && b->backend_ready)
+    session_send(b, b->bs, &b->bsock);
+  if (b->csock.out)
+    evbuffer_drain(b->csock.out, evbuffer_get_length(b->csock.out));
+}
+
+/* Readable: take what the kernel holds, up to GW_SOCK_READ_MAX per event so
+ * that one busy connection does not starve the others.  In session mode
+ * reading may be switched off midway for backpressure. */
+static void client_cb(void *arg, short what)
+{
+  struct bridge *b = arg;
+  b->in_handler++;
+  size_t total = 0;
+  while ((what & EV_READ) && total < GW_SOCK_READ_MAX && !b->dead && !b->client_gone && b->csock.reading) {
+    ssize_t n = gw_sock_recv(&b->csock, rbuf, sizeof rbuf);
+    if (n == -2)
+      break;
+    if (n <= 0) {
+      if (n < 0)
+        LOG_DBG("conn %llu: client read failed: %s", (unsigned long long)b->id, strerror(errno));
+      client_lost(b);
+      break;
     }
+    total += (size_t)n;
+    client_bytes(b, rbuf, (size_t)n);
+    if ((size_t)n < sizeof rbuf)
+      break;
   }
   bridge_after(b);
 }
@@ -1231,17 +1249,21 @@ static void backend_lost(struct bridge *b, const char *why)
     nghttp2_session_del(b->bs);
     b->bs = NULL;
   }
-  if (b->bbev) {
-    bufferevent_free(b->bbev);
-    b->bbev = NULL;
-  }
+  gw_sock_close(&b->bsock);
   int never_connected = !b->backend_ready;
   b->backend_ready = 0;
   if (b->session_mode) {
     /* Before the 101 the client can still get a proper HTTP error. */
-    if (never_connected && b->cbev && !b->client_gone)
-      gw_http_error(bufferevent_get_output(b->cbev), 502, why);
+    if (never_connected && HAS_SOCK(b->csock) && !b->client_gone) {
+      struct evbuffer *e = evbuffer_new();
+      if (e) {
+        gw_http_error(e, 502, why);
+        gw_sock_write(&b->csock, evbuffer_pullup(e, -1), evbuffer_get_length(e));
+        evbuffer_free(e);
+      }
+    }
     b->client_gone = 1;
+    gw_sock_read(&b->csock, 0);
     return;
   }
   /* Tell the client to go elsewhere once the answers above are out. */
@@ -1256,35 +1278,36 @@ static void backend_lost(struct bridge *b, const char *why)
   }
 }
 
-static void backend_readcb(struct bufferevent *bev, void *arg)
+static void backend_bytes(struct bridge *b, const uint8_t *p, size_t n)
 {
-  struct bridge *b = arg;
-  b->in_handler++;
-  gw_read_pending(bev, GW_READ_MORE);
-  int rv = feed_session(b, b->bs, bufferevent_get_input(bev));
+  ssize_t rv = nghttp2_session_mem_recv(b->bs, p, n);
   if (rv < 0) {
     char why[300];
-    snprintf(why, sizeof why, "backend %s HTTP/2 error: %s", b->gw->backend.text, nghttp2_strerror(rv));
+    snprintf(why, sizeof why, "backend %s HTTP/2 error: %s", b->gw->backend.text, nghttp2_strerror((int)rv));
     backend_lost(b, why);
   }
-  bridge_after(b);
 }
 
-static void backend_writecb(struct bufferevent *bev, void *arg)
+static void backend_cb(void *arg, short what)
 {
   struct bridge *b = arg;
   b->in_handler++;
-  bridge_after(b);
-}
-
-static void backend_eventcb(struct bufferevent *bev, short what, void *arg)
-{
-  struct bridge *b = arg;
-  b->in_handler++;
-  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-    char why[300];
-    snprintf(why, sizeof why, "backend %s closed the connection", b->gw->backend.text);
-    backend_lost(b, why);
+  size_t total = 0;
+  while ((what & EV_READ) && total < GW_SOCK_READ_MAX && !b->dead && b->bs && HAS_SOCK(b->bsock)) {
+    ssize_t n = gw_sock_recv(&b->bsock, rbuf, sizeof rbuf);
+    if (n == -2)
+      break;
+    if (n <= 0) {
+      char why[300];
+      snprintf(why, sizeof why, "backend %s closed the connection%s%s", b->gw->backend.text, n < 0 ? ": " : "",
+               n < 0 ? strerror(errno) : "");
+      backend_lost(b, why);
+      break;
+    }
+    total += (size_t)n;
+    backend_bytes(b, rbuf, (size_t)n);
+    if ((size_t)n < sizeof rbuf)
+      break;
   }
   bridge_after(b);
 }
@@ -1313,19 +1336,22 @@ static void start_probe(struct bridge *b)
 
 static void backend_attach(struct bridge *b, struct bufferevent *bev)
 {
-  b->bbev = bev;
-  b->backend_ready = 1;
-  bufferevent_setcb(bev, backend_readcb, backend_writecb, backend_eventcb, b);
-  bufferevent_setwatermark(bev, EV_WRITE, GW_OUT_HIGH / 2, 0);
-  bufferevent_enable(bev, EV_READ | EV_WRITE);
-  start_probe(b);
-  /* Bytes the engine sent right behind its 101 are already waiting. */
-  if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
-    backend_readcb(bev, b);
-  if (b->session_mode && b->cbev && !b->client_gone) {
-    /* Only now that the backend answered does the client get its 101. */
-    evbuffer_add_printf(bufferevent_get_output(b->cbev), "%s", GW_UPGRADE_101);
+  struct evbuffer *pending;
+  if (gw_sock_from_bev(&b->bsock, b->gw->base, bev, backend_cb, b, &pending) != 0) {
+    backend_lost(b, "cannot take over the backend connection: out of memory");
+    return;
   }
+  b->backend_ready = 1;
+  gw_sock_read(&b->bsock, 1);
+  if (b->session_mode && HAS_SOCK(b->csock) && !b->client_gone) {
+    /* Only now that the backend answered does the client get its 101. */
+    gw_sock_write(&b->csock, GW_UPGRADE_101, strlen(GW_UPGRADE_101));
+  }
+  start_probe(b);
+  /* Bytes the engine sent right behind its 101. */
+  if (evbuffer_get_length(pending) > 0)
+    backend_bytes(b, evbuffer_pullup(pending, -1), evbuffer_get_length(pending));
+  evbuffer_free(pending);
 }
 
 static void dial_done(void *arg, struct bufferevent *bev, const char *err)
@@ -1406,21 +1432,25 @@ static void bridge_shutdown(struct gw_conn *c)
 static struct bridge *bridge_new(struct gw *gw, struct bufferevent *client, struct gw_peer *peer,
                                  struct bg_conn *pc, uint64_t conn_id)
 {
+  /* On failure the client connection is closed here, for both callers. */
   struct bridge *b = calloc(1, sizeof *b);
-  if (!b)
+  if (!b) {
+    bufferevent_free(client);
     return NULL;
+  }
   b->gw = gw;
   b->id = conn_id;
   b->peer = peer;
   b->pc = pc;
-  b->cbev = client;
+  b->bsock.fd = -1;
+  if (gw_sock_from_bev(&b->csock, gw->base, client, client_cb, b, &b->cpending) != 0) {
+    free(b);
+    return NULL;
+  }
   b->link.shutdown = bridge_shutdown;
   b->link.destroy = bridge_destroy;
   gw_conn_link(gw, &b->link);
-  bufferevent_setcb(client, client_readcb, client_writecb, client_eventcb, b);
-  bufferevent_setwatermark(client, EV_WRITE, GW_OUT_HIGH / 2, 0);
-  bufferevent_set_timeouts(client, NULL, NULL);
-  bufferevent_enable(client, EV_READ | EV_WRITE);
+  gw_sock_read(&b->csock, 1);
   return b;
 }
 
@@ -1435,12 +1465,22 @@ static void bridge_connect_backend(struct bridge *b, struct bufferevent *backend
     backend_lost(b, "cannot dial the backend: out of memory");
 }
 
+/* Bytes the front door had read past the request head go first. */
+static void take_pending(struct bridge *b)
+{
+  struct evbuffer *in = b->cpending;
+  b->cpending = NULL;
+  if (in && evbuffer_get_length(in) > 0 && !b->dead)
+    client_bytes(b, evbuffer_pullup(in, -1), evbuffer_get_length(in));
+  if (in)
+    evbuffer_free(in);
+}
+
 void gw_bridge_start_h2(struct gw *gw, struct bufferevent *client, struct gw_peer *peer, struct bg_conn *pc,
                         struct bufferevent *backend, uint64_t conn_id, const char *refusal)
 {
   struct bridge *b = bridge_new(gw, client, peer, pc, conn_id);
   if (!b) {
-    bufferevent_free(client);
     if (backend)
       bufferevent_free(backend);
     if (pc)
@@ -1488,8 +1528,7 @@ void gw_bridge_start_h2(struct gw *gw, struct bufferevent *client, struct gw_pee
   if (backend)
     bridge_connect_backend(b, backend);
   /* The client may already have sent its preface and first frames. */
-  if (evbuffer_get_length(bufferevent_get_input(client)) > 0)
-    client_readcb(client, b);
+  take_pending(b);
   bridge_after(b);
 }
 
@@ -1499,7 +1538,6 @@ void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct g
   struct bridge *b = bridge_new(gw, client, peer, pc, conn_id);
   if (!b) {
     gw_call_end(gw, call, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory", 0, 0);
-    bufferevent_free(client);
     bg_conn_close(pc);
     gw_peer_free(peer);
     return;
@@ -1530,7 +1568,6 @@ void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct g
    * its 101 once the backend connection is up (backend_attach). */
   open_backend_stream(s);
   bridge_connect_backend(b, NULL);
-  if (evbuffer_get_length(bufferevent_get_input(client)) > 0)
-    session_client_bytes(b);
+  take_pending(b);
   bridge_after(b);
 }
