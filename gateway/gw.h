@@ -29,6 +29,8 @@
 #define GW_STREAM_WINDOW (256 * 1024) /* HTTP/2 stream window we advertise, both sides */
 #define GW_CONN_WINDOW (1024 * 1024)  /* HTTP/2 connection window we advertise, both sides */
 #define GW_MAX_STREAMS 100
+#define GW_UPSTREAM_MAX_STREAMS 200   /* streams per shared backend connection before another is opened */
+#define GW_UPSTREAM_IDLE_SECS 30      /* a tenant's last idle backend connection stays this long */
 #define GW_MAX_HEADER_LIST (64 * 1024)
 #define GW_DRAIN_SECS 10              /* SIGTERM: how long streams may finish */
 
@@ -122,6 +124,8 @@ void gw_bridge_start_h2(struct gw *gw, struct bufferevent *client, struct gw_pee
  * bytes become BytesMessage on a Control.Session stream. */
 void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct gw_peer *peer, struct bg_conn *pc,
                              struct bg_call *call, const struct bg_header *hdrs, size_t n_hdrs, uint64_t conn_id);
+/* Close the backend connections still pooled; at exit, after every bridge. */
+void gw_bridge_free_all(void);
 /* splice.c: Docker-style /session to a Docker engine: bytes both ways. */
 void gw_splice_start(struct gw *gw, struct bufferevent *client, struct bufferevent *backend, struct gw_peer *peer,
                      struct bg_conn *pc, struct bg_call *call, uint64_t conn_id);

@@ -1,30 +1,37 @@
 /*
  * h2bridge.c: the HTTP/2 proxy engine.
  *
- * One bridge per client connection: an nghttp2 server session toward the
- * client ("cs") and an nghttp2 client session toward a backend connection of
- * its own ("bs").  One backend connection per client connection keeps
- * tenants apart (a client that vanishes takes exactly its own backend streams
- * with it) and matches how the Docker engine's /grpc endpoint is used.
+ * One bridge per client connection, with an nghttp2 server session toward
+ * the client ("cs").  Backend connections are upstreams (struct upstream),
+ * each with an nghttp2 client session ("bs"), pooled per tenant: the streams
+ * of every client connection of one tenant share them, as a generic HTTP/2
+ * proxy shares its backend connections, so that one backend read or write
+ * serves several calls.  A client that vanishes takes exactly its own
+ * streams with it (RST_STREAM CANCEL on the upstream, which the backend
+ * turns into a cancelled build); the upstream stays for the others.
  *
  * Each request is a struct bstream that both sessions point at.  Bytes flow
  * through two bounded queues (req: client -> backend, resp: backend ->
- * client).  Flow control is manual on both sessions (STYLE.md §5): bytes
- * received on one side are acknowledged (nghttp2_session_consume) only once
- * the queue they went into has drained below GW_QUEUE_HIGH, i.e. once the
- * other side has taken them; a slow reader therefore stalls its writer's
- * window instead of growing our memory.
+ * client).  Flow control is manual (STYLE.md section 5): bytes received
+ * from the client are acknowledged (nghttp2_session_consume) only once the
+ * queue they went into has drained below GW_QUEUE_HIGH, i.e. once the
+ * backend has taken them; response bytes likewise at stream level.  On a
+ * shared upstream the connection-level window is given back on arrival, so
+ * a client that stops reading stalls its own streams (each bounded by
+ * GW_STREAM_WINDOW) and nobody else's.
  *
- * Re-entrancy: nghttp2 callbacks only change state and queue frames.  All
- * mem_send calls happen in bridge_flush(), run at the end of each event
- * handler, and a bridge is freed only there (b->dead), never inside a
- * callback.  A stream is freed only once both sessions have closed it (or
- * never opened it), so a data provider never sees a freed stream.
+ * Re-entrancy: nghttp2 callbacks and event handlers only change state and
+ * mark the connections they touched; a flush pass run by the event loop
+ * after the handlers of the same turn does every mem_send and write and
+ * frees what is finished (see flush_cb).  A stream is freed only once both
+ * sessions have closed it (or never opened it), and a stream detached from
+ * an upstream has its nghttp2 user data cleared first.
  *
  * The same engine serves a Docker-style /session in front of a native gRPC
  * backend ("session mode"): there is no client session then, the client's
- * raw bytes are wrapped in BytesMessage on one Control.Session stream and the
- * backend's messages are unwrapped onto the client socket.
+ * raw bytes are wrapped in BytesMessage on one Control.Session stream of a
+ * private upstream and the backend's messages are unwrapped onto the client
+ * socket.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -47,10 +54,13 @@ struct hdrs {
 };
 
 struct bridge;
+struct upstream;
 
 struct bstream {
-  struct bstream *prev, *next;
+  struct bstream *prev, *next;   /* the bridge's streams */
+  struct bstream *uprev, *unext; /* the upstream's streams */
   struct bridge *b;
+  struct upstream *up; /* backend connection carrying it; NULL before/after */
   int32_t cid; /* client-side stream id; -1 in session mode */
   int32_t bid; /* backend stream id; -1 until opened */
   struct hdrs reqh, resph, trailers;
@@ -88,20 +98,44 @@ struct bridge {
   uint64_t id;
   struct gw_peer *peer;
   struct bg_conn *pc;
-  struct gw_sock csock, bsock; /* fd -1 when absent */
-  nghttp2_session *cs, *bs;
-  struct gw_dial *dial;
+  struct gw_sock csock; /* fd -1 once closed */
+  nghttp2_session *cs;  /* NULL in session mode */
   struct bstream *streams;
+  struct upstream *own; /* session mode: a backend connection of its own */
   int session_mode;
-  int backend_ready;
-  int backend_failed;
-  char backend_err[512];
   int client_gone;
   int goaway_sent;
-  int dead;
-  int in_handler; /* depth of event handlers on the stack */
+  int dead;             /* freed by the next flush pass */
+  int dirty;            /* on the flush list */
+  struct bridge *dirty_next;
   char *refusal;  /* the policy refused this connection: why (pc is NULL) */
   struct evbuffer *cpending; /* client bytes the front door read ahead, until taken */
+};
+
+/* A backend HTTP/2 connection.  Native gRPC streams of one tenant share
+ * pooled upstreams, as a generic HTTP/2 proxy would share them among all
+ * clients: at 16 concurrent clients one backend read or write then serves
+ * several calls.  Keeping the pool per tenant bounds what one tenant can
+ * do to another (a tenant that stops reading stalls, at worst, its own
+ * upstream's connection window) and leaves room for per-tenant backend
+ * credentials.  A session-mode bridge has a private upstream. */
+struct upstream {
+  struct upstream *prev, *next; /* every live upstream */
+  struct gw *gw;
+  char *key;                    /* tenant; NULL: private, never picked */
+  nghttp2_session *bs;
+  struct gw_sock sock;          /* fd -1 until connected */
+  struct gw_dial *dial;
+  struct bstream *streams;
+  unsigned n_streams;
+  struct bridge *owner;         /* private upstream: its session-mode bridge */
+  int ready;                    /* connected */
+  int closed;                   /* GOAWAY, failure or idle: takes no new streams */
+  int dead;                     /* freed by the next flush pass */
+  int dirty;
+  struct upstream *dirty_next;
+  struct event idle_ev;         /* an upstream left without streams closes after a while */
+  char err[512];
 };
 
 /* ---------- small helpers ---------- */
@@ -210,8 +244,26 @@ char *gw_grpc_message_encode(const char *msg)
 
 static void bridge_kill(struct bridge *b, const char *why);
 static int field_bytes(const uint8_t *p, size_t len, unsigned field, const uint8_t **out, size_t *outlen);
-static int make_backend_session(struct bridge *b);
-static void bridge_connect_backend(struct bridge *b, struct bufferevent *backend);
+/* Handlers never write and never free.  They change state and mark the
+ * connections they touched; one flush pass, which the event loop runs after
+ * every handler that became ready in the same turn, writes each marked
+ * connection once and frees what is finished.  So the requests of several
+ * clients that arrived together leave in one write to their shared
+ * upstream, and no object is freed under a callback still using it. */
+static struct {
+  struct event *flush_ev;
+  int scheduled;
+  struct bridge *dirty_b;
+  struct upstream *dirty_u;
+  struct upstream *ups; /* every live upstream */
+  int probing;          /* a Control.Info probe is in flight */
+} H;
+
+static void mark_b(struct bridge *b);
+static void mark_u(struct upstream *u);
+static struct upstream *up_pick(struct bridge *b);
+static void up_stream_detach(struct bstream *s);
+static void start_probe(struct bridge *b, struct upstream *u);
 
 #define HAS_SOCK(sk) ((sk).fd >= 0)
 
@@ -268,6 +320,9 @@ static void stream_free(struct bstream *s)
 {
   struct bridge *b = s->b;
   stream_end_call(s);
+  up_stream_detach(s);
+  if (s->internal)
+    H.probing = 0;
   if (s->prev)
     s->prev->next = s->next;
   else
@@ -296,6 +351,41 @@ static void stream_maybe_free(struct bstream *s)
     stream_free(s);
 }
 
+/* Operations on the backend side of a stream; the upstream is flushed by
+ * the next flush pass. */
+static int up_live(const struct bstream *s)
+{
+  return s->up && s->backend_open && !s->backend_closed;
+}
+
+static void up_rst(struct bstream *s)
+{
+  if (up_live(s) && !s->abandoned) {
+    s->abandoned = 1;
+    nghttp2_submit_rst_stream(s->up->bs, NGHTTP2_FLAG_NONE, s->bid, NGHTTP2_CANCEL);
+    mark_u(s->up);
+  }
+}
+
+static void up_resume(struct bstream *s)
+{
+  if (up_live(s)) {
+    nghttp2_session_resume_data(s->up->bs, s->bid);
+    mark_u(s->up);
+  }
+}
+
+/* Stream-level window only: the connection window of a shared upstream is
+ * given back as soon as bytes arrive (b_on_data_chunk), so that a client
+ * that stops reading holds at most its own streams' windows. */
+static void up_consume(struct bstream *s, size_t n)
+{
+  if (up_live(s) && n) {
+    nghttp2_session_consume_stream(s->up->bs, s->bid, n);
+    mark_u(s->up);
+  }
+}
+
 /* Acknowledge request bytes to the client once the queue toward the backend is short. */
 static void req_release(struct bstream *s)
 {
@@ -307,6 +397,7 @@ static void req_release(struct bstream *s)
       gw_sock_read(&b->csock, 1);
   } else if (!s->client_closed) {
     nghttp2_session_consume(b->cs, s->cid, s->req_held);
+    mark_b(b);
   }
   s->req_held = 0;
 }
@@ -324,8 +415,7 @@ static void resp_release(struct bstream *s)
   } else if (evbuffer_get_length(s->resp) >= GW_QUEUE_HIGH) {
     return;
   }
-  if (s->backend_open && !s->backend_closed)
-    nghttp2_session_consume(b->bs, s->bid, s->resp_held);
+  up_consume(s, s->resp_held);
   s->resp_held = 0;
 }
 
@@ -356,12 +446,10 @@ static void stream_fail(struct bstream *s, int status, const char *msg)
   struct bridge *b = s->b;
   LOG_DBG("conn %llu stream %d: %d %s", (unsigned long long)b->id, s->cid, status, msg ? msg : "");
   stream_set_status(s, status, msg);
-  if (s->backend_open && !s->backend_closed && !s->abandoned) {
-    s->abandoned = 1;
-    nghttp2_submit_rst_stream(b->bs, NGHTTP2_FLAG_NONE, s->bid, NGHTTP2_CANCEL);
-  }
+  up_rst(s);
   if (s->internal)
     return;
+  mark_b(b);
   /* Bytes already acknowledged or still held for the backend are moot now. */
   evbuffer_drain(s->req, evbuffer_get_length(s->req));
   if (s->req_held && !b->session_mode && !s->client_closed)
@@ -398,8 +486,10 @@ static void stream_fail(struct bstream *s, int status, const char *msg)
 static ssize_t req_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
                            uint32_t *flags, nghttp2_data_source *source, void *user_data)
 {
-  struct bstream *s = source->ptr;
-  if (s->abandoned)
+  /* Not source->ptr: a stream detached from a shared upstream (its client
+   * went away) has its user data cleared, and the provider must not reach it. */
+  struct bstream *s = nghttp2_session_get_stream_user_data(session, stream_id);
+  if (!s || s->abandoned)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   int n = evbuffer_remove(s->req, buf, length);
   if (n < 0)
@@ -437,38 +527,51 @@ static ssize_t resp_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
 
 /* ---------- request path (client -> backend) ---------- */
 
-static void open_backend_stream(struct bstream *s)
+/* Open the backend side of |s| on |u|, or on the upstream up_pick chooses. */
+static void open_backend_stream_on(struct bstream *s, struct upstream *u)
 {
   struct bridge *b = s->b;
   if (s->backend_open || s->replied || s->abandoned)
     return;
-  if (b->backend_failed) {
-    stream_fail(s, BG_GRPC_UNAVAILABLE, b->backend_err);
+  /* Only now does a stream cost a backend connection, so idle clients hold
+   * no backend resources. */
+  if (!u)
+    u = up_pick(b);
+  if (!u) {
+    stream_fail(s, BG_GRPC_RESOURCE_EXHAUSTED, "cannot create a backend HTTP/2 session");
     return;
   }
-  if (!b->bs) {
-    /* First stream on a native connection: only now does it cost a backend
-     * connection, so idle clients hold no backend resources. */
-    if (make_backend_session(b) != 0) {
-      stream_fail(s, BG_GRPC_RESOURCE_EXHAUSTED, "cannot create the backend HTTP/2 session");
-      return;
-    }
-    bridge_connect_backend(b, NULL);
-    if (b->backend_failed) {
-      stream_fail(s, BG_GRPC_UNAVAILABLE, b->backend_err);
-      return;
-    }
+  if (u->closed) { /* a private upstream whose dial failed already */
+    stream_fail(s, BG_GRPC_UNAVAILABLE, u->err);
+    return;
   }
-  nghttp2_data_provider dp = {.source.ptr = s, .read_callback = req_read_cb};
-  int32_t id = nghttp2_submit_request(b->bs, NULL, s->reqh.nv, s->reqh.n, &dp, s);
+  nghttp2_data_provider dp = {.source.ptr = NULL, .read_callback = req_read_cb};
+  int32_t id = nghttp2_submit_request(u->bs, NULL, s->reqh.nv, s->reqh.n, &dp, s);
   if (id < 0) {
     char msg[256];
     snprintf(msg, sizeof msg, "backend %s: cannot open stream: %s", b->gw->backend.text, nghttp2_strerror(id));
     stream_fail(s, BG_GRPC_UNAVAILABLE, msg);
     return;
   }
+  {
+    s->up = u;
+    s->unext = u->streams;
+    if (u->streams)
+      u->streams->uprev = s;
+    u->streams = s;
+    if (u->n_streams++ == 0)
+      event_del(&u->idle_ev);
+  }
   s->bid = id;
   s->backend_open = 1;
+  mark_u(u);
+  if (!b->gw->facts.known && !s->internal && !b->session_mode)
+    start_probe(b, u);
+}
+
+static void open_backend_stream(struct bstream *s)
+{
+  open_backend_stream_on(s, NULL);
 }
 
 static int on_req_msg(void *arg, const uint8_t *msg, size_t len, int compressed)
@@ -552,8 +655,7 @@ static void req_data(struct bstream *s, const uint8_t *data, size_t len)
       track_bytes(s, data, len);
     evbuffer_add(s->req, data, len);
   }
-  if (s->backend_open && !s->backend_closed)
-    nghttp2_session_resume_data(s->b->bs, s->bid);
+  up_resume(s);
   req_release(s);
 }
 
@@ -568,8 +670,8 @@ static void req_end(struct bstream *s)
   }
   if (!s->backend_open)
     open_backend_stream(s);
-  else if (!s->backend_closed)
-    nghttp2_session_resume_data(s->b->bs, s->bid);
+  else
+    up_resume(s);
 }
 
 /* The request headers are complete: ask the policy, then forward. */
@@ -650,6 +752,7 @@ static void resp_deliver(struct bstream *s, const uint8_t *data, size_t len)
   }
   if (!s->client_closed)
     nghttp2_session_resume_data(b->cs, s->cid);
+  mark_b(b);
 }
 
 /* Find length-delimited field |field| (last occurrence wins, as in protobuf)
@@ -885,13 +988,9 @@ static int c_on_stream_close(nghttp2_session *session, int32_t stream_id, uint32
     /* The client gave up (RST_STREAM) before the answer was complete. */
     if (!s->replied)
       stream_set_status(s, BG_GRPC_CANCELLED, "client cancelled the stream");
-    if (s->backend_open && !s->backend_closed && !s->abandoned) {
-      s->abandoned = 1;
-      nghttp2_submit_rst_stream(s->b->bs, NGHTTP2_FLAG_NONE, s->bid, NGHTTP2_CANCEL);
-    }
+    up_rst(s);
   }
-  if (s->resp_held && s->backend_open && !s->backend_closed)
-    nghttp2_session_consume(s->b->bs, s->bid, s->resp_held);
+  up_consume(s, s->resp_held);
   s->resp_held = 0;
   stream_maybe_free(s);
   return 0;
@@ -917,9 +1016,17 @@ static int b_on_header(nghttp2_session *session, const nghttp2_frame *frame, con
 
 static int b_on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
+  struct upstream *u = user_data;
+  if (frame->hd.type == NGHTTP2_GOAWAY) {
+    /* Streams above last_stream_id end with REFUSED_STREAM (b_on_stream_close);
+     * the rest may finish, but nothing new goes here. */
+    u->closed = 1;
+    return 0;
+  }
   struct bstream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
   if (!s || s->abandoned)
     return 0;
+  mark_b(s->b);
   int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   if (frame->hd.type == NGHTTP2_HEADERS) {
     if (frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
@@ -948,11 +1055,17 @@ static int b_on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame,
 static int b_on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id, const uint8_t *data,
                            size_t len, void *user_data)
 {
+  struct upstream *u = user_data;
   struct bstream *s = nghttp2_session_get_stream_user_data(session, stream_id);
+  /* The connection window is shared by every stream on this upstream:
+   * given back at once; the stream window waits for the client (up_consume). */
+  nghttp2_session_consume_connection(session, len);
+  mark_u(u);
   if (!s || s->abandoned || s->client_closed || s->replied) {
-    nghttp2_session_consume(session, stream_id, len);
+    nghttp2_session_consume_stream(session, stream_id, len);
     return 0;
   }
+  mark_b(s->b);
   s->resp_held += len;
   resp_deliver(s, data, len);
   resp_release(s);
@@ -961,12 +1074,15 @@ static int b_on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stre
 
 static int b_on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code, void *user_data)
 {
-  struct bridge *b = user_data;
+  struct upstream *u = user_data;
   struct bstream *s = nghttp2_session_get_stream_user_data(session, stream_id);
   if (!s)
     return 0;
+  struct bridge *b = s->b;
+  mark_b(b);
   s->backend_closed = 1;
   s->resp_held = 0;
+  up_stream_detach(s);
   if (!s->abandoned && !s->resp_eof) {
     /* The backend reset the stream, or its connection went away, before a
      * complete answer: the client still gets a status or the same reset. */
@@ -979,8 +1095,8 @@ static int b_on_stream_close(nghttp2_session *session, int32_t stream_id, uint32
       nghttp2_submit_rst_stream(b->cs, NGHTTP2_FLAG_NONE, s->cid, error_code);
     } else {
       char msg[600];
-      if (b->backend_failed)
-        snprintf(msg, sizeof msg, "%s", b->backend_err);
+      if (u->err[0])
+        snprintf(msg, sizeof msg, "%s", u->err);
       else
         snprintf(msg, sizeof msg, "backend %s reset the stream (HTTP/2 error %s)", b->gw->backend.text,
                  nghttp2_http2_strerror(error_code));
@@ -993,25 +1109,389 @@ static int b_on_stream_close(nghttp2_session *session, int32_t stream_id, uint32
   return 0;
 }
 
-/* ---------- I/O plumbing ---------- */
+/* ---------- flush pass ---------- */
+
+
+static void schedule_flush(void)
+{
+  if (!H.scheduled && H.flush_ev) {
+    H.scheduled = 1;
+    event_active(H.flush_ev, EV_TIMEOUT, 1);
+  }
+}
+
+static void mark_b(struct bridge *b)
+{
+  if (!b->dirty) {
+    b->dirty = 1;
+    b->dirty_next = H.dirty_b;
+    H.dirty_b = b;
+  }
+  schedule_flush();
+}
+
+static void mark_u(struct upstream *u)
+{
+  if (!u->dirty) {
+    u->dirty = 1;
+    u->dirty_next = H.dirty_u;
+    H.dirty_u = u;
+  }
+  schedule_flush();
+}
+
+/* Frames are gathered here and written with one call: a unary gRPC answer
+ * is HEADERS, DATA and trailers, three frames and one write(2). */
+static uint8_t wbuf[GW_OUT_HIGH];
+
+/* Pull frames out of a session into its socket, up to the output bound.
+ * The socket keeps (and waits for EV_WRITE with) only what the kernel did
+ * not take, so production stops while the peer is not reading.  Returns
+ * the nghttp2 error, or 0. */
+static int session_send(nghttp2_session *sess, struct gw_sock *sk)
+{
+  size_t used = 0;
+  int rv = 0;
+  while (!sk->failed && gw_sock_queued(sk) < GW_OUT_HIGH) {
+    const uint8_t *data;
+    ssize_t n = nghttp2_session_mem_send(sess, &data);
+    if (n <= 0) {
+      rv = (int)n;
+      break;
+    }
+    if (used + (size_t)n > sizeof wbuf) {
+      gw_sock_write(sk, wbuf, used);
+      used = 0;
+    }
+    if ((size_t)n > sizeof wbuf) {
+      gw_sock_write(sk, data, (size_t)n); /* a large header block */
+    } else {
+      memcpy(wbuf + used, data, (size_t)n);
+      used += (size_t)n;
+    }
+  }
+  if (used)
+    gw_sock_write(sk, wbuf, used);
+  return rv;
+}
+
+/* ---------- upstreams ---------- */
+
+static void up_cb(void *arg, short what);
+static void dial_done(void *arg, struct bufferevent *bev, const char *err);
+
+static void up_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+  struct upstream *u = arg;
+  (void)fd;
+  (void)what;
+  if (u->n_streams == 0) {
+    u->closed = 1;
+    u->dead = 1;
+    mark_u(u);
+  }
+}
+
+/* An upstream has no stream left: keep one per tenant for a while (the next
+ * call needs no connect and no /grpc upgrade), close the others. */
+static void up_idle(struct upstream *u)
+{
+  if (u->closed || !u->key) {
+    u->dead = 1;
+    return;
+  }
+  for (struct upstream *o = H.ups; o; o = o->next)
+    if (o != u && o->key && !o->closed && strcmp(o->key, u->key) == 0) {
+      u->closed = 1;
+      u->dead = 1;
+      return;
+    }
+  struct timeval tv = {GW_UPSTREAM_IDLE_SECS, 0};
+  event_add(&u->idle_ev, &tv);
+}
+
+static void up_stream_detach(struct bstream *s)
+{
+  struct upstream *u = s->up;
+  if (!u)
+    return;
+  if (s->backend_open && !s->backend_closed && u->bs) {
+    /* The backend stream outlives its bridge stream: cancel it and make
+     * sure no nghttp2 callback can reach the freed bstream.  (Both calls
+     * also work while the request HEADERS are still queued.) */
+    if (!s->abandoned)
+      nghttp2_submit_rst_stream(u->bs, NGHTTP2_FLAG_NONE, s->bid, NGHTTP2_CANCEL);
+    nghttp2_session_set_stream_user_data(u->bs, s->bid, NULL);
+    s->abandoned = 1;
+  }
+  if (s->uprev)
+    s->uprev->unext = s->unext;
+  else
+    u->streams = s->unext;
+  if (s->unext)
+    s->unext->uprev = s->uprev;
+  s->uprev = s->unext = NULL;
+  s->up = NULL;
+  u->n_streams--;
+  mark_u(u);
+  if (u->n_streams == 0)
+    up_idle(u);
+}
+
+static int send_settings(nghttp2_session *sess, unsigned max_streams);
+static nghttp2_option *make_options(void);
+
+static struct upstream *up_new(struct gw *gw, const char *key)
+{
+  struct upstream *u = calloc(1, sizeof *u);
+  if (!u)
+    return NULL;
+  u->gw = gw;
+  u->sock.fd = -1;
+  if (key && !(u->key = strdup(key))) {
+    free(u);
+    return NULL;
+  }
+  nghttp2_session_callbacks *cb;
+  if (nghttp2_session_callbacks_new(&cb) != 0) {
+    free(u->key);
+    free(u);
+    return NULL;
+  }
+  nghttp2_session_callbacks_set_on_header_callback(cb, b_on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, b_on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, b_on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, b_on_stream_close);
+  nghttp2_option *opt = make_options();
+  int rv = opt ? nghttp2_session_client_new2(&u->bs, cb, u, opt) : -1;
+  nghttp2_session_callbacks_del(cb);
+  nghttp2_option_del(opt);
+  if (rv != 0 || send_settings(u->bs, GW_MAX_STREAMS) != 0) {
+    if (rv == 0)
+      nghttp2_session_del(u->bs);
+    free(u->key);
+    free(u);
+    return NULL;
+  }
+  evtimer_assign(&u->idle_ev, gw->base, up_idle_cb, u);
+  u->next = H.ups;
+  if (H.ups)
+    H.ups->prev = u;
+  H.ups = u;
+  return u;
+}
+
+/* The backend connection failed or closed: every stream on it ends with
+ * UNAVAILABLE naming the backend.  The bridges stay; their next streams
+ * dial a new upstream. */
+static void up_lost(struct upstream *u, const char *why)
+{
+  if (u->dead)
+    return;
+  if (!u->err[0])
+    snprintf(u->err, sizeof u->err, "%s", why);
+  LOG_WARN("%s", why);
+  int never_connected = !u->ready;
+  u->closed = 1;
+  u->dead = 1;
+  u->ready = 0;
+  mark_u(u);
+  while (u->streams) {
+    struct bstream *s = u->streams;
+    struct bridge *b = s->b;
+    if (!s->replied && !s->abandoned && !(s->resp_eof && s->backend_closed))
+      stream_fail(s, BG_GRPC_UNAVAILABLE, u->err);
+    s->backend_closed = 1;
+    up_stream_detach(s);
+    mark_b(b);
+    if (b->session_mode) {
+      /* Before the 101 the client can still get a proper HTTP error. */
+      if (never_connected && HAS_SOCK(b->csock) && !b->client_gone) {
+        struct evbuffer *e = evbuffer_new();
+        if (e) {
+          gw_http_error(e, 502, u->err);
+          gw_sock_write(&b->csock, evbuffer_pullup(e, -1), evbuffer_get_length(e));
+          evbuffer_free(e);
+        }
+      }
+      b->client_gone = 1;
+      gw_sock_read(&b->csock, 0);
+    }
+    stream_maybe_free(s);
+  }
+}
+
+static void up_free(struct upstream *u)
+{
+  if (u->dirty) {
+    struct upstream **pp = &H.dirty_u;
+    while (*pp && *pp != u)
+      pp = &(*pp)->dirty_next;
+    if (*pp)
+      *pp = u->dirty_next;
+  }
+  while (u->streams) { /* only at exit: bridges are gone first otherwise */
+    u->streams->backend_closed = 1;
+    up_stream_detach(u->streams);
+  }
+  if (u->dial)
+    gw_dial_cancel(u->dial);
+  if (u->owner)
+    u->owner->own = NULL;
+  event_del(&u->idle_ev);
+  if (u->bs)
+    nghttp2_session_del(u->bs);
+  gw_sock_close(&u->sock);
+  if (u->prev)
+    u->prev->next = u->next;
+  else
+    H.ups = u->next;
+  if (u->next)
+    u->next->prev = u->prev;
+  free(u->key);
+  free(u);
+}
+
+static void up_flush(struct upstream *u)
+{
+  if (u->dead || !u->ready)
+    return;
+  int rv = session_send(u->bs, &u->sock);
+  char why[600];
+  if (rv < 0) {
+    snprintf(why, sizeof why, "backend %s HTTP/2 error: %s", u->gw->backend.text, nghttp2_strerror(rv));
+    up_lost(u, why);
+  } else if (u->sock.failed) {
+    snprintf(why, sizeof why, "backend %s connection failed: %s", u->gw->backend.text, strerror(u->sock.err));
+    up_lost(u, why);
+  } else if (!nghttp2_session_want_read(u->bs) && !nghttp2_session_want_write(u->bs)) {
+    u->closed = 1; /* both sides said GOAWAY and nothing is left */
+    if (u->n_streams == 0)
+      u->dead = 1;
+  }
+}
+
+static void up_bytes(struct upstream *u, const uint8_t *p, size_t n)
+{
+  ssize_t rv = nghttp2_session_mem_recv(u->bs, p, n);
+  if (rv < 0) {
+    char why[300];
+    snprintf(why, sizeof why, "backend %s HTTP/2 error: %s", u->gw->backend.text, nghttp2_strerror((int)rv));
+    up_lost(u, why);
+  }
+}
+
+static void up_cb(void *arg, short what)
+{
+  struct upstream *u = arg;
+  size_t total = 0;
+  mark_u(u);
+  while ((what & EV_READ) && total < GW_SOCK_READ_MAX && !u->dead) {
+    ssize_t n = gw_sock_recv(&u->sock, rbuf, sizeof rbuf);
+    if (n == -2)
+      break;
+    if (n <= 0) {
+      char why[300];
+      snprintf(why, sizeof why, "backend %s closed the connection%s%s", u->gw->backend.text, n < 0 ? ": " : "",
+               n < 0 ? strerror(errno) : "");
+      up_lost(u, why);
+      break;
+    }
+    total += (size_t)n;
+    up_bytes(u, rbuf, (size_t)n);
+    if ((size_t)n < sizeof rbuf)
+      break;
+  }
+}
+
+/* The backend connection is up (dialled, or upgraded by the front door). */
+static void up_attach(struct upstream *u, struct bufferevent *bev)
+{
+  struct evbuffer *pending;
+  if (gw_sock_from_bev(&u->sock, u->gw->base, bev, up_cb, u, &pending) != 0) {
+    up_lost(u, "cannot take over the backend connection: out of memory");
+    return;
+  }
+  u->ready = 1;
+  gw_sock_read(&u->sock, 1);
+  mark_u(u);
+  struct bridge *b = u->owner;
+  if (b && HAS_SOCK(b->csock) && !b->client_gone) {
+    /* Only now that the backend answered does the session client get its 101. */
+    gw_sock_write(&b->csock, GW_UPGRADE_101, strlen(GW_UPGRADE_101));
+  }
+  /* Bytes the engine sent right behind its 101. */
+  if (evbuffer_get_length(pending) > 0)
+    up_bytes(u, evbuffer_pullup(pending, -1), evbuffer_get_length(pending));
+  evbuffer_free(pending);
+}
+
+static void dial_done(void *arg, struct bufferevent *bev, const char *err)
+{
+  struct upstream *u = arg;
+  u->dial = NULL;
+  if (!bev)
+    up_lost(u, err);
+  else
+    up_attach(u, bev);
+}
+
+static struct upstream *up_dial(struct gw *gw, const char *key)
+{
+  struct upstream *u = up_new(gw, key);
+  if (!u)
+    return NULL;
+  u->dial = gw_dial_backend(gw, "/grpc", NULL, dial_done, u);
+  if (!u->dial)
+    up_lost(u, "cannot dial the backend: out of memory");
+  return u;
+}
+
+static const char *tenant_key(const struct bridge *b)
+{
+  const char *t = b->pc ? bg_conn_tenant(b->pc) : NULL;
+  return t ? t : "";
+}
+
+/* The upstream a new stream of |b| goes to. */
+static struct upstream *up_pick(struct bridge *b)
+{
+  if (b->session_mode)
+    return b->own;
+  const char *key = tenant_key(b);
+  for (struct upstream *u = H.ups; u; u = u->next)
+    if (u->key && !u->closed && !u->dead && u->n_streams < GW_UPSTREAM_MAX_STREAMS && strcmp(u->key, key) == 0)
+      return u;
+  return up_dial(b->gw, key);
+}
+
+/* ---------- bridges ---------- */
 
 static void bridge_free(struct bridge *b)
 {
-  if (b->dial)
-    gw_dial_cancel(b->dial);
-  /* Deleting the sessions first means no callback can run on a stream below. */
+  if (b->dirty) {
+    struct bridge **pp = &H.dirty_b;
+    while (*pp && *pp != b)
+      pp = &(*pp)->dirty_next;
+    if (*pp)
+      *pp = b->dirty_next;
+  }
+  /* Deleting the client session first means no callback can run on a stream below. */
   if (b->cs)
     nghttp2_session_del(b->cs);
-  if (b->bs)
-    nghttp2_session_del(b->bs);
   while (b->streams) {
     struct bstream *s = b->streams;
     if (s->grpc_status < 0)
       stream_set_status(s, BG_GRPC_CANCELLED, b->client_gone ? "client connection closed" : "connection closed");
-    stream_free(s);
+    stream_free(s); /* cancels its backend stream, if still open */
+  }
+  if (b->own) {
+    b->own->owner = NULL;
+    b->own->closed = 1;
+    b->own->dead = 1;
+    mark_u(b->own);
   }
   gw_sock_close(&b->csock);
-  gw_sock_close(&b->bsock);
   if (b->cpending)
     evbuffer_free(b->cpending);
   if (b->pc)
@@ -1028,90 +1508,37 @@ static void bridge_kill(struct bridge *b, const char *why)
   if (!b->dead && why)
     LOG_INFO("conn %llu: %s", (unsigned long long)b->id, why);
   b->dead = 1;
+  mark_b(b);
 }
 
-/* Frames are gathered here and written with one call: a unary gRPC answer
- * is HEADERS, DATA and trailers, three frames and one write(2). */
-static uint8_t wbuf[GW_OUT_HIGH];
-
-/* Pull frames out of a session into its socket, up to the output bound.
- * The socket keeps (and waits for EV_WRITE with) only what the kernel did
- * not take, so production stops while the peer is not reading. */
-static int session_send(struct bridge *b, nghttp2_session *sess, struct gw_sock *sk)
-{
-  size_t used = 0;
-  int wrote = 0;
-  while (!sk->failed && gw_sock_queued(sk) < GW_OUT_HIGH) {
-    const uint8_t *data;
-    ssize_t n = nghttp2_session_mem_send(sess, &data);
-    if (n < 0) {
-      bridge_kill(b, nghttp2_strerror((int)n));
-      return 0;
-    }
-    if (n == 0)
-      break;
-    wrote = 1;
-    if (used + (size_t)n > sizeof wbuf) {
-      gw_sock_write(sk, wbuf, used);
-      used = 0;
-    }
-    if ((size_t)n > sizeof wbuf) {
-      gw_sock_write(sk, data, (size_t)n); /* a large header block */
-    } else {
-      memcpy(wbuf + used, data, (size_t)n);
-      used += (size_t)n;
-    }
-  }
-  if (used)
-    gw_sock_write(sk, wbuf, used);
-  return wrote;
-}
-
-static void backend_lost(struct bridge *b, const char *why);
 static void client_lost(struct bridge *b);
 
-/* A write that failed means the peer is gone, as if it had closed. */
-static void check_sockets(struct bridge *b)
+/* Write what the client session has, then decide whether the connection
+ * is finished. */
+static void bridge_flush(struct bridge *b)
 {
-  if (HAS_SOCK(b->bsock) && b->bsock.failed) {
-    char why[300];
-    snprintf(why, sizeof why, "backend %s connection failed: %s", b->gw->backend.text, strerror(b->bsock.err));
-    backend_lost(b, why);
+  if (b->dead)
+    return;
+  if (b->cs && HAS_SOCK(b->csock) && !b->client_gone) {
+    int rv = session_send(b->cs, &b->csock);
+    if (rv < 0) {
+      bridge_kill(b, nghttp2_strerror(rv));
+      return;
+    }
+  }
+  if (b->session_mode) {
+    for (struct bstream *s = b->streams; s; s = s->next)
+      resp_release(s);
   }
   if (HAS_SOCK(b->csock) && b->csock.failed && !b->client_gone) {
     LOG_DBG("conn %llu: write to client failed: %s", (unsigned long long)b->id, strerror(b->csock.err));
     client_lost(b);
   }
-}
-
-/* Run both sessions until neither has anything more to write (or the
- * sockets are full), then decide whether the connection is finished. */
-static void bridge_flush(struct bridge *b)
-{
-  for (int round = 0; round < 8 && !b->dead; round++) {
-    int wrote = 0;
-    if (b->cs && HAS_SOCK(b->csock) && !b->client_gone)
-      wrote |= session_send(b, b->cs, &b->csock);
-    if (b->bs && HAS_SOCK(b->bsock) && b->backend_ready)
-      wrote |= session_send(b, b->bs, &b->bsock);
-    if (b->session_mode) {
-      for (struct bstream *s = b->streams; s; s = s->next)
-        resp_release(s);
-    }
-    check_sockets(b);
-    if (!wrote)
-      break;
-  }
-  if (b->dead)
-    return;
   if (b->session_mode) {
     /* Done once the backend stream is over and the client has its bytes. */
     if (b->client_gone && (!HAS_SOCK(b->csock) || b->csock.failed || gw_sock_queued(&b->csock) == 0)) {
       for (struct bstream *s = b->streams; s; s = s->next)
-        if (s->backend_open && !s->backend_closed && !s->abandoned) {
-          s->abandoned = 1;
-          nghttp2_submit_rst_stream(b->bs, NGHTTP2_FLAG_NONE, s->bid, NGHTTP2_CANCEL);
-        }
+        up_rst(s);
       bridge_kill(b, NULL);
     }
     return;
@@ -1124,15 +1551,39 @@ static void bridge_flush(struct bridge *b)
     bridge_kill(b, NULL);
 }
 
-/* Every event handler ends here: flush, and free the bridge if it is over. */
-static void bridge_after(struct bridge *b)
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
-  if (--b->in_handler > 0)
-    return;
-  if (!b->dead)
-    bridge_flush(b);
-  if (b->dead)
-    bridge_free(b);
+  (void)fd;
+  (void)what;
+  (void)arg;
+  H.scheduled = 0;
+  /* Rounds, because writing one side can free room on the other (window
+   * updates, queues drained); what is still marked after them waits for
+   * the next loop turn instead of starving the other connections. */
+  for (int round = 0; round < 8 && (H.dirty_b || H.dirty_u); round++) {
+    struct bridge *bl = H.dirty_b;
+    H.dirty_b = NULL;
+    while (bl) {
+      struct bridge *b = bl;
+      bl = b->dirty_next;
+      b->dirty = 0;
+      bridge_flush(b);
+      if (b->dead)
+        bridge_free(b); /* also off H.dirty_b, where bridge_kill may have put it again */
+    }
+    struct upstream *ul = H.dirty_u;
+    H.dirty_u = NULL;
+    while (ul) {
+      struct upstream *u = ul;
+      ul = u->dirty_next;
+      u->dirty = 0;
+      up_flush(u);
+      if (u->dead)
+        up_free(u);
+    }
+  }
+  if (H.dirty_b || H.dirty_u)
+    schedule_flush();
 }
 
 /* Session mode: raw client bytes become BytesMessage on the one stream. */
@@ -1162,8 +1613,7 @@ static void session_client_bytes(struct bridge *b, const uint8_t *p, size_t len)
     gw_sock_read(&b->csock, 0);
   else
     s->req_held = 0;
-  if (s->backend_open && !s->backend_closed)
-    nghttp2_session_resume_data(b->bs, s->bid);
+  up_resume(s);
 }
 
 static void client_bytes(struct bridge *b, const uint8_t *p, size_t n)
@@ -1177,7 +1627,7 @@ static void client_bytes(struct bridge *b, const uint8_t *p, size_t n)
   if (rv < 0) {
     LOG_INFO("conn %llu: client HTTP/2 error: %s", (unsigned long long)b->id, nghttp2_strerror((int)rv));
     /* Let nghttp2's GOAWAY out before closing, if it queued one. */
-    session_send(b, b->cs, &b->csock);
+    session_send(b->cs, &b->csock);
     b->client_gone = 1;
     gw_sock_read(&b->csock, 0);
   }
@@ -1188,6 +1638,7 @@ static void client_lost(struct bridge *b)
 {
   b->client_gone = 1;
   gw_sock_read(&b->csock, 0);
+  mark_b(b);
   if (!b->session_mode)
     return;
   /* The session client hung up: end our side of Control.Session. */
@@ -1195,12 +1646,8 @@ static void client_lost(struct bridge *b)
   if (s && !s->req_eof) {
     s->req_eof = 1;
     s->client_closed = 1;
-    if (s->backend_open && !s->backend_closed)
-      nghttp2_session_resume_data(b->bs, s->bid);
+    up_resume(s);
   }
-  /* Give the backend a moment to see END_STREAM, then close. */
-  if (HAS_SOCK(b->bsock) && b->backend_ready)
-    session_send(b, b->bs, &b->bsock);
   if (b->csock.out)
     evbuffer_drain(b->csock.out, evbuffer_get_length(b->csock.out));
 }
@@ -1211,8 +1658,8 @@ static void client_lost(struct bridge *b)
 static void client_cb(void *arg, short what)
 {
   struct bridge *b = arg;
-  b->in_handler++;
   size_t total = 0;
+  mark_b(b);
   while ((what & EV_READ) && total < GW_SOCK_READ_MAX && !b->dead && !b->client_gone && b->csock.reading) {
     ssize_t n = gw_sock_recv(&b->csock, rbuf, sizeof rbuf);
     if (n == -2)
@@ -1228,98 +1675,17 @@ static void client_cb(void *arg, short what)
     if ((size_t)n < sizeof rbuf)
       break;
   }
-  bridge_after(b);
 }
 
-static void backend_lost(struct bridge *b, const char *why)
+/* Control.Info, once per process: what BuildKit runs behind the backend. */
+static void start_probe(struct bridge *b, struct upstream *u)
 {
-  if (!b->backend_failed) {
-    b->backend_failed = 1;
-    snprintf(b->backend_err, sizeof b->backend_err, "%s", why);
-    LOG_WARN("conn %llu: %s", (unsigned long long)b->id, why);
-  }
-  /* Every open stream ends with UNAVAILABLE naming the backend. */
-  for (struct bstream *s = b->streams, *n; s; s = n) {
-    n = s->next;
-    if (!s->replied && !s->abandoned && !(s->resp_eof && s->backend_closed))
-      stream_fail(s, BG_GRPC_UNAVAILABLE, why);
-    s->backend_closed = 1;
-  }
-  if (b->bs) {
-    nghttp2_session_del(b->bs);
-    b->bs = NULL;
-  }
-  gw_sock_close(&b->bsock);
-  int never_connected = !b->backend_ready;
-  b->backend_ready = 0;
-  if (b->session_mode) {
-    /* Before the 101 the client can still get a proper HTTP error. */
-    if (never_connected && HAS_SOCK(b->csock) && !b->client_gone) {
-      struct evbuffer *e = evbuffer_new();
-      if (e) {
-        gw_http_error(e, 502, why);
-        gw_sock_write(&b->csock, evbuffer_pullup(e, -1), evbuffer_get_length(e));
-        evbuffer_free(e);
-      }
-    }
-    b->client_gone = 1;
-    gw_sock_read(&b->csock, 0);
-    return;
-  }
-  /* Tell the client to go elsewhere once the answers above are out. */
-  if (!b->goaway_sent && !b->client_gone) {
-    b->goaway_sent = 1;
-    nghttp2_submit_goaway(b->cs, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(b->cs),
-                          NGHTTP2_NO_ERROR, NULL, 0);
-  }
-  for (struct bstream *s = b->streams, *n; s; s = n) {
-    n = s->next;
-    stream_maybe_free(s);
-  }
-}
-
-static void backend_bytes(struct bridge *b, const uint8_t *p, size_t n)
-{
-  ssize_t rv = nghttp2_session_mem_recv(b->bs, p, n);
-  if (rv < 0) {
-    char why[300];
-    snprintf(why, sizeof why, "backend %s HTTP/2 error: %s", b->gw->backend.text, nghttp2_strerror((int)rv));
-    backend_lost(b, why);
-  }
-}
-
-static void backend_cb(void *arg, short what)
-{
-  struct bridge *b = arg;
-  b->in_handler++;
-  size_t total = 0;
-  while ((what & EV_READ) && total < GW_SOCK_READ_MAX && !b->dead && b->bs && HAS_SOCK(b->bsock)) {
-    ssize_t n = gw_sock_recv(&b->bsock, rbuf, sizeof rbuf);
-    if (n == -2)
-      break;
-    if (n <= 0) {
-      char why[300];
-      snprintf(why, sizeof why, "backend %s closed the connection%s%s", b->gw->backend.text, n < 0 ? ": " : "",
-               n < 0 ? strerror(errno) : "");
-      backend_lost(b, why);
-      break;
-    }
-    total += (size_t)n;
-    backend_bytes(b, rbuf, (size_t)n);
-    if ((size_t)n < sizeof rbuf)
-      break;
-  }
-  bridge_after(b);
-}
-
-static void start_probe(struct bridge *b)
-{
-  struct gw *gw = b->gw;
-  if (gw->facts.known || b->session_mode)
+  if (b->gw->facts.known || H.probing)
     return;
   struct bstream *s = stream_new(b, -1);
   if (!s)
     return;
+  H.probing = 1;
   s->internal = 1;
   static const uint8_t empty[BG_GRPC_PREFIX_LEN] = {0};
   evbuffer_add(s->req, empty, sizeof empty);
@@ -1330,40 +1696,8 @@ static void start_probe(struct bridge *b)
   hdrs_adds(&s->reqh, ":authority", "buildgate");
   hdrs_adds(&s->reqh, "content-type", "application/grpc");
   hdrs_adds(&s->reqh, "te", "trailers");
-  open_backend_stream(s);
+  open_backend_stream_on(s, u);
   stream_maybe_free(s);
-}
-
-static void backend_attach(struct bridge *b, struct bufferevent *bev)
-{
-  struct evbuffer *pending;
-  if (gw_sock_from_bev(&b->bsock, b->gw->base, bev, backend_cb, b, &pending) != 0) {
-    backend_lost(b, "cannot take over the backend connection: out of memory");
-    return;
-  }
-  b->backend_ready = 1;
-  gw_sock_read(&b->bsock, 1);
-  if (b->session_mode && HAS_SOCK(b->csock) && !b->client_gone) {
-    /* Only now that the backend answered does the client get its 101. */
-    gw_sock_write(&b->csock, GW_UPGRADE_101, strlen(GW_UPGRADE_101));
-  }
-  start_probe(b);
-  /* Bytes the engine sent right behind its 101. */
-  if (evbuffer_get_length(pending) > 0)
-    backend_bytes(b, evbuffer_pullup(pending, -1), evbuffer_get_length(pending));
-  evbuffer_free(pending);
-}
-
-static void dial_done(void *arg, struct bufferevent *bev, const char *err)
-{
-  struct bridge *b = arg;
-  b->in_handler++;
-  b->dial = NULL;
-  if (!bev)
-    backend_lost(b, err);
-  else
-    backend_attach(b, bev);
-  bridge_after(b);
 }
 
 /* ---------- session setup ---------- */
@@ -1391,26 +1725,6 @@ static nghttp2_option *make_options(void)
   return opt;
 }
 
-static int make_backend_session(struct bridge *b)
-{
-  nghttp2_session_callbacks *cb;
-  if (nghttp2_session_callbacks_new(&cb) != 0)
-    return -1;
-  nghttp2_session_callbacks_set_on_header_callback(cb, b_on_header);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, b_on_frame_recv);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, b_on_data_chunk);
-  nghttp2_session_callbacks_set_on_stream_close_callback(cb, b_on_stream_close);
-  nghttp2_option *opt = make_options();
-  int rv = opt ? nghttp2_session_client_new2(&b->bs, cb, b, opt) : -1;
-  nghttp2_session_callbacks_del(cb);
-  nghttp2_option_del(opt);
-  if (rv != 0)
-    return -1;
-  /* Many client connections share nothing on the backend side, but a
-   * backend connection carries up to GW_MAX_STREAMS of this client's streams. */
-  return send_settings(b->bs, GW_MAX_STREAMS);
-}
-
 static void bridge_destroy(struct gw_conn *c)
 {
   bridge_free((struct bridge *)c);
@@ -1421,20 +1735,21 @@ static void bridge_shutdown(struct gw_conn *c)
   struct bridge *b = (struct bridge *)c;
   if (b->session_mode || b->goaway_sent || !b->cs)
     return;
-  b->in_handler++;
   b->goaway_sent = 1;
   /* Graceful: streams in flight finish, new ones are refused. */
   nghttp2_submit_goaway(b->cs, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(b->cs),
                         NGHTTP2_NO_ERROR, NULL, 0);
-  bridge_after(b);
+  mark_b(b);
 }
 
 static struct bridge *bridge_new(struct gw *gw, struct bufferevent *client, struct gw_peer *peer,
                                  struct bg_conn *pc, uint64_t conn_id)
 {
   /* On failure the client connection is closed here, for both callers. */
-  struct bridge *b = calloc(1, sizeof *b);
-  if (!b) {
+  struct bridge *b = NULL;
+  if (!H.flush_ev)
+    H.flush_ev = event_new(gw->base, -1, 0, flush_cb, NULL);
+  if (!H.flush_ev || !(b = calloc(1, sizeof *b))) {
     bufferevent_free(client);
     return NULL;
   }
@@ -1442,7 +1757,6 @@ static struct bridge *bridge_new(struct gw *gw, struct bufferevent *client, stru
   b->id = conn_id;
   b->peer = peer;
   b->pc = pc;
-  b->bsock.fd = -1;
   if (gw_sock_from_bev(&b->csock, gw->base, client, client_cb, b, &b->cpending) != 0) {
     free(b);
     return NULL;
@@ -1451,18 +1765,8 @@ static struct bridge *bridge_new(struct gw *gw, struct bufferevent *client, stru
   b->link.destroy = bridge_destroy;
   gw_conn_link(gw, &b->link);
   gw_sock_read(&b->csock, 1);
+  mark_b(b);
   return b;
-}
-
-static void bridge_connect_backend(struct bridge *b, struct bufferevent *backend)
-{
-  if (backend) {
-    backend_attach(b, backend);
-    return;
-  }
-  b->dial = gw_dial_backend(b->gw, "/grpc", NULL, dial_done, b);
-  if (!b->dial)
-    backend_lost(b, "cannot dial the backend: out of memory");
 }
 
 /* Bytes the front door had read past the request head go first. */
@@ -1489,20 +1793,18 @@ void gw_bridge_start_h2(struct gw *gw, struct bufferevent *client, struct gw_pee
     return;
   }
   if (!pc && !(b->refusal = strdup(refusal ? refusal : "connection refused by policy"))) {
+    if (backend)
+      bufferevent_free(backend);
     bridge_kill(b, "out of memory");
-    b->in_handler++;
-    bridge_after(b);
     return;
   }
-  b->in_handler++;
   nghttp2_session_callbacks *cb;
   nghttp2_option *opt = make_options();
   if (!opt || nghttp2_session_callbacks_new(&cb) != 0) {
     nghttp2_option_del(opt);
-    bridge_kill(b, "out of memory");
     if (backend)
       bufferevent_free(backend);
-    bridge_after(b);
+    bridge_kill(b, "out of memory");
     return;
   }
   nghttp2_session_callbacks_set_on_begin_headers_callback(cb, c_on_begin_headers);
@@ -1516,20 +1818,27 @@ void gw_bridge_start_h2(struct gw *gw, struct bufferevent *client, struct gw_pee
   unsigned maxs = pc ? bg_conn_max_streams(pc) : 1;
   if (!maxs || maxs > GW_MAX_STREAMS)
     maxs = GW_MAX_STREAMS;
-  if (rv != 0 || send_settings(b->cs, maxs) != 0 || (backend && make_backend_session(b) != 0)) {
-    bridge_kill(b, "cannot create HTTP/2 sessions");
+  if (rv != 0 || send_settings(b->cs, maxs) != 0) {
     if (backend)
       bufferevent_free(backend);
-    bridge_after(b);
+    bridge_kill(b, "cannot create HTTP/2 sessions");
     return;
   }
-  /* An upgraded Docker /grpc connection is already there; a native client's
-   * backend connection is dialled with its first stream (open_backend_stream). */
-  if (backend)
-    bridge_connect_backend(b, backend);
+  if (backend) {
+    /* The front door upgraded a backend connection before answering the
+     * client's /grpc (so that a dead backend is an HTTP error): it joins
+     * the tenant's pool. */
+    struct upstream *u = up_new(gw, tenant_key(b));
+    if (u) {
+      up_attach(u, backend);
+      if (!u->dead)
+        up_idle(u);
+    } else {
+      bufferevent_free(backend);
+    }
+  }
   /* The client may already have sent its preface and first frames. */
   take_pending(b);
-  bridge_after(b);
 }
 
 void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct gw_peer *peer, struct bg_conn *pc,
@@ -1542,15 +1851,14 @@ void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct g
     gw_peer_free(peer);
     return;
   }
-  b->in_handler++;
   b->session_mode = 1;
   struct bstream *s = stream_new(b, -1);
-  if (!s || make_backend_session(b) != 0) {
+  if (!s || !(b->own = up_new(gw, NULL))) {
     gw_call_end(gw, call, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory", 0, 0);
     bridge_kill(b, "out of memory");
-    bridge_after(b);
     return;
   }
+  b->own->owner = b;
   s->call = call;
   bg_frame_reader_init(&s->rresp, GRPC_DEFAULT_MAX_MSG);
   s->inspect_resp = 1; /* so stream_free releases the reader */
@@ -1565,9 +1873,22 @@ void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct g
              hdrs[i].valuelen);
   /* The nested session connection is started by the daemon (it is the
    * HTTP/2 client there), so the stream can open right away; the client gets
-   * its 101 once the backend connection is up (backend_attach). */
+   * its 101 once the backend connection is up (up_attach). */
   open_backend_stream(s);
-  bridge_connect_backend(b, NULL);
+  b->own->dial = gw_dial_backend(gw, "/grpc", NULL, dial_done, b->own);
+  if (!b->own->dial)
+    up_lost(b->own, "cannot dial the backend: out of memory");
   take_pending(b);
-  bridge_after(b);
+}
+
+/* At exit, after every bridge is gone. */
+void gw_bridge_free_all(void)
+{
+  while (H.ups)
+    up_free(H.ups);
+  if (H.flush_ev)
+    event_free(H.flush_ev);
+  H.flush_ev = NULL;
+  H.dirty_b = NULL;
+  H.scheduled = 0;
 }

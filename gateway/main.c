@@ -349,6 +349,7 @@ int main(int argc, char **argv)
   gw.draining = 0; /* no loopexit from unlink any more */
   while (gw.conns)
     gw.conns->destroy(gw.conns);
+  gw_bridge_free_all();
   for (struct gw_listener *gl = gw.listeners, *n; gl; gl = n) {
     n = gl->next;
     if (gl->l) {
