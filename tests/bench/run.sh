@@ -25,8 +25,9 @@ STARTED=$(date -u +%FT%TZ)
 RUNS=${BENCH_RUNS:-5}
 SECS=${BENCH_SECS:-2}
 CONTEXT_MB=${BENCH_CONTEXT_MB:-512}
+SESSION_RUNS=${BENCH_SESSION_RUNS:-5}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-  RUNS=3 SECS=1 CONTEXT_MB=64
+  RUNS=3 SECS=1 CONTEXT_MB=64 SESSION_RUNS=3
 fi
 OUT=${BENCH_OUT:-tests/bench/results/latest.md}
 BG=${BUILDGATE_BIN:-$ROOT/buildgate}
@@ -261,15 +262,20 @@ record meta audit-lines-ci 0 "{\"value\": ${AUDIT_TENANT:-0}}"
 # its sha256 of the exported file; the hash time is measured right after with
 # the same Go sha256 (bgbench hashtime, file still in page cache) and taken off.
 if [ -n "$BGCLIENT" ]; then
-  log "2. ${CONTEXT_MB} MiB context through a session: 3 runs per path"
-  for run in 1 2 3; do
-    for p in "direct|--docker|unix://$D/docker.sock" "bg-docker-session|--docker|unix://$D/bgd.sock" \
-      "bg-native-session|--grpc|unix://$D/bgd.sock"; do
-      IFS='|' read -r label flag target <<<"$p"
+  # Two transports for the session, each with its own direct baseline:
+  # a /session upgrade (what buildx's docker driver does; buildgate splices
+  # it) and Control.Session on the gRPC connection (what a native client
+  # does; bgclient --session-over-grpc makes dockerd's /grpc carry it).
+  log "2. ${CONTEXT_MB} MiB context through a session: $SESSION_RUNS runs per path"
+  for run in $(seq "$SESSION_RUNS"); do
+    for p in "direct|--docker|unix://$D/docker.sock|" "bg-docker-session|--docker|unix://$D/bgd.sock|" \
+      "direct-grpc-session|--docker|unix://$D/docker.sock|--session-over-grpc" \
+      "bg-native-session|--grpc|unix://$D/bgd.sock|"; do
+      IFS='|' read -r label flag target extra <<<"$p"
       ok=0
       for attempt in 1 2 3; do
         rm -rf "$D/bigout"
-        if out=$("$BGCLIENT" "$flag" "$target" --timeout 10m bigcontext --size "${CONTEXT_MB}M" --out "$D/bigout" \
+        if out=$("$BGCLIENT" "$flag" "$target" $extra --timeout 10m bigcontext --size "${CONTEXT_MB}M" --out "$D/bigout" \
           2>"$D/bigcontext.err") && [[ $out == *"ok byte-exact"* ]]; then
           ok=1
           break

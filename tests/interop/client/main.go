@@ -90,6 +90,7 @@ func main() {
 	native := fs.String("grpc", "", "native gRPC endpoint (unix:///path or tcp://host:port): Control.Session for sessions")
 	token := fs.String("token", "", "bearer token (Authorization header on upgrades, authorization metadata on native gRPC)")
 	eager := fs.Bool("eager", false, "on --docker, send the HTTP/2 preface without waiting for the 101")
+	grpcSession := fs.Bool("session-over-grpc", false, "on --docker, run sessions as Control.Session on the /grpc connection instead of a /session upgrade")
 	prefix := fs.String("api-prefix", "", "on --docker, a prefix for /grpc and /session (e.g. /v1.41)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "overall deadline")
 	fs.Usage = usage
@@ -117,7 +118,7 @@ func main() {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() { <-sigs; cancel() }()
 
-	t := &transport{docker: *docker, native: *native, token: *token, eager: *eager, prefix: *prefix}
+	t := &transport{docker: *docker, native: *native, token: *token, eager: *eager, prefix: *prefix, grpcSession: *grpcSession}
 	if err := t.connect(ctx); err != nil {
 		fmt.Printf("error: %s\n", errText(err))
 		os.Exit(1)

@@ -141,6 +141,9 @@ type transport struct {
 	eager  bool
 	// prefix goes before /grpc and /session (e.g. /v1.41, a versioned API path)
 	prefix string
+	// grpcSession: on docker, sessions ride Control.Session on the /grpc
+	// connection (the bench's direct baseline for native Control.Session)
+	grpcSession bool
 	cc     *grpc.ClientConn
 	ctl    controlapi.ControlClient
 }
@@ -187,7 +190,7 @@ func (t *transport) connect(ctx context.Context) error {
 
 // sessionDialer returns how a session reaches the daemon on this transport.
 func (t *transport) sessionDialer() session.Dialer {
-	if t.docker != "" {
+	if t.docker != "" && !t.grpcSession {
 		return func(ctx context.Context, proto string, meta map[string][]string) (net.Conn, error) {
 			c, err := dialUpgrade(ctx, t.docker, t.prefix+"/session", meta, t.token)
 			if err != nil {
