@@ -7,9 +7,9 @@
 # buildgate binary (default: ./buildgate) in front of it, then for each proxy,
 # interleaved, several times:
 #   - CPU time per call (utime+stime of the proxy process / calls) under
-#     h2load -c16 -m1 (16 connections, 1 stream each: buildgate opens one
-#     backend connection per client connection) and -c1 -m16 (one connection
-#     with 16 streams: both proxies multiplex onto one backend connection);
+#     h2load -c16 -m1 (16 connections, 1 stream each; both proxies
+#     multiplex them onto a shared backend connection, buildgate per tenant)
+#     and -c1 -m16 (one connection with 16 streams);
 #   - syscalls per call (strace -c, on a separate, slower pass);
 # and prints a markdown table.  Needs build/bench/bgbench (run.sh builds it).
 # PERF=1 also records a perf profile (dwarf call graphs) of each buildgate
