@@ -270,6 +270,23 @@ static void door_start_grpc(struct door *d)
   /* Stop reading: the pipelined HTTP/2 preface waits in the buffer. */
   bufferevent_disable(d->bev, EV_READ);
   bufferevent_set_timeouts(d->bev, NULL, NULL);
+  if (gw_bridge_pool_ready(d->pc)) {
+    /* The tenant's pooled backend connection is up: the client's streams
+     * go there, no new backend connection (and /grpc upgrade) is needed
+     * to know the backend answers. */
+    struct bufferevent *client = d->bev;
+    struct gw_peer *peer = d->peer;
+    struct bg_conn *pc = d->pc;
+    uint64_t id = d->id;
+    struct gw *gw = d->gw;
+    d->bev = NULL;
+    d->peer = NULL;
+    d->pc = NULL;
+    evbuffer_add(bufferevent_get_output(client), GW_UPGRADE_101, strlen(GW_UPGRADE_101));
+    door_free(d);
+    gw_bridge_start_h2(gw, client, peer, pc, NULL, id, NULL);
+    return;
+  }
   d->dial = gw_dial_backend(d->gw, "/grpc", NULL, door_dial_done, d);
   if (!d->dial)
     door_error(d, 503, "out of memory");

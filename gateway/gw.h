@@ -124,6 +124,9 @@ void gw_bridge_start_h2(struct gw *gw, struct bufferevent *client, struct gw_pee
  * bytes become BytesMessage on a Control.Session stream. */
 void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct gw_peer *peer, struct bg_conn *pc,
                              struct bg_call *call, const struct bg_header *hdrs, size_t n_hdrs, uint64_t conn_id);
+/* Whether the tenant of |pc| has a connected pooled backend connection
+ * that takes new streams. */
+int gw_bridge_pool_ready(const struct bg_conn *pc);
 /* Close the backend connections still pooled; at exit, after every bridge. */
 void gw_bridge_free_all(void);
 /* splice.c: Docker-style /session to a Docker engine: bytes both ways. */

@@ -1453,16 +1453,29 @@ static const char *tenant_key(const struct bridge *b)
   return t ? t : "";
 }
 
+static struct upstream *up_find(const char *key)
+{
+  for (struct upstream *u = H.ups; u; u = u->next)
+    if (u->key && !u->closed && !u->dead && u->n_streams < GW_UPSTREAM_MAX_STREAMS && strcmp(u->key, key) == 0)
+      return u;
+  return NULL;
+}
+
 /* The upstream a new stream of |b| goes to. */
 static struct upstream *up_pick(struct bridge *b)
 {
   if (b->session_mode)
     return b->own;
   const char *key = tenant_key(b);
-  for (struct upstream *u = H.ups; u; u = u->next)
-    if (u->key && !u->closed && !u->dead && u->n_streams < GW_UPSTREAM_MAX_STREAMS && strcmp(u->key, key) == 0)
-      return u;
-  return up_dial(b->gw, key);
+  struct upstream *u = up_find(key);
+  return u ? u : up_dial(b->gw, key);
+}
+
+int gw_bridge_pool_ready(const struct bg_conn *pc)
+{
+  const char *t = pc ? bg_conn_tenant(pc) : NULL;
+  struct upstream *u = up_find(t ? t : "");
+  return u && u->ready;
 }
 
 /* ---------- bridges ---------- */
