@@ -150,12 +150,12 @@ static int hdrs_add(struct hdrs *h, const uint8_t *name, size_t nl, const uint8_
     h->nv = nv;
     h->cap = cap;
   }
-  uint8_t *n = malloc(nl + 1), *v = malloc(vl + 1);
-  if (!n || !v) {
-    free(n);
-    free(v);
+  /* Name and value in one allocation (the value right behind the name):
+   * a unary call copies about twenty headers, and this halves the mallocs. */
+  uint8_t *n = malloc(nl + 1 + vl + 1);
+  if (!n)
     return -1;
-  }
+  uint8_t *v = n + nl + 1;
   memcpy(n, name, nl);
   n[nl] = 0;
   memcpy(v, value, vl);
@@ -173,8 +173,7 @@ static int hdrs_adds(struct hdrs *h, const char *name, const char *value)
 static void hdrs_free(struct hdrs *h)
 {
   for (size_t i = 0; i < h->n; i++) {
-    free(h->nv[i].name);
-    free(h->nv[i].value);
+    free(h->nv[i].name); /* the value lives in the same block */
   }
   free(h->nv);
   memset(h, 0, sizeof *h);
@@ -207,7 +206,6 @@ static int hdrs_apply_edits(struct hdrs *h, const struct bg_header_edit *e, size
     for (size_t r = 0; r < h->n; r++) {
       if (strcmp((const char *)h->nv[r].name, e[i].name) == 0) {
         free(h->nv[r].name);
-        free(h->nv[r].value);
       } else {
         h->nv[w++] = h->nv[r];
       }

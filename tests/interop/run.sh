@@ -244,8 +244,23 @@ killed_client() { # label transport-flags...
 		return
 	fi
 	pass "$label-hang-started"
+	# A neighbour of the same tenant shares the pooled backend connection:
+	# its build must not notice the victim's streams being reset.
+	local nout="$D/out.$label-neighbour" npid
+	"$BGCLIENT" "$@" hang --context "$CTX" --seconds 4 >"$nout" 2>&1 &
+	npid=$!
+	for ((i = 0; i < 300; i++)); do
+		grep -q 'exec started' "$nout" && break
+		kill -0 "$npid" 2>/dev/null || break
+		sleep 0.1
+	done
 	local fd1; fd1=$(proc_fds "$pid")
 	kill -KILL "$HANG_PID"; wait "$HANG_PID" 2>/dev/null; HANG_PID=""
+	if wait "$npid" && grep -q 'exec started' "$nout" && grep -q 'build finished' "$nout"; then
+		pass "$label-neighbour-build-survives"
+	else
+		fail "$label-neighbour-build-survives" "$(tail -n 3 "$nout" | tr '\n' ' ')"
+	fi
 	EXPECT_RE='workers: [1-9]' expect_ok "$label-after-kill-listworkers" "$@" listworkers
 	# fds come back to the baseline once the gateway has torn both sides down
 	local fdn=0
