@@ -67,7 +67,6 @@ struct gw {
   int draining;
   struct event *sigterm_ev, *sigint_ev, *sighup_ev, *drain_timer;
   struct gw_conn *conns;      /* live client-facing objects */
-  struct evbuffer *scratch;   /* h2bridge: frames gathered for one direct write */
 };
 
 /* Every live client-facing object links in here so SIGTERM can reach it. */
@@ -87,9 +86,6 @@ void gw_audit_write(struct gw *gw, char *line);
 void gw_call_end(struct gw *gw, struct bg_call *call, int grpc_status, const char *grpc_message,
                  uint64_t bytes_from_client, uint64_t bytes_from_backend);
 
-/* From a read callback: read what the kernel already holds, up to max bytes. */
-size_t gw_read_pending(struct bufferevent *bev, size_t max);
-#define GW_READ_MORE (256 * 1024)
 
 /* frontdoor.c */
 void gw_frontdoor_accept(struct gw *gw, int fd, const struct sockaddr *sa, int salen, int is_unix);
@@ -143,8 +139,5 @@ char *gw_grpc_message_encode(const char *msg);
 
 /* Docker-style error answer: JSON {"message": msg}, Connection: close. */
 void gw_http_error(struct evbuffer *out, int status, const char *msg);
-
-/* bufferevent helpers */
-int gw_set_nonblock_cloexec(int fd);
 
 #endif

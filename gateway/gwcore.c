@@ -5,8 +5,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "gateway/gw.h"
@@ -63,43 +61,4 @@ void gw_call_end(struct gw *gw, struct bg_call *call, int grpc_status, const cha
               gw->audit_fd >= 0 ? &line : NULL);
   if (line)
     gw_audit_write(gw, line);
-}
-
-/* libevent 2.1 reads at most 4 KiB per readiness event (EVBUFFER_MAX_READ),
- * which makes bulk transfers cost one loop turn per 4 KiB.  Called from a
- * read callback, this pulls in whatever else the kernel already holds, up to
- * |max| bytes.  It asks FIONREAD first so an idle connection never gets
- * buffer space reserved for bytes that are not there. */
-size_t gw_read_pending(struct bufferevent *bev, size_t max)
-{
-  evutil_socket_t fd = bufferevent_getfd(bev);
-  int avail = 0;
-  if (fd < 0 || ioctl(fd, FIONREAD, &avail) != 0 || avail <= 0)
-    return 0;
-  size_t want = (size_t)avail < max ? (size_t)avail : max;
-  struct evbuffer *in = bufferevent_get_input(bev);
-  struct evbuffer_iovec v[2];
-  int n = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
-  if (n <= 0)
-    return 0;
-  size_t room = 0;
-  for (int i = 0; i < n; i++) {
-    if (v[i].iov_len > want - room)
-      v[i].iov_len = want - room;
-    room += v[i].iov_len;
-  }
-  ssize_t got = readv(fd, (struct iovec *)v, n);
-  if (got <= 0) {
-    /* EOF or an error: the bufferevent sees it on its own next read. */
-    evbuffer_commit_space(in, v, 0);
-    return 0;
-  }
-  size_t left = (size_t)got;
-  for (int i = 0; i < n; i++) {
-    if (v[i].iov_len > left)
-      v[i].iov_len = left;
-    left -= v[i].iov_len;
-  }
-  evbuffer_commit_space(in, v, n);
-  return (size_t)got;
 }

@@ -255,7 +255,14 @@ static struct {
   struct upstream *dirty_u;
   struct upstream *ups; /* every live upstream */
   int probing;          /* a Control.Info probe is in flight */
+  struct evbuffer *gather;     /* frames for one socket, written once per flush */
+  struct gw_sock *gather_sock; /* ... and that socket */
 } H;
+
+static int gather_full(void)
+{
+  return evbuffer_get_length(H.gather) + gw_sock_queued(H.gather_sock) >= GW_OUT_HIGH;
+}
 
 static void mark_b(struct bridge *b);
 static void mark_u(struct upstream *u);
@@ -480,6 +487,11 @@ static void stream_fail(struct bstream *s, int status, const char *msg)
 
 /* ---------- data providers ---------- */
 
+/* DATA is forwarded without copying the payload into nghttp2: the read
+ * callbacks only say how much to send (NGHTTP2_DATA_FLAG_NO_COPY), and the
+ * send_data callbacks move the queued chains behind the 9-byte frame header
+ * into the buffer being gathered for the socket (H.gather). */
+
 /* Backend pulls request bytes. */
 static ssize_t req_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
                            uint32_t *flags, nghttp2_data_source *source, void *user_data)
@@ -489,15 +501,26 @@ static ssize_t req_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t 
   struct bstream *s = nghttp2_session_get_stream_user_data(session, stream_id);
   if (!s || s->abandoned)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-  int n = evbuffer_remove(s->req, buf, length);
-  if (n < 0)
-    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-  if (n == 0 && !s->req_eof)
+  size_t avail = evbuffer_get_length(s->req);
+  if (avail == 0 && !s->req_eof)
     return NGHTTP2_ERR_DEFERRED;
-  if (s->req_eof && evbuffer_get_length(s->req) == 0)
+  size_t n = avail < length ? avail : length;
+  *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  if (s->req_eof && n == avail)
     *flags |= NGHTTP2_DATA_FLAG_EOF;
+  return (ssize_t)n;
+}
+
+static int req_send_data_cb(nghttp2_session *session, nghttp2_frame *frame, const uint8_t *framehd, size_t length,
+                            nghttp2_data_source *source, void *user_data)
+{
+  struct bstream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+  if (!s)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  if (evbuffer_add(H.gather, framehd, 9) != 0 || evbuffer_remove_buffer(s->req, H.gather, length) != (int)length)
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
   req_release(s);
-  return n;
+  return gather_full() ? NGHTTP2_ERR_PAUSE : 0;
 }
 
 /* Client pulls response bytes. */
@@ -505,13 +528,12 @@ static ssize_t resp_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
                             uint32_t *flags, nghttp2_data_source *source, void *user_data)
 {
   struct bstream *s = source->ptr;
-  int n = evbuffer_remove(s->resp, buf, length);
-  if (n < 0)
-    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-  s->bytes_out += (uint64_t)n;
-  if (n == 0 && !s->resp_eof)
+  size_t avail = evbuffer_get_length(s->resp);
+  if (avail == 0 && !s->resp_eof)
     return NGHTTP2_ERR_DEFERRED;
-  if (s->resp_eof && evbuffer_get_length(s->resp) == 0) {
+  size_t n = avail < length ? avail : length;
+  *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  if (s->resp_eof && n == avail) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (s->trailers.n) {
       /* gRPC's status lives in trailers: send them instead of END_STREAM on DATA. */
@@ -519,8 +541,30 @@ static ssize_t resp_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
         *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     }
   }
+  return (ssize_t)n;
+}
+
+static int resp_send_data_cb(nghttp2_session *session, nghttp2_frame *frame, const uint8_t *framehd,
+                             size_t length, nghttp2_data_source *source, void *user_data)
+{
+  struct bstream *s = source->ptr;
+  if (evbuffer_add(H.gather, framehd, 9) != 0 || evbuffer_remove_buffer(s->resp, H.gather, length) != (int)length)
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  s->bytes_out += length;
   resp_release(s);
-  return n;
+  return gather_full() ? NGHTTP2_ERR_PAUSE : 0;
+}
+
+/* Every other frame nghttp2 serializes goes to the same buffer; once it
+ * holds GW_OUT_HIGH with what the socket still queues, nghttp2 keeps the
+ * rest until the next flush. */
+static ssize_t send_cb(nghttp2_session *session, const uint8_t *data, size_t length, int flags, void *user_data)
+{
+  if (gather_full())
+    return NGHTTP2_ERR_WOULDBLOCK;
+  if (evbuffer_add(H.gather, data, length) != 0)
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  return (ssize_t)length;
 }
 
 /* ---------- request path (client -> backend) ---------- */
@@ -1138,38 +1182,20 @@ static void mark_u(struct upstream *u)
   schedule_flush();
 }
 
-/* Frames are gathered here and written with one call: a unary gRPC answer
- * is HEADERS, DATA and trailers, three frames and one write(2). */
-static uint8_t wbuf[GW_OUT_HIGH];
-
-/* Pull frames out of a session into its socket, up to the output bound.
- * The socket keeps (and waits for EV_WRITE with) only what the kernel did
- * not take, so production stops while the peer is not reading.  Returns
- * the nghttp2 error, or 0. */
+/* Let a session serialize what it has into H.gather (send_cb and the
+ * send_data callbacks), then write it with one writev: a unary gRPC answer
+ * is HEADERS, DATA and trailers, three frames and one system call.  The
+ * socket keeps (and waits for EV_WRITE with) only what the kernel did not
+ * take, and serializing stops while that is above GW_OUT_HIGH.  Returns the
+ * nghttp2 error, or 0. */
 static int session_send(nghttp2_session *sess, struct gw_sock *sk)
 {
-  size_t used = 0;
-  int rv = 0;
-  while (!sk->failed && gw_sock_queued(sk) < GW_OUT_HIGH) {
-    const uint8_t *data;
-    ssize_t n = nghttp2_session_mem_send(sess, &data);
-    if (n <= 0) {
-      rv = (int)n;
-      break;
-    }
-    if (used + (size_t)n > sizeof wbuf) {
-      gw_sock_write(sk, wbuf, used);
-      used = 0;
-    }
-    if ((size_t)n > sizeof wbuf) {
-      gw_sock_write(sk, data, (size_t)n); /* a large header block */
-    } else {
-      memcpy(wbuf + used, data, (size_t)n);
-      used += (size_t)n;
-    }
-  }
-  if (used)
-    gw_sock_write(sk, wbuf, used);
+  if (sk->failed)
+    return 0;
+  H.gather_sock = sk;
+  int rv = nghttp2_session_send(sess);
+  gw_sock_write_buf(sk, H.gather);
+  evbuffer_drain(H.gather, evbuffer_get_length(H.gather)); /* a failed socket took nothing */
   return rv;
 }
 
@@ -1260,6 +1286,8 @@ static struct upstream *up_new(struct gw *gw, const char *key)
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, b_on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, b_on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, b_on_stream_close);
+  nghttp2_session_callbacks_set_send_callback(cb, send_cb);
+  nghttp2_session_callbacks_set_send_data_callback(cb, req_send_data_cb);
   nghttp2_option *opt = make_options();
   int rv = opt ? nghttp2_session_client_new2(&u->bs, cb, u, opt) : -1;
   nghttp2_session_callbacks_del(cb);
@@ -1760,7 +1788,9 @@ static struct bridge *bridge_new(struct gw *gw, struct bufferevent *client, stru
   struct bridge *b = NULL;
   if (!H.flush_ev)
     H.flush_ev = event_new(gw->base, -1, 0, flush_cb, NULL);
-  if (!H.flush_ev || !(b = calloc(1, sizeof *b))) {
+  if (!H.gather)
+    H.gather = evbuffer_new();
+  if (!H.flush_ev || !H.gather || !(b = calloc(1, sizeof *b))) {
     bufferevent_free(client);
     return NULL;
   }
@@ -1823,6 +1853,8 @@ void gw_bridge_start_h2(struct gw *gw, struct bufferevent *client, struct gw_pee
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, c_on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, c_on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, c_on_stream_close);
+  nghttp2_session_callbacks_set_send_callback(cb, send_cb);
+  nghttp2_session_callbacks_set_send_data_callback(cb, resp_send_data_cb);
   int rv = nghttp2_session_server_new2(&b->cs, cb, b, opt);
   nghttp2_session_callbacks_del(cb);
   nghttp2_option_del(opt);
@@ -1900,6 +1932,9 @@ void gw_bridge_free_all(void)
   if (H.flush_ev)
     event_free(H.flush_ev);
   H.flush_ev = NULL;
+  if (H.gather)
+    evbuffer_free(H.gather);
+  H.gather = NULL;
   H.dirty_b = NULL;
   H.scheduled = 0;
 }

@@ -314,8 +314,7 @@ int main(int argc, char **argv)
   }
   signal(SIGPIPE, SIG_IGN);
   gw.base = event_base_new();
-  gw.scratch = evbuffer_new();
-  if (!gw.base || !gw.scratch)
+  if (!gw.base)
     return 1;
   for (int i = n_listen - 1; i >= 0; i--) {
     struct gw_listener *gl = calloc(1, sizeof *gl);
@@ -369,7 +368,6 @@ int main(int argc, char **argv)
   addr_free(&gw.backend);
   if (gw.audit_fd >= 0)
     close(gw.audit_fd);
-  evbuffer_free(gw.scratch);
   event_base_free(gw.base);
   LOG_INFO("exiting");
   return 0;

@@ -154,6 +154,28 @@ int gw_sock_write(struct gw_sock *s, const void *p, size_t n)
   return 0;
 }
 
+int gw_sock_write_buf(struct gw_sock *s, struct evbuffer *buf)
+{
+  if (s->failed || s->fd < 0)
+    return -1;
+  if (evbuffer_get_length(s->out) == 0) {
+    while (evbuffer_get_length(buf) > 0) {
+      int n = evbuffer_write(buf, s->fd);
+      if (n > 0)
+        continue;
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        return sock_fail(s, errno);
+      break;
+    }
+    if (evbuffer_get_length(buf) == 0)
+      return 0;
+    event_add(&s->wev, NULL);
+  }
+  return evbuffer_add_buffer(s->out, buf) == 0 ? 0 : sock_fail(s, ENOMEM);
+}
+
 size_t gw_sock_queued(const struct gw_sock *s)
 {
   return s->out ? evbuffer_get_length(s->out) : 0;

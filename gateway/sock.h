@@ -54,6 +54,9 @@ ssize_t gw_sock_recv(struct gw_sock *s, uint8_t *buf, size_t cap);
  * only for what it did not.  Returns 0, or -1 once the socket has failed
  * (s->failed, s->err): the owner treats that like end of stream. */
 int gw_sock_write(struct gw_sock *s, const void *p, size_t n);
+/* The same for the contents of |buf|, which ends up empty (chains are
+ * moved, not copied, into the queue). */
+int gw_sock_write_buf(struct gw_sock *s, struct evbuffer *buf);
 size_t gw_sock_queued(const struct gw_sock *s);
 
 /* Reads go into this loop-wide buffer (one thread, one handler at a time). */
