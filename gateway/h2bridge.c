@@ -1204,16 +1204,24 @@ static int session_send(nghttp2_session *sess, struct gw_sock *sk)
 static void up_cb(void *arg, short what);
 static void dial_done(void *arg, struct bufferevent *bev, const char *err);
 
+/* Close an upstream politely: GOAWAY goes out with the last flush, then
+ * the connection closes. */
+static void up_close(struct upstream *u)
+{
+  if (u->ready && !u->dead)
+    nghttp2_session_terminate_session(u->bs, NGHTTP2_NO_ERROR);
+  u->closed = 1;
+  u->dead = 1;
+  mark_u(u);
+}
+
 static void up_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
   struct upstream *u = arg;
   (void)fd;
   (void)what;
-  if (u->n_streams == 0) {
-    u->closed = 1;
-    u->dead = 1;
-    mark_u(u);
-  }
+  if (u->n_streams == 0)
+    up_close(u);
 }
 
 /* An upstream has no stream left: keep one per tenant for a while (the next
@@ -1221,13 +1229,12 @@ static void up_idle_cb(evutil_socket_t fd, short what, void *arg)
 static void up_idle(struct upstream *u)
 {
   if (u->closed || !u->key) {
-    u->dead = 1;
+    up_close(u);
     return;
   }
   for (struct upstream *o = H.ups; o; o = o->next)
     if (o != u && o->key && !o->closed && strcmp(o->key, u->key) == 0) {
-      u->closed = 1;
-      u->dead = 1;
+      up_close(u);
       return;
     }
   struct timeval tv = {GW_UPSTREAM_IDLE_SECS, 0};
@@ -1380,7 +1387,9 @@ static void up_free(struct upstream *u)
 
 static void up_flush(struct upstream *u)
 {
-  if (u->dead || !u->ready)
+  /* A closing upstream still gets this last write: the END_STREAM or
+   * RST_STREAM its last streams queued. */
+  if (!u->ready)
     return;
   int rv = session_send(u->bs, &u->sock);
   char why[600];
@@ -1526,9 +1535,7 @@ static void bridge_free(struct bridge *b)
   }
   if (b->own) {
     b->own->owner = NULL;
-    b->own->closed = 1;
-    b->own->dead = 1;
-    mark_u(b->own);
+    up_close(b->own);
   }
   gw_sock_close(&b->csock);
   if (b->cpending)
