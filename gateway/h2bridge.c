@@ -1224,19 +1224,15 @@ static void up_idle_cb(evutil_socket_t fd, short what, void *arg)
     up_close(u);
 }
 
-/* An upstream has no stream left: keep one per tenant for a while (the next
- * call needs no connect and no /grpc upgrade), close the others. */
+/* An upstream has no stream left: keep it for GW_UPSTREAM_IDLE_SECS (the
+ * next call needs no connect and no /grpc upgrade; closing at once would
+ * churn connections whenever a busy tenant's streams all end together). */
 static void up_idle(struct upstream *u)
 {
   if (u->closed || !u->key) {
     up_close(u);
     return;
   }
-  for (struct upstream *o = H.ups; o; o = o->next)
-    if (o != u && o->key && !o->closed && strcmp(o->key, u->key) == 0) {
-      up_close(u);
-      return;
-    }
   struct timeval tv = {GW_UPSTREAM_IDLE_SECS, 0};
   event_add(&u->idle_ev, &tv);
 }
