@@ -410,7 +410,7 @@ def cmd_report(args):
         w("| ≤ 16 KiB RSS per idle connection (%s conns) | %s bytes | %s |" % (
             fmt(int(n)), fmt(pc), verdict(None if pc is None else pc <= 16384)))
     w("")
-    w("Causes of the misses, with perf/strace/massif evidence and before/after numbers from prototype patches: "
+    w("What was changed to meet the targets, before/after figures, and why the misses remain (perf/strace evidence): "
       "[`profile.md`](profile.md) beside this file (reproduce with `tests/bench/profile.sh`).")
     w("")
     print("\n".join(out))
