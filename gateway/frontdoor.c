@@ -182,6 +182,25 @@ static const char *bearer_token(const struct bg_h1_request *req, size_t *len)
 
 static void door_start_grpc(struct door *d);
 
+/* The client connection leaves the front door for the HTTP/2 bridge, with
+ * our 101 first when it came through /grpc (the client's bytes already
+ * buffered behind its request head are HTTP/2). */
+static void door_to_bridge(struct door *d, int upgraded, struct bufferevent *backend, const char *refusal)
+{
+  struct bufferevent *client = d->bev;
+  struct gw_peer *peer = d->peer;
+  struct bg_conn *pc = d->pc;
+  uint64_t id = d->id;
+  struct gw *gw = d->gw;
+  d->bev = NULL;
+  d->peer = NULL;
+  d->pc = NULL;
+  if (upgraded)
+    evbuffer_add(bufferevent_get_output(client), GW_UPGRADE_101, strlen(GW_UPGRADE_101));
+  door_free(d);
+  gw_bridge_start_h2(gw, client, peer, pc, backend, id, refusal);
+}
+
 static void door_dial_done(void *arg, struct bufferevent *bev, const char *err)
 {
   struct door *d = arg;
@@ -190,21 +209,16 @@ static void door_dial_done(void *arg, struct bufferevent *bev, const char *err)
     door_error(d, 502, err);
     return;
   }
+  if (d->route == BG_ROUTE_GRPC) {
+    door_to_bridge(d, 1, bev, NULL);
+    return;
+  }
   struct bufferevent *client = d->bev;
   struct gw_peer *peer = d->peer;
   struct bg_conn *pc = d->pc;
   d->bev = NULL;
   d->peer = NULL;
   d->pc = NULL;
-  if (d->route == BG_ROUTE_GRPC) {
-    /* Our 101, then the client's bytes (already buffered) are HTTP/2. */
-    evbuffer_add(bufferevent_get_output(client), GW_UPGRADE_101, strlen(GW_UPGRADE_101));
-    uint64_t id = d->id;
-    struct gw *gw = d->gw;
-    door_free(d);
-    gw_bridge_start_h2(gw, client, peer, pc, bev, id, NULL);
-    return;
-  }
   /* /session to a Docker engine: from now on just bytes both ways. */
   evbuffer_add(bufferevent_get_output(client), GW_UPGRADE_101, strlen(GW_UPGRADE_101));
   struct bg_call *call = d->call;
@@ -274,17 +288,7 @@ static void door_start_grpc(struct door *d)
     /* The tenant's pooled backend connection is up: the client's streams
      * go there, no new backend connection (and /grpc upgrade) is needed
      * to know the backend answers. */
-    struct bufferevent *client = d->bev;
-    struct gw_peer *peer = d->peer;
-    struct bg_conn *pc = d->pc;
-    uint64_t id = d->id;
-    struct gw *gw = d->gw;
-    d->bev = NULL;
-    d->peer = NULL;
-    d->pc = NULL;
-    evbuffer_add(bufferevent_get_output(client), GW_UPGRADE_101, strlen(GW_UPGRADE_101));
-    door_free(d);
-    gw_bridge_start_h2(gw, client, peer, pc, NULL, id, NULL);
+    door_to_bridge(d, 1, NULL, NULL);
     return;
   }
   d->dial = gw_dial_backend(d->gw, "/grpc", NULL, door_dial_done, d);
@@ -562,16 +566,7 @@ static void door_readcb(struct bufferevent *bev, void *arg)
                  refusal ? refusal : "no tenant");
       /* A refused native client still gets HTTP/2, so that each of its calls
        * can end with UNAUTHENTICATED and the reason, not a bare close. */
-      struct bufferevent *client = d->bev;
-      struct gw_peer *peer = d->peer;
-      struct bg_conn *pc = d->pc;
-      uint64_t id = d->id;
-      struct gw *gw = d->gw;
-      d->bev = NULL;
-      d->peer = NULL;
-      d->pc = NULL;
-      door_free(d);
-      gw_bridge_start_h2(gw, client, peer, pc, NULL, id, pc ? NULL : (refusal ? refusal : "no tenant matches"));
+      door_to_bridge(d, 0, NULL, d->pc ? NULL : (refusal ? refusal : "no tenant matches"));
       free(refusal);
       return;
     }

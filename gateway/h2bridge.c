@@ -1412,26 +1412,50 @@ static void up_bytes(struct upstream *u, const uint8_t *p, size_t n)
   }
 }
 
+/* Readable: hand what the kernel holds to |take|, chunk by chunk, until it
+ * is drained, GW_SOCK_READ_MAX has been read (then other connections get
+ * their turn) or |go| says stop.  Returns 1 at end of stream or on a read
+ * error (*err: errno, 0 for end of stream), 0 otherwise. */
+static int sock_pull(struct gw_sock *sk, int (*go)(void *), void (*take)(void *, const uint8_t *, size_t),
+                     void *arg, int *err)
+{
+  size_t total = 0;
+  while (total < GW_SOCK_READ_MAX && go(arg)) {
+    ssize_t n = gw_sock_recv(sk, rbuf, sizeof rbuf);
+    if (n == -2)
+      return 0;
+    if (n <= 0) {
+      *err = n < 0 ? errno : 0;
+      return 1;
+    }
+    total += (size_t)n;
+    take(arg, rbuf, (size_t)n);
+    if ((size_t)n < sizeof rbuf)
+      return 0;
+  }
+  return 0;
+}
+
+static int up_go(void *arg)
+{
+  return !((struct upstream *)arg)->dead;
+}
+
+static void up_take(void *arg, const uint8_t *p, size_t n)
+{
+  up_bytes(arg, p, n);
+}
+
 static void up_cb(void *arg, short what)
 {
   struct upstream *u = arg;
-  size_t total = 0;
+  int err;
   mark_u(u);
-  while ((what & EV_READ) && total < GW_SOCK_READ_MAX && !u->dead) {
-    ssize_t n = gw_sock_recv(&u->sock, rbuf, sizeof rbuf);
-    if (n == -2)
-      break;
-    if (n <= 0) {
-      char why[300];
-      snprintf(why, sizeof why, "backend %s closed the connection%s%s", u->gw->backend.text, n < 0 ? ": " : "",
-               n < 0 ? strerror(errno) : "");
-      up_lost(u, why);
-      break;
-    }
-    total += (size_t)n;
-    up_bytes(u, rbuf, (size_t)n);
-    if ((size_t)n < sizeof rbuf)
-      break;
+  if ((what & EV_READ) && sock_pull(&u->sock, up_go, up_take, u, &err)) {
+    char why[300];
+    snprintf(why, sizeof why, "backend %s closed the connection%s%s", u->gw->backend.text, err ? ": " : "",
+             err ? strerror(err) : "");
+    up_lost(u, why);
   }
 }
 
@@ -1694,28 +1718,28 @@ static void client_lost(struct bridge *b)
     evbuffer_drain(b->csock.out, evbuffer_get_length(b->csock.out));
 }
 
-/* Readable: take what the kernel holds, up to GW_SOCK_READ_MAX per event so
- * that one busy connection does not starve the others.  In session mode
- * reading may be switched off midway for backpressure. */
+/* The client is read while the bridge lives; in session mode reading may be
+ * switched off midway for backpressure (session_client_bytes). */
+static int client_go(void *arg)
+{
+  struct bridge *b = arg;
+  return !b->dead && !b->client_gone && b->csock.reading;
+}
+
+static void client_take(void *arg, const uint8_t *p, size_t n)
+{
+  client_bytes(arg, p, n);
+}
+
 static void client_cb(void *arg, short what)
 {
   struct bridge *b = arg;
-  size_t total = 0;
+  int err;
   mark_b(b);
-  while ((what & EV_READ) && total < GW_SOCK_READ_MAX && !b->dead && !b->client_gone && b->csock.reading) {
-    ssize_t n = gw_sock_recv(&b->csock, rbuf, sizeof rbuf);
-    if (n == -2)
-      break;
-    if (n <= 0) {
-      if (n < 0)
-        LOG_DBG("conn %llu: client read failed: %s", (unsigned long long)b->id, strerror(errno));
-      client_lost(b);
-      break;
-    }
-    total += (size_t)n;
-    client_bytes(b, rbuf, (size_t)n);
-    if ((size_t)n < sizeof rbuf)
-      break;
+  if ((what & EV_READ) && sock_pull(&b->csock, client_go, client_take, b, &err)) {
+    if (err)
+      LOG_DBG("conn %llu: client read failed: %s", (unsigned long long)b->id, strerror(err));
+    client_lost(b);
   }
 }
 
