@@ -266,7 +266,7 @@ static int gather_full(void)
 
 static void mark_b(struct bridge *b);
 static void mark_u(struct upstream *u);
-static struct upstream *up_pick(struct bridge *b);
+static struct upstream *up_pick(struct bridge *b, const struct bstream *s);
 static void up_stream_detach(struct bstream *s);
 static void start_probe(struct bridge *b, struct upstream *u);
 
@@ -578,7 +578,7 @@ static void open_backend_stream_on(struct bstream *s, struct upstream *u)
   /* Only now does a stream cost a backend connection, so idle clients hold
    * no backend resources. */
   if (!u)
-    u = up_pick(b);
+    u = up_pick(b, s);
   if (!u) {
     stream_fail(s, BG_GRPC_RESOURCE_EXHAUSTED, "cannot create a backend HTTP/2 session");
     return;
@@ -1502,9 +1502,13 @@ static struct upstream *up_dial(struct gw *gw, const char *key)
   return u;
 }
 
-static const char *tenant_key(const struct bridge *b)
+/* Pool key: the tenant the call runs as (a native connection may name a
+ * tenant per call with a bearer token), else the connection's. */
+static const char *tenant_key(const struct bridge *b, const struct bstream *s)
 {
-  const char *t = b->pc ? bg_conn_tenant(b->pc) : NULL;
+  const char *t = s && s->call ? bg_call_tenant(s->call) : NULL;
+  if (!t || !*t)
+    t = b->pc ? bg_conn_tenant(b->pc) : NULL;
   return t ? t : "";
 }
 
@@ -1516,12 +1520,12 @@ static struct upstream *up_find(const char *key)
   return NULL;
 }
 
-/* The upstream a new stream of |b| goes to. */
-static struct upstream *up_pick(struct bridge *b)
+/* The upstream a new stream |s| of |b| goes to. */
+static struct upstream *up_pick(struct bridge *b, const struct bstream *s)
 {
   if (b->session_mode)
     return b->own;
-  const char *key = tenant_key(b);
+  const char *key = tenant_key(b, s);
   struct upstream *u = up_find(key);
   return u ? u : up_dial(b->gw, key);
 }
@@ -1898,7 +1902,7 @@ void gw_bridge_start_h2(struct gw *gw, struct bufferevent *client, struct gw_pee
     /* The front door upgraded a backend connection before answering the
      * client's /grpc (so that a dead backend is an HTTP error): it joins
      * the tenant's pool. */
-    struct upstream *u = up_new(gw, tenant_key(b));
+    struct upstream *u = up_new(gw, tenant_key(b, NULL));
     if (u) {
       up_attach(u, backend);
       if (!u->dead)

@@ -154,6 +154,11 @@ const char *bg_conn_tenant(const struct bg_conn *c)
 
 const char *bg_conn_identified_by(const struct bg_conn *c) { return c && c->tenant >= 0 ? c->how : ""; }
 
+const char *bg_call_tenant(const struct bg_call *call)
+{
+  return call && call->c && call->tenant >= 0 ? call->c->p->tenants[call->tenant].name : "";
+}
+
 unsigned bg_conn_max_streams(const struct bg_conn *c)
 {
   if (!c || c->tenant < 0)

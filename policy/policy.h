@@ -163,6 +163,11 @@ void bg_call_request(struct bg_call *call, const uint8_t *msg, size_t len, int c
 void bg_call_response(struct bg_call *call, const uint8_t *msg, size_t len, int compressed,
                       struct bg_msg_result *out);
 
+/* The tenant a call runs as ("" before one is known): the connection's, or
+ * the one its bearer-token metadata named.  The gateway keys its backend
+ * connection pool by it. */
+const char *bg_call_tenant(const struct bg_call *call);
+
 /* End of the call: final status as the client saw it.  Returns (in
  * *audit_line, malloc'd, no trailing newline) the audit record to write, or
  * NULL when nothing is to be written.  Frees the call. */

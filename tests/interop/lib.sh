@@ -162,6 +162,15 @@ stop_buildgate() {
 
 # fd and RSS of a process
 proc_fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+# backend_conns PID SOCKET-PATH: how many connections process PID holds to
+# the unix socket at SOCKET-PATH (the server ends whose peer is one of PID's sockets).
+backend_conns() {
+	local pid="$1" path="$2"
+	local mine; mine=" $(ls -l "/proc/$pid/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\]$/\1/p' | tr '\n' ' ') "
+	ss -xn 2>/dev/null | awk -v p="$path" '$5 == p {print $8}' | while read -r peer; do
+		[[ "$mine" == *" $peer "* ]] && echo x
+	done | wc -l
+}
 proc_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 
 cleanup() {

@@ -453,6 +453,21 @@ if want policy && [[ "$POLICY_TESTS" != 0 ]]; then
 			else pass policy-audit-json-lines; fi
 			stop_buildgate bgp
 
+			# Backend connections are pooled per tenant: a tenant's calls reuse
+			# one, two tenants never share one (here the tenant comes per call,
+			# from the token metadata, on fresh client connections each time).
+			if start_buildgate bgpool --listen "unix://$D/bgpool.sock" --backend "docker+$DS" --policy "$POL" --no-sandbox; then
+				for who in CI DEV CI DEV CI; do
+					declare -n toks="$who"
+					EXPECT_RE='workers: [1-9]' expect_ok "policy-pool-$who-listworkers" --grpc "unix://$D/bgpool.sock" "${toks[@]}" listworkers
+					unset -n toks
+				done
+				n=$(backend_conns "$BG_PID_bgpool" "$D/docker.sock")
+				if [[ "$n" == 2 ]]; then pass policy-pool-one-backend-connection-per-tenant
+				else fail policy-pool-one-backend-connection-per-tenant "buildgate holds $n connections to dockerd after 3 ci and 2 dev calls (want 2)"; fi
+				stop_buildgate bgpool
+			fi
+
 			# SIGHUP: a new file takes effect, a broken one is refused and the old stays
 			cp "$POL" "$D/pol-reload.json"
 			if start_buildgate bgr --listen "unix://$D/bgr.sock" --backend "docker+$DS" --policy "$D/pol-reload.json" --no-sandbox; then
