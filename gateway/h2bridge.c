@@ -1352,16 +1352,17 @@ static void up_lost(struct upstream *u, const char *why)
 
 static void up_free(struct upstream *u)
 {
+  while (u->streams) { /* only at exit: bridges are gone first otherwise */
+    u->streams->backend_closed = 1;
+    up_stream_detach(u->streams);
+  }
+  /* Last, as detaching marks it again. */
   if (u->dirty) {
     struct upstream **pp = &H.dirty_u;
     while (*pp && *pp != u)
       pp = &(*pp)->dirty_next;
     if (*pp)
       *pp = u->dirty_next;
-  }
-  while (u->streams) { /* only at exit: bridges are gone first otherwise */
-    u->streams->backend_closed = 1;
-    up_stream_detach(u->streams);
   }
   if (u->dial)
     gw_dial_cancel(u->dial);
@@ -1541,13 +1542,6 @@ int gw_bridge_pool_ready(const struct bg_conn *pc)
 
 static void bridge_free(struct bridge *b)
 {
-  if (b->dirty) {
-    struct bridge **pp = &H.dirty_b;
-    while (*pp && *pp != b)
-      pp = &(*pp)->dirty_next;
-    if (*pp)
-      *pp = b->dirty_next;
-  }
   /* Deleting the client session first means no callback can run on a stream below. */
   if (b->cs)
     nghttp2_session_del(b->cs);
@@ -1569,6 +1563,14 @@ static void bridge_free(struct bridge *b)
   free(b->refusal);
   gw_peer_free(b->peer);
   gw_conn_unlink(b->gw, &b->link);
+  /* Off the flush list last: nothing above may put it back. */
+  if (b->dirty) {
+    struct bridge **pp = &H.dirty_b;
+    while (*pp && *pp != b)
+      pp = &(*pp)->dirty_next;
+    if (*pp)
+      *pp = b->dirty_next;
+  }
   LOG_DBG("conn %llu closed", (unsigned long long)b->id);
   free(b);
 }
@@ -1967,5 +1969,6 @@ void gw_bridge_free_all(void)
     evbuffer_free(H.gather);
   H.gather = NULL;
   H.dirty_b = NULL;
+  H.dirty_u = NULL;
   H.scheduled = 0;
 }
