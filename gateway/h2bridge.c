@@ -257,6 +257,7 @@ static struct {
   int probing;          /* a Control.Info probe is in flight */
   struct evbuffer *gather;     /* frames for one socket, written once per flush */
   struct gw_sock *gather_sock; /* ... and that socket */
+  size_t gathered;             /* what the last session_send produced */
 } H;
 
 static int gather_full(void)
@@ -1190,13 +1191,23 @@ static void mark_u(struct upstream *u)
  * nghttp2 error, or 0. */
 static int session_send(nghttp2_session *sess, struct gw_sock *sk)
 {
+  H.gathered = 0;
   if (sk->failed)
     return 0;
   H.gather_sock = sk;
   int rv = nghttp2_session_send(sess);
+  H.gathered = evbuffer_get_length(H.gather);
   gw_sock_write_buf(sk, H.gather);
   evbuffer_drain(H.gather, evbuffer_get_length(H.gather)); /* a failed socket took nothing */
   return rv;
+}
+
+/* The socket took all that was gathered but the session has more (it
+ * stopped at GW_OUT_HIGH): go on in the next round instead of waiting for
+ * the next event. */
+static int session_more(nghttp2_session *sess, const struct gw_sock *sk)
+{
+  return H.gathered > 0 && !sk->failed && gw_sock_queued(sk) == 0 && nghttp2_session_want_write(sess);
 }
 
 /* ---------- upstreams ---------- */
@@ -1390,6 +1401,8 @@ static void up_flush(struct upstream *u)
     return;
   int rv = session_send(u->bs, &u->sock);
   char why[600];
+  if (rv == 0 && session_more(u->bs, &u->sock))
+    mark_u(u);
   if (rv < 0) {
     snprintf(why, sizeof why, "backend %s HTTP/2 error: %s", u->gw->backend.text, nghttp2_strerror(rv));
     up_lost(u, why);
@@ -1597,6 +1610,8 @@ static void bridge_flush(struct bridge *b)
       bridge_kill(b, nghttp2_strerror(rv));
       return;
     }
+    if (session_more(b->cs, &b->csock))
+      mark_b(b);
   }
   if (b->session_mode) {
     for (struct bstream *s = b->streams; s; s = s->next)
