@@ -30,7 +30,7 @@
 #define GW_CONN_WINDOW (1024 * 1024)  /* HTTP/2 connection window we advertise, both sides */
 #define GW_MAX_STREAMS 100
 #define GW_UPSTREAM_MAX_STREAMS 200   /* streams per shared backend connection before another is opened */
-#define GW_UPSTREAM_IDLE_SECS 30      /* a tenant's last idle backend connection stays this long */
+#define GW_UPSTREAM_IDLE_SECS 30      /* a backend connection without streams stays this long */
 #define GW_MAX_HEADER_LIST (64 * 1024)
 #define GW_DRAIN_SECS 10              /* SIGTERM: how long streams may finish */
 
@@ -85,7 +85,6 @@ void gw_audit_write(struct gw *gw, char *line);
 /* End a policy call; its audit record goes to the audit log, if any. */
 void gw_call_end(struct gw *gw, struct bg_call *call, int grpc_status, const char *grpc_message,
                  uint64_t bytes_from_client, uint64_t bytes_from_backend);
-
 
 /* frontdoor.c */
 void gw_frontdoor_accept(struct gw *gw, int fd, const struct sockaddr *sa, int salen, int is_unix);
