@@ -16,20 +16,32 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
   s->cb(s->arg, EV_READ);
 }
 
+int gw_evbuffer_write_all(struct evbuffer *buf, int fd)
+{
+  while (evbuffer_get_length(buf) > 0) {
+    int n = evbuffer_write(buf, fd);
+    if (n > 0 || (n < 0 && errno == EINTR))
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return 0;
+    if (n == 0) /* nothing taken with bytes to give: never spin on it */
+      errno = EPIPE;
+    return -1;
+  }
+  return 1;
+}
+
 static void on_writable(evutil_socket_t fd, short what, void *arg)
 {
   struct gw_sock *s = arg;
   (void)what;
-  while (evbuffer_get_length(s->out) > 0) {
-    int n = evbuffer_write(s->out, fd);
-    if (n > 0)
-      continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-      return; /* still full: stay armed */
+  int r = gw_evbuffer_write_all(s->out, fd);
+  if (r == 0)
+    return; /* still full: stay armed */
+  if (r < 0) {
     s->failed = 1;
-    s->err = n < 0 ? errno : EPIPE;
+    s->err = errno;
     evbuffer_drain(s->out, evbuffer_get_length(s->out));
-    break;
   }
   event_del(&s->wev);
   s->cb(s->arg, EV_WRITE);
@@ -45,30 +57,16 @@ int gw_sock_from_bev(struct gw_sock *s, struct event_base *base, struct bufferev
   /* A duplicate keeps the socket open when the bufferevent closes its own
    * descriptor; both share one open file (and its O_NONBLOCK). */
   int fd = fcntl(bufferevent_getfd(bev), F_DUPFD_CLOEXEC, 0);
-  if (!s->out || !in || fd < 0) {
-    if (fd >= 0)
-      close(fd);
-    evbuffer_free(in);
-    if (s->out)
-      evbuffer_free(s->out);
-    s->out = NULL;
-    bufferevent_free(bev);
-    return -1;
-  }
+  if (!s->out || !in || fd < 0)
+    goto fail;
   /* Whatever the previous owner read or queued stays in order: input
-   * first for the new owner, output (a 101, say) still to be written. */
-  evbuffer_add_buffer(in, bufferevent_get_input(bev));
-  /* A bufferevent keeps the start of its output frozen outside its own
+   * first for the new owner, output (a 101, say) still to be written.
+   * A bufferevent keeps the start of its output frozen outside its own
    * writes; moving the bytes out needs it thawed. */
   evbuffer_unfreeze(bufferevent_get_output(bev), 1);
-  if (evbuffer_add_buffer(s->out, bufferevent_get_output(bev)) != 0) {
-    close(fd);
-    evbuffer_free(in);
-    evbuffer_free(s->out);
-    s->out = NULL;
-    bufferevent_free(bev);
-    return -1;
-  }
+  if (evbuffer_add_buffer(in, bufferevent_get_input(bev)) != 0 ||
+      evbuffer_add_buffer(s->out, bufferevent_get_output(bev)) != 0)
+    goto fail;
   bufferevent_free(bev);
   s->fd = fd;
   s->err = 0;
@@ -82,6 +80,17 @@ int gw_sock_from_bev(struct gw_sock *s, struct event_base *base, struct bufferev
     event_add(&s->wev, NULL);
   *pending = in;
   return 0;
+
+fail:
+  if (fd >= 0)
+    close(fd);
+  if (in)
+    evbuffer_free(in);
+  if (s->out)
+    evbuffer_free(s->out);
+  s->out = NULL;
+  bufferevent_free(bev);
+  return -1;
 }
 
 void gw_sock_close(struct gw_sock *s)
@@ -159,17 +168,10 @@ int gw_sock_write_buf(struct gw_sock *s, struct evbuffer *buf)
   if (s->failed || s->fd < 0)
     return -1;
   if (evbuffer_get_length(s->out) == 0) {
-    while (evbuffer_get_length(buf) > 0) {
-      int n = evbuffer_write(buf, s->fd);
-      if (n > 0)
-        continue;
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-        return sock_fail(s, errno);
-      break;
-    }
-    if (evbuffer_get_length(buf) == 0)
+    int r = gw_evbuffer_write_all(buf, s->fd);
+    if (r < 0)
+      return sock_fail(s, errno);
+    if (r > 0)
       return 0;
     event_add(&s->wev, NULL);
   }

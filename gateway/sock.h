@@ -59,6 +59,11 @@ int gw_sock_write(struct gw_sock *s, const void *p, size_t n);
 int gw_sock_write_buf(struct gw_sock *s, struct evbuffer *buf);
 size_t gw_sock_queued(const struct gw_sock *s);
 
+/* Write |buf| to the non-blocking |fd| until it is empty or the kernel
+ * pushes back.  1: all written; 0: EAGAIN, the rest stays in |buf|;
+ * -1: the write failed (errno set).  Also used by the /session splice. */
+int gw_evbuffer_write_all(struct evbuffer *buf, int fd);
+
 /* Reads go into this loop-wide buffer (one thread, one handler at a time). */
 #define GW_SOCK_READ_CHUNK (64 * 1024)
 #define GW_SOCK_READ_MAX (256 * 1024) /* per readiness event, then other sockets get their turn */

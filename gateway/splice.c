@@ -24,6 +24,7 @@
 
 #include "gateway/gw.h"
 #include "gateway/log.h"
+#include "gateway/sock.h"
 
 /* Sides.  way[C] carries client -> backend, way[B] backend -> client. */
 enum { C = 0, B = 1 };
@@ -116,17 +117,10 @@ static void set_blocked(struct splice *s, int src, int on)
  * 1: all gone; 0: the socket is full (EAGAIN); -1: it failed (errno). */
 static int flush(struct way *w, int fd)
 {
-  while (w->early && evbuffer_get_length(w->early) > 0) {
-    int n = evbuffer_write(w->early, fd);
-    if (n > 0)
-      continue;
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0 && errno == EAGAIN)
-      return 0;
-    if (n == 0)
-      errno = EPIPE;
-    return -1;
+  if (w->early) {
+    int r = gw_evbuffer_write_all(w->early, fd);
+    if (r <= 0)
+      return r;
   }
   while (w->held > 0) {
     ssize_t n = splice(w->pipe_r, NULL, fd, NULL, w->held, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
