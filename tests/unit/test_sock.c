@@ -37,6 +37,20 @@ static void pair(int sv[2])
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
 }
 
+/* A socketpair whose first end a gw_sock has taken over from a fresh
+ * bufferevent (nothing read ahead, nothing queued); sv[1] is the peer. */
+static void taken_over(struct event_base *base, int sv[2], int sndbuf, struct gw_sock *sk, struct seen *seen)
+{
+  pair(sv);
+  if (sndbuf)
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  struct bufferevent *bev = bufferevent_socket_new(base, sv[0], BEV_OPT_CLOSE_ON_FREE);
+  struct evbuffer *pending;
+  assert_int_equal(gw_sock_from_bev(sk, base, bev, note, seen, &pending), 0);
+  assert_int_equal(evbuffer_get_length(pending), 0);
+  evbuffer_free(pending);
+}
+
 /* Read what |fd| has now (non-blocking) into buf; returns the count. */
 static size_t drain(int fd, char *buf, size_t cap)
 {
@@ -110,15 +124,9 @@ static void test_write_through_full_socket(void **state)
   (void)state;
   struct event_base *base = event_base_new();
   int sv[2];
-  pair(sv);
-  int small = 8192;
-  setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-  struct bufferevent *bev = bufferevent_socket_new(base, sv[0], BEV_OPT_CLOSE_ON_FREE);
   struct gw_sock sk;
   struct seen seen = {0};
-  struct evbuffer *pending;
-  assert_int_equal(gw_sock_from_bev(&sk, base, bev, note, &seen, &pending), 0);
-  evbuffer_free(pending);
+  taken_over(base, sv, 8192, &sk, &seen);
 
   size_t total = 1 << 20;
   uint8_t *src = malloc(total), *dst = malloc(total);
@@ -152,13 +160,9 @@ static void test_write_to_closed_peer_fails(void **state)
   (void)state;
   struct event_base *base = event_base_new();
   int sv[2];
-  pair(sv);
-  struct bufferevent *bev = bufferevent_socket_new(base, sv[0], BEV_OPT_CLOSE_ON_FREE);
   struct gw_sock sk;
   struct seen seen = {0};
-  struct evbuffer *pending;
-  assert_int_equal(gw_sock_from_bev(&sk, base, bev, note, &seen, &pending), 0);
-  evbuffer_free(pending);
+  taken_over(base, sv, 0, &sk, &seen);
   close(sv[1]);
   assert_int_equal(gw_sock_write(&sk, "x", 1), -1);
   assert_true(sk.failed);
