@@ -108,6 +108,8 @@ def machine(args):
         ("native server", "bgbench server: grpc-go %s, moby.buildkit.v1.Control.ListWorkers from memory" %
          sh("dpkg-query -W -f='${Version}' golang-google-grpc-dev")),
         ("peer proxy", sh("nghttpx --version | head -1") + " (1 worker, h2c both sides)"),
+        ("byte relay", "socat %s (`-b 262144`, one process per connection, bytes forwarded unparsed)" %
+         sh("dpkg-query -W -f='${Version}' socat")),
         ("load", "bgbench (Go %s, grpc-go) and %s" % (sh("go version | cut -d' ' -f3"), sh("h2load --version | head -1"))),
         ("samples", "%d runs per unary figure (%s s each, after 0.5 s warm-up), 3 per other figure; "
          "medians shown" % (args.runs, args.secs)),
@@ -128,6 +130,11 @@ def ratio(a, b, nd=2):
     if a is None or b in (None, 0):
         return "n/a"
     return "{:.{}f}".format(a / b, nd)
+
+
+def unit(v, u):
+    """A figure with its unit, or a bare n/a when it was not measured."""
+    return v if v == "n/a" else "%s %s" % (v, u)
 
 
 def verdict(ok):
@@ -182,6 +189,12 @@ def cmd_report(args):
       "these same 2 CPUs, so at concurrency 16 the machine is saturated and throughput measures the total CPU "
       "cost per call of client + path + server.")
     w("")
+    w("**Byte relay.** Every table also has a path through socat, which forwards bytes without parsing them: no "
+      "HTTP/2, no policy, one process per connection, 256 KiB buffers. It cannot inspect anything, so it is not "
+      "a design buildgate could adopt; it is the floor, what one more process in the path costs on this machine "
+      "before any work is done. Where a target is missed, the Targets table shows the relay's figure from the "
+      "same run beside buildgate's.")
+    w("")
 
     # ----- unary -----
     w("## 1. Unary gRPC calls")
@@ -198,7 +211,7 @@ def cmd_report(args):
       "`ListWorkers` was not used here because dockerd runs platform detection in it (milliseconds per call).")
     w("")
     w("dockerd speaks only HTTP/1.1 + `/grpc` upgrade, so neither h2load nor nghttpx can reach it: this table "
-      "compares the direct path with buildgate only, all driven by `bgbench unary` (grpc-go):")
+      "compares the direct path with buildgate and the byte relay, all driven by `bgbench unary` (grpc-go):")
     w("")
     w("- **direct**: client does `POST /grpc` + `Upgrade: h2c` to dockerd itself (as buildx's docker driver does);")
     w("- **buildgate, default policy, /grpc**: the same client, same upgrade, to buildgate's socket; buildgate "
@@ -210,33 +223,37 @@ def cmd_report(args):
       "The profile's `source_policy` is set to null for the bench (run.sh does it): buildgate refuses a source "
       "policy in front of BuildKit < v0.11, which could not enforce it, so every Solve to dockerd 20.10 would be denied."
       % args.policy)
+    w("- **byte relay**: the same client and upgrade through socat, which passes every byte on to dockerd.")
     w("")
     notes_a = {"direct": "direct (client → dockerd /grpc)", "bg-default-docker": "buildgate, default policy, /grpc",
                "bg-default-native": "buildgate, default policy, native",
-               "bg-tenant-native": "buildgate, multi-tenant + audit, native"}
-    la, fa = unary_table(s, "unary-A", ["direct", "bg-default-docker", "bg-default-native", "bg-tenant-native"],
-                         "direct", notes_a)
+               "bg-tenant-native": "buildgate, multi-tenant + audit, native",
+               "relay": "byte relay (socat) → dockerd, /grpc passed through"}
+    la, fa = unary_table(s, "unary-A", ["direct", "bg-default-docker", "bg-default-native", "bg-tenant-native",
+                                        "relay"], "direct", notes_a)
     out.extend(la)
     w("")
     w("### 1b. Native gRPC backend: `bgbench server` (grpc-go, unix socket)")
     w("")
     w("Call: `/moby.buildkit.v1.Control/ListWorkers`, answered from memory with one worker record shaped like "
-      "dockerd's (206-byte message). A native HTTP/2 backend lets all three paths reach the same server: "
+      "dockerd's (206-byte message). A native HTTP/2 backend lets every path reach the same server: "
       "**direct** (client → server), **buildgate** (client → buildgate `--backend unix://…` → server), "
-      "**nghttpx** (client → nghttpx, h2c front, `proto=h2` backend → server).")
+      "**nghttpx** (client → nghttpx, h2c front, `proto=h2` backend → server), **byte relay** "
+      "(client → socat → server).")
     w("")
     w("Driven by `bgbench unary` (grpc-go):")
     w("")
     notes_b = {"direct": "direct (client → server)", "bg-default": "buildgate, default policy",
-               "bg-tenant": "buildgate, multi-tenant + audit (uid 1001)", "nghttpx": "nghttpx"}
-    lb, fb = unary_table(s, "unary-B", ["direct", "bg-default", "bg-tenant", "nghttpx"], "direct", notes_b)
+               "bg-tenant": "buildgate, multi-tenant + audit (uid 1001)", "nghttpx": "nghttpx",
+               "relay": "byte relay (socat)"}
+    lb, fb = unary_table(s, "unary-B", ["direct", "bg-default", "bg-tenant", "nghttpx", "relay"], "direct", notes_b)
     out.extend(lb)
     w("")
     w("Driven by h2load (C client, `-m 1`, the 5-byte empty `ListWorkersRequest` as body, "
       "`content-type: application/grpc`, `te: trailers`; h2load counts HTTP 200, the data-per-call column "
       "shows the answer really came from the server):")
     w("")
-    lh, fh = unary_table(s, "h2load-B", ["direct", "bg-default", "nghttpx"], "direct", notes_b)
+    lh, fh = unary_table(s, "h2load-B", ["direct", "bg-default", "nghttpx", "relay"], "direct", notes_b)
     out.extend(lh)
     dpc = [x.get("data_per_call") for k, v in s.items() if k[0] == "h2load-B" for x in v if "data_per_call" in x]
     if dpc:
@@ -278,7 +295,10 @@ def cmd_report(args):
         paths = (("direct", "direct (dockerd /grpc + /session)", "direct"),
                  ("bg-docker-session", "buildgate, Docker-style /grpc + /session (spliced)", "direct"),
                  ("direct-grpc-session", "direct (dockerd /grpc, Control.Session on it)", "direct-grpc-session"),
-                 ("bg-native-session", "buildgate, native gRPC + Control.Session", "direct-grpc-session"))
+                 ("bg-native-session", "buildgate, native gRPC + Control.Session", "direct-grpc-session"),
+                 ("relay-session", "byte relay (socat) → dockerd /grpc + /session", "direct"),
+                 ("relay-grpc-session", "byte relay (socat) → dockerd /grpc, Control.Session on it",
+                  "direct-grpc-session"))
         for p, name, _ in paths:
             xs = [x for x in ss.get(("session", p, "1"), []) if not x.get("failed")]
             sess[p] = med([sess_mbps(x) for x in xs])
@@ -362,8 +382,8 @@ def cmd_report(args):
     # ----- targets -----
     w("## Targets")
     w("")
-    w("| target | measured | |")
-    w("|---|---|---|")
+    w("| target | buildgate | byte relay, same run | |")
+    w("|---|---|---|---|")
 
     def g(figs, p, c, i):
         v = figs.get((p, c))
@@ -376,12 +396,13 @@ def cmd_report(args):
         for c in ("1", "16"):
             d, b = g(figs, direct, c, 0), g(figs, bgp, c, 0)
             ok = None if d is None or b is None else b >= 0.85 * d
-            w("| unary throughput ≥ 0.85 × direct: %s, conc %s | %s × | %s |" % (tname, c, ratio(b, d), verdict(ok)))
+            w("| unary throughput ≥ 0.85 × direct: %s, conc %s | %s | %s | %s |" % (
+                tname, c, unit(ratio(b, d), "×"), unit(ratio(g(figs, "relay", c, 0), d), "×"), verdict(ok)))
     for tname, figs in (("grpc-go client", fb), ("h2load", fh)):
         for c in ("1", "16"):
             n, b = g(figs, "nghttpx", c, 0), g(figs, "bg-default", c, 0)
             ok = None if n is None or b is None else b > n
-            w("| unary throughput above nghttpx (%s, conc %s) | buildgate %s vs nghttpx %s calls/s (%s ×) | %s |" % (
+            w("| unary throughput above nghttpx (%s, conc %s) | buildgate %s vs nghttpx %s calls/s (%s ×) | — | %s |" % (
                 tname, c, fmt(b), fmt(n), ratio(b, n), verdict(ok)))
     for tname, figs, direct, bgp in (("dockerd, default /grpc", fa, "direct", "bg-default-docker"),
                                      ("dockerd, default native", fa, "direct", "bg-default-native"),
@@ -389,25 +410,29 @@ def cmd_report(args):
                                      ("native server, default (h2load)", fh, "direct", "bg-default")):
         d, b = g(figs, direct, "1", 1), g(figs, bgp, "1", 1)
         ok = None if d is None or b is None else (b - d) <= 50
-        w("| added p50 latency at conc 1 ≤ 50 µs: %s | %s µs | %s |" % (
-            tname, fmt(None if d is None or b is None else b - d), verdict(ok)))
+        r = g(figs, "relay", "1", 1)
+        w("| added p50 latency at conc 1 ≤ 50 µs: %s | %s | %s | %s |" % (
+            tname, unit(fmt(None if d is None or b is None else b - d), "µs"),
+            unit(fmt(None if d is None or r is None else r - d), "µs"), verdict(ok)))
     if sess:
-        for p, what in (("bg-docker-session", "/session spliced, vs direct /session"),
-                        ("bg-native-session", "native Control.Session, vs direct Control.Session")):
+        for p, relay, what in (("bg-docker-session", "relay-session", "/session spliced, vs direct /session"),
+                               ("bg-native-session", "relay-grpc-session",
+                                "native Control.Session, vs direct Control.Session")):
             d, b = sess.get(sess["base"][p]), sess.get(p)
             ok = None if d is None or b is None else b >= 0.95 * d
-            w("| session bulk ≥ 0.95 × direct: %s | %s × | %s |" % (what, ratio(b, d), verdict(ok)))
+            w("| session bulk ≥ 0.95 × direct: %s | %s | %s | %s |" % (
+                what, unit(ratio(b, d), "×"), unit(ratio(sess.get(relay), d), "×"), verdict(ok)))
     else:
-        w("| session bulk ≥ 0.95 × direct | not measured | not measured |")
+        w("| session bulk ≥ 0.95 × direct | not measured | — | not measured |")
     x = med([v.get("median_ms") for v in ins.get(("inspect", "10000", "0"), [])]) if ins else None
-    w("| 10,000-op Solve evaluated in ≤ 5 ms | %s ms | %s |" % (fmt(x, 3), verdict(None if x is None else x <= 5)))
+    w("| 10,000-op Solve evaluated in ≤ 5 ms | %s ms | — | %s |" % (fmt(x, 3), verdict(None if x is None else x <= 5)))
     xi = med([v.get("median_ms") for v in ins.get(("inspect", "isolate-10000", "0"), [])]) if ins else None
     if xi is not None:
-        w("| the same with isolation on (namespaced sessions, graph re-keyed) | %s ms | %s |" % (
+        w("| the same with isolation on (namespaced sessions, graph re-keyed) | %s ms | — | %s |" % (
             fmt(xi, 3), verdict(xi <= 5)))
     for n in ("1000", "10000"):
         pc = idle.get(("buildgate", n))
-        w("| ≤ 16 KiB RSS per idle connection (%s conns) | %s bytes | %s |" % (
+        w("| ≤ 16 KiB RSS per idle connection (%s conns) | %s bytes | — | %s |" % (
             fmt(int(n)), fmt(pc), verdict(None if pc is None else pc <= 16384)))
     w("")
     w("What was changed to meet the targets, before/after figures, and why the misses remain (perf/strace evidence): "

@@ -4,7 +4,8 @@
 # Starts, in one private directory: a dockerd (real BuildKit behind /grpc and
 # /session), a tiny native gRPC Control server (bgbench server), buildgate in
 # front of each (built-in default policy; multi-tenant policy + audit log), and
-# nghttpx in front of the native server.  Then measures, interleaving the paths
+# nghttpx in front of the native server, and a byte relay (socat) in front of
+# dockerd and of the native server as the floor any proxy hop costs.  Then measures, interleaving the paths
 # run by run so that machine noise hits every path alike:
 #   1. unary gRPC calls/s, p50, p99 at concurrency 1 and 16, every path;
 #   2. a 512 MiB local context through a session, direct and via buildgate;
@@ -39,7 +40,7 @@ log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "needs root (starts its own dockerd)"
-for t in dockerd nghttpx h2load go python3 setpriv; do
+for t in dockerd nghttpx h2load socat go python3 setpriv; do
   command -v "$t" >/dev/null || die "$t not found (deploy/install-deps.sh installs it)"
 done
 [ -x "$BG" ] || die "$BG missing: run make first (make bench does)"
@@ -184,6 +185,23 @@ start_nghttpx() { # sockname
 }
 start_nghttpx nx
 
+# A byte relay: the least any proxy process in the path can cost on this
+# machine.  socat forwards bytes without parsing them (no HTTP/2, no policy),
+# one process per connection, 256 KiB buffers; its default listen backlog of 5
+# would refuse some of 16 simultaneous connects.  It sits in front of dockerd
+# (rd.sock: /grpc and /session upgrades pass through it untouched) and of the
+# native server (rg.sock).  It is not a candidate design (it cannot inspect
+# anything); it shows how much of buildgate's cost is the hop itself.
+start_relay() { # sockname target-socket
+  rm -f "$D/$1.sock"
+  socat -b 262144 "UNIX-LISTEN:$D/$1.sock,fork,mode=666,backlog=1024" "UNIX-CONNECT:$2" >"$D/$1.log" 2>&1 &
+  local pid=$!
+  PIDS+=($pid)
+  wait_sock "$D/$1.sock" $pid || { cat "$D/$1.log" >&2; die "socat did not start"; }
+}
+start_relay rd "$D/docker.sock"
+start_relay rg "$D/gs.sock"
+
 as_tenant() { setpriv --reuid=$TENANT_UID --regid=$TENANT_UID --clear-groups "$@"; }
 
 # ---------- 1. unary ----------
@@ -199,12 +217,14 @@ UNARY_A=(
   "bg-default-docker|docker+unix://$D/bgd.sock|root"
   "bg-default-native|unix://$D/bgd.sock|root"
   "bg-tenant-native|unix://$D/bgm.sock|tenant"
+  "relay|docker+unix://$D/rd.sock|root"
 )
 UNARY_B=(
   "direct|unix://$D/gs.sock|root"
   "bg-default|unix://$D/bgg.sock|root"
   "bg-tenant|unix://$D/bggm.sock|tenant"
   "nghttpx|unix://$D/nx.sock|root"
+  "relay|unix://$D/rg.sock|root"
 )
 
 unary_sample() { # table label target who conc method
@@ -244,7 +264,7 @@ for run in $(seq "$RUNS"); do
       IFS='|' read -r label target who <<<"$p"
       unary_sample B "$label" "$target" "$who" "$conc" listworkers
     done
-    for p in "direct|$D/gs.sock" "bg-default|$D/bgg.sock" "nghttpx|$D/nx.sock"; do
+    for p in "direct|$D/gs.sock" "bg-default|$D/bgg.sock" "nghttpx|$D/nx.sock" "relay|$D/rg.sock"; do
       IFS='|' read -r label sock <<<"$p"
       h2load_sample "$label" "$sock" "$conc"
     done
@@ -270,7 +290,9 @@ if [ -n "$BGCLIENT" ]; then
   for run in $(seq "$SESSION_RUNS"); do
     for p in "direct|--docker|unix://$D/docker.sock|" "bg-docker-session|--docker|unix://$D/bgd.sock|" \
       "direct-grpc-session|--docker|unix://$D/docker.sock|--session-over-grpc" \
-      "bg-native-session|--grpc|unix://$D/bgd.sock|"; do
+      "bg-native-session|--grpc|unix://$D/bgd.sock|" \
+      "relay-session|--docker|unix://$D/rd.sock|" \
+      "relay-grpc-session|--docker|unix://$D/rd.sock|--session-over-grpc"; do
       IFS='|' read -r label flag target extra <<<"$p"
       ok=0
       for attempt in 1 2 3; do
