@@ -48,9 +48,21 @@
 
 #define GRPC_DEFAULT_MAX_MSG (16u * 1024 * 1024)
 
+/* A header list.  Names and values are copied into blocks that only grow
+ * (pointers into them stay valid) and are freed together: a unary call copies
+ * about twenty headers, and one allocation per header was a third of the
+ * mallocs on a call's path. */
+struct hblock {
+  struct hblock *next;
+  size_t used, cap;
+  uint8_t data[];
+};
+#define HBLOCK_BYTES (1024 - sizeof(struct hblock)) /* a malloc of 1 KiB: room for a typical call's headers */
+
 struct hdrs {
   nghttp2_nv *nv;
   size_t n, cap, bytes;
+  struct hblock *blocks; /* newest first */
 };
 
 struct bridge;
@@ -150,12 +162,22 @@ static int hdrs_add(struct hdrs *h, const uint8_t *name, size_t nl, const uint8_
     h->nv = nv;
     h->cap = cap;
   }
-  /* Name and value in one allocation (the value right behind the name):
-   * a unary call copies about twenty headers, and this halves the mallocs. */
-  uint8_t *n = malloc(nl + 1 + vl + 1);
-  if (!n)
-    return -1;
+  size_t need = nl + 1 + vl + 1;
+  struct hblock *b = h->blocks;
+  if (!b || b->cap - b->used < need) {
+    /* Most header lists fit in one block; a larger header gets a block its size. */
+    size_t cap = need > HBLOCK_BYTES ? need : HBLOCK_BYTES;
+    b = malloc(sizeof *b + cap);
+    if (!b)
+      return -1;
+    b->used = 0;
+    b->cap = cap;
+    b->next = h->blocks;
+    h->blocks = b;
+  }
+  uint8_t *n = b->data + b->used;
   uint8_t *v = n + nl + 1;
+  b->used += need;
   memcpy(n, name, nl);
   n[nl] = 0;
   memcpy(v, value, vl);
@@ -172,8 +194,10 @@ static int hdrs_adds(struct hdrs *h, const char *name, const char *value)
 
 static void hdrs_free(struct hdrs *h)
 {
-  for (size_t i = 0; i < h->n; i++) {
-    free(h->nv[i].name); /* the value lives in the same block */
+  while (h->blocks) {
+    struct hblock *next = h->blocks->next;
+    free(h->blocks);
+    h->blocks = next;
   }
   free(h->nv);
   memset(h, 0, sizeof *h);
@@ -204,11 +228,9 @@ static int hdrs_apply_edits(struct hdrs *h, const struct bg_header_edit *e, size
   for (size_t i = 0; i < n; i++) {
     size_t w = 0;
     for (size_t r = 0; r < h->n; r++) {
-      if (strcmp((const char *)h->nv[r].name, e[i].name) == 0) {
-        free(h->nv[r].name);
-      } else {
+      /* A removed header's bytes stay in its block until the list is freed. */
+      if (strcmp((const char *)h->nv[r].name, e[i].name) != 0)
         h->nv[w++] = h->nv[r];
-      }
     }
     h->n = w;
     for (size_t v = 0; v < e[i].n_values; v++)
