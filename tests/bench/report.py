@@ -403,7 +403,7 @@ def cmd_report(args):
             n, b = g(figs, "nghttpx", c, 0), g(figs, "bg-default", c, 0)
             ok = None if n is None or b is None else b > n
             w("| unary throughput above nghttpx (%s, conc %s) | buildgate %s vs nghttpx %s calls/s (%s ×) | — | %s |" % (
-                tname, c, fmt(b), fmt(n), ratio(b, n), verdict(ok)))
+                tname, c, fmt(b), fmt(n), ratio(b, n, 3), verdict(ok)))
     for tname, figs, direct, bgp in (("dockerd, default /grpc", fa, "direct", "bg-default-docker"),
                                      ("dockerd, default native", fa, "direct", "bg-default-native"),
                                      ("native server, default (grpc-go)", fb, "direct", "bg-default"),
@@ -421,7 +421,7 @@ def cmd_report(args):
             d, b = sess.get(sess["base"][p]), sess.get(p)
             ok = None if d is None or b is None else b >= 0.95 * d
             w("| session bulk ≥ 0.95 × direct: %s | %s | %s | %s |" % (
-                what, unit(ratio(b, d), "×"), unit(ratio(sess.get(relay), d), "×"), verdict(ok)))
+                what, unit(ratio(b, d, 3), "×"), unit(ratio(sess.get(relay), d, 3), "×"), verdict(ok)))
     else:
         w("| session bulk ≥ 0.95 × direct | not measured | — | not measured |")
     x = med([v.get("median_ms") for v in ins.get(("inspect", "10000", "0"), [])]) if ins else None
