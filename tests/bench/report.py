@@ -282,7 +282,8 @@ def cmd_report(args):
           "(context up to BuildKit, export back down), plus one snapshot copy inside BuildKit. bgclient reports the "
           "solve time plus its own sha256 of the exported file (0.1 s resolution); the sha256 time, measured right "
           "after on the same file with the same Go code (`bgbench hashtime`), is taken off. MB/s = %d MiB / that "
-          "time; paths interleaved run by run." % (args.context_mb, args.context_mb, args.context_mb))
+          "time; paths interleaved run by run, with dockerd's build cache pruned and dirty pages synced "
+          "between runs, so that no run pays for the writeback of the one before." % (args.context_mb, args.context_mb, args.context_mb))
         w("")
         w("A session travels one of two ways, and each has its own direct baseline: a Docker-style `/session` "
           "upgrade (what buildx's docker driver uses; buildgate splices it to dockerd's `/session`), or "

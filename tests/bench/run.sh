@@ -275,6 +275,15 @@ done
 AUDIT_TENANT=$(grep -c '"tenant":"ci"' "$D/audit-bggm.log" 2>/dev/null || true)
 record meta audit-lines-ci 0 "{\"value\": ${AUDIT_TENANT:-0}}"
 
+# settle: every sample starts from the same state.  Each session run leaves a
+# 512 MiB snapshot in dockerd's build cache and dirty pages behind it; without
+# a prune and a sync the next run (another path) pays for their writeback, and
+# the policy figures after the last run came out twice as slow.
+settle() {
+  curl -s -X POST --unix-socket "$D/docker.sock" "http://docker/build/prune?all=1" >/dev/null || true
+  sync
+}
+
 # ---------- 2. session bulk ----------
 # bgclient bigcontext (tests/interop/client): a random file in an llb.Local
 # context, copied to scratch, exported with the local exporter: the bytes cross
@@ -287,6 +296,7 @@ if [ -n "$BGCLIENT" ]; then
   # it) and Control.Session on the gRPC connection (what a native client
   # does; bgclient --session-over-grpc makes dockerd's /grpc carry it).
   log "2. ${CONTEXT_MB} MiB context through a session: $SESSION_RUNS runs per path"
+  settle
   for run in $(seq "$SESSION_RUNS"); do
     for p in "direct|--docker|unix://$D/docker.sock|" "bg-docker-session|--docker|unix://$D/bgd.sock|" \
       "direct-grpc-session|--docker|unix://$D/docker.sock|--session-over-grpc" \
@@ -313,6 +323,7 @@ if [ -n "$BGCLIENT" ]; then
         record session "$label" 1 '{"failed":1}'
       fi
       rm -rf "$D/bigout"
+      settle
     done
   done
 else
@@ -321,6 +332,7 @@ fi
 
 # ---------- 3. policy evaluation ----------
 if [ -n "$INSPECT" ]; then
+  settle
   log "3. policy evaluation (bench_inspect)"
   for run in 1 2 3; do
     "$INSPECT" >"$D/inspect.$run.out" 2>&1 || log "bench_inspect failed: $(tail -3 "$D/inspect.$run.out")"
