@@ -3,12 +3,13 @@
 #
 # Starts, in one private directory: a dockerd (real BuildKit behind /grpc and
 # /session), a tiny native gRPC Control server (bgbench server), buildgate in
-# front of each (built-in default policy; multi-tenant policy + audit log), and
+# front of each (built-in default policy; multi-tenant policy + audit log),
 # nghttpx in front of the native server, and a byte relay (socat) in front of
-# dockerd and of the native server as the floor any proxy hop costs.  Then measures, interleaving the paths
-# run by run so that machine noise hits every path alike:
+# both, the floor that one more process in the path costs.  Then measures,
+# interleaving the paths run by run so that machine noise hits every path alike:
 #   1. unary gRPC calls/s, p50, p99 at concurrency 1 and 16, every path;
-#   2. a 512 MiB local context through a session, direct and via buildgate;
+#   2. a 512 MiB local context through a session: direct, via buildgate, via
+#      the relay;
 #   3. policy evaluation of Solve requests with 100 / 1k / 10k LLB ops;
 #   4. buildgate RSS with 1k / 10k idle HTTP/2 connections and during 16
 #      concurrent builds.
