@@ -143,9 +143,18 @@ def verdict(ok):
     return "**met**" if ok else "**MISSED**"
 
 
+def per_call(x, key):
+    """The proxy's CPU per call in µs: its CPU over the whole sample (warm-up
+    included) divided by the calls made in that time at the measured rate."""
+    if key not in x or not x.get("rps") or not x.get("cpu_wall_s"):
+        return None
+    return x[key] / (x["rps"] * x["cpu_wall_s"]) * 1e6
+
+
 def unary_table(samples, item, paths, direct, notes):
-    lines = ["| path | conc | calls/s | × direct | p50 µs | p99 µs | p50 added µs | errors | runs |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| path | conc | calls/s | × direct | p50 µs | p99 µs | p50 added µs | proxy CPU µs/call, user / sys "
+             "| errors | runs |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     figs = {}
     for conc in ("1", "16"):
         d = samples.get((item, direct, conc), [])
@@ -160,8 +169,11 @@ def unary_table(samples, item, paths, direct, notes):
             errs = sum(s.get("errors", 0) for s in ss)
             figs[(p, conc)] = (rps, p50, p99)
             added = "—" if p == direct or p50 is None or d_p50 is None else fmt(p50 - d_p50)
-            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %d%s |" % (
-                notes.get(p, p), conc, fmt(rps), ratio(rps, d_rps), fmt(p50), fmt(p99), added, errs, len(ss),
+            cu = med([per_call(x, "cpu_user_s") for x in ss])
+            cs = med([per_call(x, "cpu_sys_s") for x in ss])
+            cpu = "—" if cu is None or cs is None else "%s / %s" % (fmt(cu, 1), fmt(cs, 1))
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d%s |" % (
+                notes.get(p, p), conc, fmt(rps), ratio(rps, d_rps), fmt(p50), fmt(p99), added, cpu, errs, len(ss),
                 " (%d failed)" % nfail if nfail else ""))
     return lines, figs
 
@@ -200,7 +212,11 @@ def cmd_report(args):
     w("## 1. Unary gRPC calls")
     w("")
     w("Closed loop: *conc* client connections, one call in flight on each; calls/s over the measured window, "
-      "latency percentiles over every call in it.")
+      "latency percentiles over every call in it. *Proxy CPU* is the proxy process's user and system time "
+      "(from /proc, socat's reaped per-connection children included) over the whole sample, warm-up "
+      "included, divided by the calls made in that time at the measured rate. On a machine without spare "
+      "CPUs, system time is mostly the socket reads, writes and wake-ups any hop makes; user time is the "
+      "proxy's own work.")
     w("")
     w("### 1a. Real backend: dockerd %s (Docker-style `/grpc`)" % args.docker_version)
     w("")

@@ -199,6 +199,7 @@ start_relay() { # sockname target-socket
   local pid=$!
   PIDS+=($pid)
   wait_sock "$D/$1.sock" $pid || { cat "$D/$1.log" >&2; die "socat did not start"; }
+  eval "PID_$1=$pid"
 }
 start_relay rd "$D/docker.sock"
 start_relay rg "$D/gs.sock"
@@ -228,10 +229,45 @@ UNARY_B=(
   "relay|unix://$D/rg.sock|root"
 )
 
+# The proxy's own CPU per call: where a proxy's cost goes (user time is its
+# own work, system time mostly the socket I/O any hop does) is what tells a
+# slow design from an expensive hop.  proxy_pid TABLE LABEL names the process
+# behind a path (none for direct); proc_cpu prints its user and system ticks,
+# reaped children included (socat forks one child per connection).
+proxy_pid() {
+  case "$1:$2" in
+  A:bg-default-docker | A:bg-default-native) echo "$PID_bgd" ;;
+  A:bg-tenant-native) echo "$PID_bgm" ;;
+  A:relay) echo "$PID_rd" ;;
+  B:bg-default) echo "$PID_bgg" ;;
+  B:bg-tenant) echo "$PID_bggm" ;;
+  B:nghttpx) echo "$PID_nx" ;;
+  B:relay) echo "$PID_rg" ;;
+  esac
+}
+proc_cpu() { awk '{print $14 + $16, $15 + $17}' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
+# with_cpu JSON PID BEFORE: JSON plus the proxy's CPU seconds since BEFORE and
+# the seconds they cover (warm-up + measured window).
+with_cpu() {
+  local json=$1 pid=$2 before=$3
+  [ -n "$pid" ] || { echo "$json"; return; }
+  [ -d "/proc/$pid" ] || { echo "$json"; return; }
+  sleep 0.2 # let socat reap the children of the connections just closed
+  local after
+  after=$(proc_cpu "$pid")
+  awk -v j="$json" -v b="$before" -v a="$after" -v hz="$CLK_TCK" -v w="$SECS" 'BEGIN {
+    split(b, x, " "); split(a, y, " "); sub(/}$/, "", j)
+    printf "%s, \"cpu_user_s\": %.2f, \"cpu_sys_s\": %.2f, \"cpu_wall_s\": %.2f}\n", j, (y[1] - x[1]) / hz, (y[2] - x[2]) / hz, w + 0.5 }'
+}
+
 unary_sample() { # table label target who conc method
-  local table=$1 label=$2 target=$3 who=$4 conc=$5 method=$6 out
+  local table=$1 label=$2 target=$3 who=$4 conc=$5 method=$6 out pid before=""
   local cmd=("$B/bgbench" unary -target "$target" -c "$conc" -d "${SECS}s" -warmup 500ms -method "$method")
+  pid=$(proxy_pid "$table" "$label")
+  [ -z "$pid" ] || before=$(proc_cpu "$pid")
   if [ "$who" = tenant ]; then out=$(as_tenant "${cmd[@]}" 2>&1) || true; else out=$("${cmd[@]}" 2>&1) || true; fi
+  case $out in '{'*) out=$(with_cpu "$out" "$pid" "$before") ;; esac
   case $out in
   '{'*) record "unary-$table" "$label" "$conc" "$out" ;;
   *) log "unary $table $label c=$conc failed: $out"; record "unary-$table" "$label" "$conc" '{"failed":1}' ;;
@@ -241,13 +277,16 @@ unary_sample() { # table label target who conc method
 # h2load (C, much lighter than the Go client) drives the native table too.
 printf '\0\0\0\0\0' >"$D/empty.grpc" # one empty gRPC message: ListWorkersRequest{}
 h2load_sample() { # label sock conc
-  local label=$1 sock=$2 conc=$3 out lf=$D/h2load.$$.log
+  local label=$1 sock=$2 conc=$3 out lf=$D/h2load.$$.log pid before=""
+  pid=$(proxy_pid B "$label")
+  [ -z "$pid" ] || before=$(proc_cpu "$pid")
   out=$(h2load -B "unix:$sock" -c "$conc" -m 1 -D "$SECS" --warm-up-time=500ms -d "$D/empty.grpc" \
     -H 'content-type: application/grpc' -H 'te: trailers' --log-file="$lf" \
     "http://bench/moby.buildkit.v1.Control/ListWorkers" 2>&1) || true
   local json
   json=$(python3 "$ROOT/tests/bench/report.py" --h2load "$lf" "$SECS" <<<"$out") || true
   rm -f "$lf"
+  case $json in '{'*) json=$(with_cpu "$json" "$pid" "$before") ;; esac
   case $json in
   '{'*) record "h2load-B" "$label" "$conc" "$json" ;;
   *) log "h2load $label c=$conc failed: $out"; record "h2load-B" "$label" "$conc" '{"failed":1}' ;;
