@@ -245,19 +245,15 @@ UNARY_B=(
 
 # The proxy's own CPU per call: where a proxy's cost goes (user time is its
 # own work, system time mostly the socket I/O any hop does) is what tells a
-# slow design from an expensive hop.  proxy_pid TABLE LABEL names the process
-# behind a path (none for direct); proc_cpu prints its user and system ticks,
-# reaped children included (socat forks one child per connection).
+# slow design from an expensive hop.  proxy_pid TARGET names the process
+# behind a socket: start_bg, start_nghttpx and start_relay record PID_<name>
+# for <name>.sock, and the direct paths' sockets (dockerd, the native
+# server) have none.  proc_cpu prints its user and system ticks, reaped
+# children included (socat forks one child per connection).
 proxy_pid() {
-  case "$1:$2" in
-  A:bg-default-docker | A:bg-default-native) echo "$PID_bgd" ;;
-  A:bg-tenant-native) echo "$PID_bgm" ;;
-  A:relay) echo "$PID_rd" ;;
-  B:bg-default) echo "$PID_bgg" ;;
-  B:bg-tenant) echo "$PID_bggm" ;;
-  B:nghttpx) echo "$PID_nx" ;;
-  B:relay) echo "$PID_rg" ;;
-  esac
+  local n=${1##*/}
+  n=${n%.sock}
+  eval "echo \"\${PID_$n:-}\""
 }
 proc_cpu() { awk '{print $14 + $16, $15 + $17}' "/proc/$1/stat"; }
 CLK_TCK=$(getconf CLK_TCK)
@@ -278,7 +274,7 @@ with_cpu() {
 unary_sample() { # table label target who conc method
   local table=$1 label=$2 target=$3 who=$4 conc=$5 method=$6 out pid before=""
   local cmd=("$B/bgbench" unary -target "$target" -c "$conc" -d "${SECS}s" -warmup 500ms -method "$method")
-  pid=$(proxy_pid "$table" "$label")
+  pid=$(proxy_pid "$target")
   [ -z "$pid" ] || before=$(proc_cpu "$pid")
   if [ "$who" = tenant ]; then out=$(as_tenant "${cmd[@]}" 2>&1) || true; else out=$("${cmd[@]}" 2>&1) || true; fi
   case $out in '{'*) out=$(with_cpu "$out" "$pid" "$before") ;; esac
@@ -292,7 +288,7 @@ unary_sample() { # table label target who conc method
 printf '\0\0\0\0\0' >"$D/empty.grpc" # one empty gRPC message: ListWorkersRequest{}
 h2load_sample() { # label sock conc
   local label=$1 sock=$2 conc=$3 out lf=$D/h2load.$$.log pid before=""
-  pid=$(proxy_pid B "$label")
+  pid=$(proxy_pid "$sock")
   [ -z "$pid" ] || before=$(proc_cpu "$pid")
   out=$(h2load -B "unix:$sock" -c "$conc" -m 1 -D "$SECS" --warm-up-time=500ms -d "$D/empty.grpc" \
     -H 'content-type: application/grpc' -H 'te: trailers' --log-file="$lf" \
