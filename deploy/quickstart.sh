@@ -5,7 +5,8 @@
 # client (tests/interop/client, built from Debian's packaged BuildKit Go
 # libraries), starts a private Docker engine (own data root and socket, no
 # networking changes) and buildgate in front of it with the example policy
-# deploy/policies/multi-tenant.json.  Two tenants use it:
+# deploy/policies/quickstart.json (multi-tenant.json without its source
+# policy, which the Debian 12 engine cannot enforce).  Two tenants use it:
 #   - root (uid 0) is tenant "admin": every method, every entitlement;
 #   - uid 1001, run with setpriv, is tenant "ci" (profile "builder"): stable
 #     methods only, no entitlements, sandboxed LLB, image names under "ci/".
@@ -21,9 +22,11 @@
 # process, mount or temporary directory behind.  Exit status 0 when every act
 # did what it says, 1 otherwise.
 #
-# Environment: TMPDIR (where the run's directory goes, default /tmp),
+# Environment: TMPDIR (where the run's directory goes, default /tmp);
 # QUICKSTART_UID (the restricted tenant's uid, default 1001: the uid that
-# multi-tenant.json maps to tenant "ci").
+# quickstart.json maps to tenant "ci"); QUICKSTART_POLICY (another policy
+# file; tests/docs/quickstart.sh uses one that forbids nothing, to see the
+# script fail).
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
   echo "quickstart: needs root, because it starts a private dockerd and runs a client as another uid: run it as root, or prefix it with sudo" >&2
@@ -31,7 +34,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-POLICY="deploy/policies/quickstart.json"
+POLICY="${QUICKSTART_POLICY:-deploy/policies/quickstart.json}"
 CI_UID="${QUICKSTART_UID:-1001}"
 
 t0=$EPOCHREALTIME
