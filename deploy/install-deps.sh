@@ -16,6 +16,8 @@ pkgs=(
   nghttp2-client nghttp2-proxy
   # test helpers
   socat curl procps iproute2 util-linux
+  # quickstart (prints JSON) and the docs tests (man page lint)
+  jq man-db groff-base mandoc
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -30,11 +30,28 @@
 
 int bg_cmd_check(int argc, char **argv);
 
+static void usage_to(FILE *f)
+{
+  fprintf(f, "usage: buildgate check [--policy FILE] [--tenant NAME --method /pkg.Service/Method\n"
+             "                       [--message FILE] [--out FILE] [--header 'name: value']... [--gzip]\n"
+             "                       [--door grpc|docker-grpc|docker-session]]\n"
+             "\n"
+             "  --policy FILE     the policy to load (default: the built-in default policy); alone, prints\n"
+             "                    \"ok\" or \"FILE:LINE:COL: error\", warnings on stderr\n"
+             "  --tenant NAME     evaluate one call as this tenant (needs --method)\n"
+             "  --method PATH     the call's /package.Service/Method\n"
+             "  --message FILE    the request message: raw protobuf bytes, without the 5-byte gRPC prefix\n"
+             "  --out FILE        write a rewritten message here (default: print it as hex)\n"
+             "  --header 'N: V'   a request header (metadata) of the call, repeatable\n"
+             "  --gzip            the message file is gzip-compressed (sent with grpc-encoding gzip)\n"
+             "  --door DOOR       the door the call came through: grpc (default), docker-grpc, docker-session\n"
+             "  --help            this text\n"
+             "exit status: 0 valid / allowed (possibly rewritten), 2 denied, 1 usage or load error\n");
+}
+
 static int usage(void)
 {
-  fprintf(stderr, "usage: buildgate check [--policy FILE] [--tenant NAME --method /pkg.Service/Method\n"
-                  "                       [--message FILE] [--out FILE] [--header 'name: value']... [--gzip]\n"
-                  "                       [--door grpc|docker-grpc|docker-session]]\n");
+  usage_to(stderr);
   return 1;
 }
 
@@ -132,7 +149,7 @@ int bg_cmd_check(int argc, char **argv)
       hdrs[n_hdrs++] = (struct bg_header){h, (size_t)(colon - h), v, strlen(v)};
       continue;
     } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      usage();
+      usage_to(stdout);
       return 0;
     } else {
       fprintf(stderr, "buildgate check: unknown argument \"%s\"\n", a);
