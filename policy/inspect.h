@@ -86,6 +86,7 @@ struct bg_inspect {
   struct bg_strlist entitlements;        /* requested entitlements */
   struct bg_strlist sources;             /* LLB source identifiers (distinct, capped at 64) */
   size_t n_ops;                          /* LLB ops decoded */
+  size_t decode_peak;                    /* most memory the decoded views held at once */
 };
 
 /* Start a new inspection: zero the outputs, keep the inputs. */

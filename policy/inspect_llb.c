@@ -49,6 +49,14 @@ const char *bg_op_field(char *buf, size_t n, const char *fld, long idx)
 }
 #define FIELD bg_op_field(fb_, sizeof fb_, fld, idx)
 
+/* Every Op is validated (proto/pbcheck.h) before protobuf-c decodes it; a
+ * refusal names "<fld>.def[<idx>]: Op.<path>". */
+static Pb__Op *op_view(struct ictx *c, const ProtobufCBinaryData *b, const char *fld, long idx)
+{
+  char fb_[340];
+  return ictx_unpack(c, &pb__op__descriptor, b->data, b->len, FIELD);
+}
+
 static const char *netname(int m)
 {
   switch (m) {
@@ -602,7 +610,7 @@ static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, cons
           }
         }
       }
-      Pb__Op *op = need[i] && !done[i] ? need[i] : pb__op__unpack(&c->arena.pc, def->def[i].len, def->def[i].data);
+      Pb__Op *op = need[i] && !done[i] ? need[i] : op_view(c, &def->def[i], field, (long)i);
       if (!op) {
         ictx_bad(c, "LLB op");
         break;
@@ -703,7 +711,7 @@ void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field)
   char f[300];
   for (size_t i = 0; i < def->n_def && !c->stop; i++) {
     struct bg_arena_mark mk = bg_arena_mark(&c->arena);
-    Pb__Op *op = pb__op__unpack(&c->arena.pc, def->def[i].len, def->def[i].data);
+    Pb__Op *op = op_view(c, &def->def[i], field, (long)i);
     if (!op) {
       snprintf(f, sizeof f, "LLB op %s.def[%zu]", field, i);
       ictx_bad(c, f);
