@@ -13,8 +13,11 @@
 
 #include "proto/pbtok.h"
 
-/* protobuf-c 1.4's per-occurrence scan record (struct ScannedMember). */
+/* protobuf-c 1.4's per-occurrence scan record (struct ScannedMember): the
+ * first SCAN_STACK of a message live on the C stack, the rest in slabs of
+ * 32, 64, 128, ... records from the allocator. */
 #define SCAN_COST 32
+#define SCAN_STACK 16
 /* Fields per message tracked on the stack; larger schemas use the heap. */
 #define STACK_FIELDS 32
 
@@ -382,13 +385,12 @@ static int walk(struct ck *k, const ProtobufCMessageDescriptor *d, const uint8_t
   struct bg_pbfield f;
   bg_pbtok_init(&t, p, len);
   while ((rv = bg_pbtok_next(&t, &f)) == 1) {
-    n_occ++;
-    if ((rv = charge(k, SCAN_COST)))
-      break;
+    rv = 0;
+    size_t scan = ++n_occ > SCAN_STACK ? SCAN_COST : 0;
     const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(d, f.num);
     if (!fd) {
       n_unknown++;
-      if ((rv = charge(k, al(f.end - f.start))) || (rv = unknown(k, d, f.num, f.wt, NULL, 0)))
+      if ((rv = charge(k, scan + al(f.end - f.start))) || (rv = unknown(k, d, f.num, f.wt, NULL, 0)))
         break;
       continue;
     }
@@ -402,6 +404,8 @@ static int walk(struct ck *k, const ProtobufCMessageDescriptor *d, const uint8_t
       push(k, "[%" PRIu32 "]", cnt[fi]);
     else if (rep && fd->type == PROTOBUF_C_TYPE_MESSAGE && !is_map_entry(fd->descriptor))
       push(k, "[%" PRIu32 "]", cnt[fi]);
+    if ((rv = charge(k, scan)))
+      break;
     if (!is_packed && f.wt != wire_of(fd->type)) {
       rv = fail(k, BG_PBCHECK_ETYPE, "wrong wire type %u (expected %u)", f.wt, wire_of(fd->type));
       break;
@@ -463,17 +467,16 @@ static int walk(struct ck *k, const ProtobufCMessageDescriptor *d, const uint8_t
       rv = charge(k, al((size_t)cnt[i] * elt_size(d->fields[i].type)));
   if (rv == 0 && n_unknown)
     rv = charge(k, al(n_unknown * sizeof(ProtobufCMessageUnknownField)));
-  if (rv == 0 && n_occ > 16) {
-    /* protobuf-c's scan slabs double from 32 entries; SCAN_COST per
-     * occurrence is already counted, add what the last slab over-allocates */
-    size_t cap = 16, slab = 16, bytes = 0;
+  if (rv == 0 && n_occ > SCAN_STACK) {
+    /* SCAN_COST per record past the stack is counted; add what the last
+     * slab allocates beyond that */
+    size_t cap = SCAN_STACK, slab = SCAN_STACK, bytes = 0;
     while (cap < n_occ) {
       slab *= 2;
       cap += slab;
-      bytes += slab * SCAN_COST;
+      bytes += al(slab * SCAN_COST);
     }
-    if (bytes > n_occ * SCAN_COST)
-      rv = charge(k, bytes - n_occ * SCAN_COST);
+    rv = charge(k, bytes - (n_occ - SCAN_STACK) * SCAN_COST);
   }
   for (unsigned i = 0; i < nf; i++)
     if (sets[i]) {

@@ -51,7 +51,8 @@
  *             -> refused: nesting deeper than opts->max_depth (default 32).
  *   cost      protobuf-c allocates sizeof the C struct for every message, a
  *             pointer array for every repeated field and a copy of every
- *             string, plus 32 bytes of scan state per field occurrence: an
+ *             string, plus 32 bytes of scan state per field occurrence past
+ *             the 16th of a message: an
  *             ExecOp of 4 million empty mounts (2 wire bytes each) would
  *             take ~80 times its wire size.  The walk adds these up and
  *             refuses a message whose decoded form would take more than
