@@ -195,9 +195,10 @@ int ictx_check(struct ictx *c, const ProtobufCMessageDescriptor *d, const uint8_
   struct bg_pbcheck_result res;
   if (bg_pbcheck(d, msg, len, &o, &res) != BG_PBCHECK_OK) {
     struct bg_inspect *r = c->r;
-    r->grpc_status = BG_GRPC_INVALID_ARGUMENT;
+    int oom = res.err == BG_PBCHECK_ENOMEM;
+    r->grpc_status = oom ? BG_GRPC_RESOURCE_EXHAUSTED : BG_GRPC_INVALID_ARGUMENT;
     r->would_deny = 0;
-    snprintf(r->rule, sizeof r->rule, "decode");
+    snprintf(r->rule, sizeof r->rule, "%s", oom ? "internal" : "decode");
     snprintf(r->reason, sizeof r->reason, "%.100s%s%.290s", where ? where : "", where ? ": " : "", res.msg);
     c->stop = 1;
     return 0;
