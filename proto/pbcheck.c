@@ -58,18 +58,35 @@ static int fail(struct ck *k, int code, const char *fmt, ...)
   return code;
 }
 
-static size_t push(struct ck *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static size_t push(struct ck *k, const char *fmt, ...)
+/* The hot paths: a field name, an index (no printf: they run per field). */
+static size_t push_name(struct ck *k, const char *name)
 {
-  size_t old = k->plen;
-  if (old < sizeof k->path - 1) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(k->path + old, sizeof k->path - old, fmt, ap);
-    va_end(ap);
-    k->plen = n < 0 ? old : old + (size_t)n < sizeof k->path - 1 ? old + (size_t)n : sizeof k->path - 1;
-  }
+  size_t old = k->plen, n = strlen(name);
+  if (old + 2 >= sizeof k->path)
+    return old; /* a path this long is cut: the start names the place */
+  if (n > sizeof k->path - 2 - old)
+    n = sizeof k->path - 2 - old;
+  k->path[old] = '.';
+  memcpy(k->path + old + 1, name, n);
+  k->plen = old + 1 + n;
+  k->path[k->plen] = 0;
   return old;
+}
+
+static void push_index(struct ck *k, uint32_t i)
+{
+  char b[16];
+  size_t n = 0;
+  b[15] = ']';
+  do
+    b[14 - n++] = (char)('0' + i % 10);
+  while ((i /= 10) && n < 12);
+  b[14 - n++] = '[';
+  if (k->plen + n + 1 < sizeof k->path) {
+    memcpy(k->path + k->plen, b + 15 - n, n + 1);
+    k->plen += n + 1;
+    k->path[k->plen] = 0;
+  }
 }
 
 static void pop(struct ck *k, size_t old)
@@ -91,10 +108,17 @@ static void push_key(struct ck *k, const uint8_t *key, size_t n)
     else
       w += (size_t)snprintf(b + w, sizeof b - w, "\\x%02x", c);
   }
-  if (n > 64)
-    w += (size_t)snprintf(b + w, sizeof b - w, "...");
-  b[w] = 0;
-  push(k, "[%s]", b);
+  if (n > 64) {
+    memcpy(b + w, "...", 3);
+    w += 3;
+  }
+  if (k->plen + w + 2 < sizeof k->path) {
+    k->path[k->plen] = '[';
+    memcpy(k->path + k->plen + 1, b, w);
+    k->path[k->plen + 1 + w] = ']';
+    k->plen += w + 2;
+    k->path[k->plen] = 0;
+  }
 }
 
 static int charge(struct ck *k, size_t n)
@@ -376,9 +400,10 @@ static int walk(struct ck *k, const ProtobufCMessageDescriptor *d, const uint8_t
       return fail(k, BG_PBCHECK_ENOMEM, "out of memory");
     }
   } else {
-    memset(cnt_s, 0, sizeof cnt_s);
-    memset(sets_s, 0, sizeof sets_s);
+    memset(cnt_s, 0, nf * sizeof *cnt_s);
+    memset(sets_s, 0, nf * sizeof *sets_s);
   }
+  int any_map = 0;
   int entry = is_map_entry(d);
   size_t n_occ = 0, n_unknown = 0;
   struct bg_pbtok t;
@@ -399,11 +424,9 @@ static int walk(struct ck *k, const ProtobufCMessageDescriptor *d, const uint8_t
     int is_packed = rep && f.wt == BG_PB_LEN && wire_of(fd->type) != BG_PB_LEN;
     size_t old = k->plen;
     if (!entry)
-      push(k, ".%s", fd->name);
-    if (rep && !is_packed && fd->type != PROTOBUF_C_TYPE_MESSAGE)
-      push(k, "[%" PRIu32 "]", cnt[fi]);
-    else if (rep && fd->type == PROTOBUF_C_TYPE_MESSAGE && !is_map_entry(fd->descriptor))
-      push(k, "[%" PRIu32 "]", cnt[fi]);
+      push_name(k, fd->name);
+    if (rep && !is_packed && (fd->type != PROTOBUF_C_TYPE_MESSAGE || !is_map_entry(fd->descriptor)))
+      push_index(k, cnt[fi]);
     if ((rv = charge(k, scan)))
       break;
     if (!is_packed && f.wt != wire_of(fd->type)) {
@@ -446,8 +469,10 @@ static int walk(struct ck *k, const ProtobufCMessageDescriptor *d, const uint8_t
       rv = f.vlen ? charge(k, al(f.vlen)) : 0;
       break;
     case PROTOBUF_C_TYPE_MESSAGE:
-      if (rep && is_map_entry(fd->descriptor))
+      if (rep && is_map_entry(fd->descriptor)) {
+        any_map = 1;
         rv = map_entry(k, fd, &f, depth, &sets[fi]);
+      }
       else
         rv = walk(k, fd->descriptor, f.val, f.vlen, depth + 1);
       break;
@@ -478,7 +503,7 @@ static int walk(struct ck *k, const ProtobufCMessageDescriptor *d, const uint8_t
     }
     rv = charge(k, bytes - (n_occ - SCAN_STACK) * SCAN_COST);
   }
-  for (unsigned i = 0; i < nf; i++)
+  for (unsigned i = 0; any_map && i < nf; i++)
     if (sets[i]) {
       free(sets[i]->slot);
       free(sets[i]);
@@ -508,7 +533,12 @@ int bg_pbcheck(const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t l
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   k.seed = ((uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)(uintptr_t)&k ^ (uint64_t)ts.tv_sec << 40;
-  push(&k, "%s", d->short_name);
+  size_t sn = strlen(d->short_name);
+  if (sn > 100)
+    sn = 100;
+  memcpy(k.path, d->short_name, sn);
+  k.path[sn] = 0;
+  k.plen = sn;
   if (len > UINT32_MAX)
     return fail(&k, BG_PBCHECK_ECOST, "message larger than 4 GiB");
   int rv = walk(&k, d, k.base, k.wire, 0);

@@ -510,6 +510,44 @@ static void test_invalid_utf8(void **st)
   free(m.b);
 }
 
+/* A string deep in nested source maps: the path is cut, never overrun, and
+ * one level deeper is refused for depth. */
+static struct bg_pbuf nested_defs(int rounds, const char *leaf, size_t leafn)
+{
+  struct bg_pbuf cur = {0};
+  put_str(&cur, 1, leaf, leafn); /* SourceInfo.filename */
+  for (int i = 0; i < rounds; i++) {
+    struct bg_pbuf src = {0}, def = {0}, info = {0};
+    put_msg(&src, 2, &cur);  /* Source.infos */
+    put_msg(&def, 3, &src);  /* Definition.Source */
+    put_msg(&info, 3, &def); /* SourceInfo.definition */
+    free(cur.b), free(src.b), free(def.b);
+    cur = info;
+  }
+  /* the outermost: Definition.Source.infos[0] = cur */
+  struct bg_pbuf src = {0}, def = {0};
+  put_msg(&src, 2, &cur);
+  put_msg(&def, 3, &src);
+  free(cur.b), free(src.b);
+  return def;
+}
+
+static void test_deep_paths(void **st)
+{
+  struct bg_pbuf d = nested_defs(10, "a\0b", 3); /* the leaf SourceInfo is 32 levels down */
+  struct bg_pbcheck_result res;
+  assert_int_equal(check(&pb__definition__descriptor, &d, &res), BG_PBCHECK_ESTRING);
+  assert_non_null(strstr(res.msg, "Definition.Source.infos[0].definition.Source.infos[0]"));
+  assert_non_null(strstr(res.msg, ": NUL byte in string"));
+  free(d.b);
+  d = nested_defs(10, "ok", 2);
+  assert_int_equal(check(&pb__definition__descriptor, &d, &res), 0);
+  free(d.b);
+  d = nested_defs(11, "ok", 2);
+  expect_refused(&pb__definition__descriptor, &d, BG_PBCHECK_EDEPTH, "messages nested more than 32 deep");
+  free(d.b);
+}
+
 /* ---- numbers -------------------------------------------------------------------------- */
 
 static void test_enum_range_and_unknown(void **st)
@@ -947,6 +985,7 @@ int main(void)
       cmocka_unit_test(test_duplicate_map_key),
       cmocka_unit_test(test_nul_in_string),
       cmocka_unit_test(test_invalid_utf8),
+      cmocka_unit_test(test_deep_paths),
       cmocka_unit_test(test_enum_range_and_unknown),
       cmocka_unit_test(test_packed_and_unpacked),
       cmocka_unit_test(test_unknown_llb_fields),
