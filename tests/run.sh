@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 deploy/install-deps.sh
 make -j2 buildgate
 make unit
+make oracle
 make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-15}"
 make interop
 tests/docs/cli.sh
