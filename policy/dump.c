@@ -608,6 +608,8 @@ char *bg_inspect_dump(struct bg_policy *p, const char *tenant, const char *metho
   }
   char refusal[600] = "";
   int status = d.grpc_status, inspected = d.inspect_requests;
+  uint8_t *out = NULL; /* what the gateway would forward instead */
+  size_t outlen = 0;
   if (status) {
     snprintf(refusal, sizeof refusal, "%d %s", status, d.message);
   } else if (inspected) {
@@ -617,28 +619,50 @@ char *bg_inspect_dump(struct bg_policy *p, const char *tenant, const char *metho
       status = r.grpc_status;
       snprintf(refusal, sizeof refusal, "%d %s", status, r.message);
     }
-    if (r.verdict == BG_MSG_REPLACE)
-      free(r.data);
+    if (r.verdict == BG_MSG_REPLACE) {
+      out = r.data;
+      outlen = r.len;
+    }
   }
   char *audit = NULL;
   bg_call_end(call, status, refusal, len, 0, &audit);
   free(audit);
   bg_conn_close(c);
-  if (status)
-    return one_string("refused", refusal);
-  if (!inspected)
-    return one_string("forwarded", "not inspected");
+  if (status || !inspected) {
+    free(out);
+    return status ? one_string("refused", refusal) : one_string("forwarded", "not inspected");
+  }
 
   /* 2: the fields, from the decoding the inspectors use */
   size_t k;
   for (k = 0; k < sizeof kinds / sizeof *kinds; k++)
     if (strcmp(kinds[k].method, method) == 0)
       break;
-  if (k == sizeof kinds / sizeof *kinds)
+  if (k == sizeof kinds / sizeof *kinds) {
+    free(out);
     return one_string("forwarded", "no view for this method");
+  }
   struct view v = {json_object(), 0};
-  if (!v.o)
+  if (!v.o) {
+    free(out);
     return NULL;
+  }
+  if (out) {
+    /* "^rewritten": the bytes the gateway forwards instead, in hex, so the
+     * oracle can check that BuildKit reads them as the gateway meant */
+    char *hex = malloc(outlen * 2 + 1);
+    if (!hex)
+      v.oom = 1;
+    else {
+      for (size_t i = 0; i < outlen; i++)
+        sprintf(hex + 2 * i, "%02x", out[i]);
+      hex[2 * outlen] = 0;
+      if (json_object_set_new(v.o, "^rewritten", json_string(hex)) < 0)
+        v.oom = 1;
+      free(hex);
+    }
+    free(out);
+  }
   if (!kinds[k].desc) {
     view_resolve_image(&v, msg, len);
   } else {

@@ -14,7 +14,8 @@
  *     first NUL;
  *   - "~cache-imports..." and "~BUILDKIT_SYNTAX" are the readings of JSON and
  *     text inside frontend attrs.
- * A message the policy refuses prints {"refused": "<status> <reason>"}.
+ * A message the policy refuses prints {"refused": "<status> <reason>"}.  A
+ * message it rewrites carries "^rewritten": the new bytes in hex.
  * tests/oracle/bgoracle prints the same form for what BuildKit's Go code reads.
  */
 #ifndef BG_DUMP_H

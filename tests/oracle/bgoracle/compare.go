@@ -13,6 +13,7 @@ package main
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -48,6 +49,9 @@ func readLines(path string) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	if len(b) == 0 {
+		return nil, nil
 	}
 	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n"), nil
 }
@@ -146,6 +150,7 @@ func cmdCompare(args []string) (bool, error) {
 	gateOut := fl.String("gate", "", "buildgate check --dump --batch output")
 	show := fl.Int("show", 5, "disagreements to print in detail")
 	examples := fl.Bool("examples", false, "print one example of each disagreeing field")
+	rewritten := fl.String("rewritten", "", "write the messages the gateway rewrote (stream, and labels beside it) to check them again")
 	seeds := fl.String("seeds", "", "write up to 48 interesting messages as libFuzzer seeds under DIR/fuzz_inspect and DIR/fuzz_policy_call")
 	if err := fl.Parse(args); err != nil {
 		return false, err
@@ -183,10 +188,18 @@ func cmdCompare(args []string) (bool, error) {
 			seedList = append(seedList, seedRec{key, rec})
 		}
 	}
+	var rw []*record
+	var rwLabels []string
 	shown := 0
 	for i, rec := range recs {
 		g, c := gv[i], cv[i]
 		label := strings.SplitN(lab[i], "\t", 2)[0]
+		if h := c["^rewritten"]; h != "" {
+			if b, err := hex.DecodeString(h); err == nil {
+				rw = append(rw, &record{rec.method, b})
+				rwLabels = append(rwLabels, "rewritten-"+lab[i])
+			}
+		}
 		if r, ok := c["refused"]; ok {
 			refused++
 			short := regexp.MustCompile(`[0-9]+`).ReplaceAllString(r, "N")
@@ -263,6 +276,27 @@ func cmdCompare(args []string) (bool, error) {
 	if len(refusals) > 0 {
 		fmt.Println("oracle: gateway refusals (messages per reason):")
 		printTop(refusals, 12)
+	}
+	if *rewritten != "" {
+		f, err := os.Create(*rewritten)
+		if err != nil {
+			return true, err
+		}
+		w := bufio.NewWriter(f)
+		for _, r := range rw {
+			writeRecord(w, r)
+		}
+		if err := w.Flush(); err != nil {
+			return true, err
+		}
+		f.Close()
+		lb := strings.Join(rwLabels, "\n")
+		if lb != "" {
+			lb += "\n"
+		}
+		if err := os.WriteFile(*rewritten+".labels", []byte(lb), 0o644); err != nil {
+			return true, err
+		}
 	}
 	if *seeds != "" {
 		if err := writeSeeds(*seeds, seedList); err != nil {
