@@ -331,31 +331,27 @@ func printTop(m map[string]int, n int) {
 	}
 }
 
-// writeSeeds: disagreements first (they are the bugs), then refusals; at
-// most 24 per fuzz target, the raw message for fuzz_inspect and the
-// fuzz_policy_call form (options byte 1 = multi-tenant builder, method
-// index, message).
+// writeSeeds: up to 16 disagreements (one per disagreeing field, they are
+// the bugs) and 8 refusals (one per reason), each as the raw message for
+// fuzz_inspect and in the fuzz_policy_call form (options byte 1 =
+// multi-tenant builder, method index, message).
 type seedRec struct {
 	key string
 	rec *record
 }
 
 func writeSeeds(dir string, l []seedRec) error {
-	sort.SliceStable(l, func(i, j int) bool {
-		return strings.HasPrefix(l[i].key, "disagree:") && !strings.HasPrefix(l[j].key, "disagree:")
-	})
-	// spread over classes: one per distinct (kind, mutation) first
-	picked := []int{}
+	var picked []int
 	used := map[string]bool{}
+	quota := map[string]int{"disagree": 16, "refused": 8}
 	for i, s := range l {
-		k := strings.Join(strings.SplitN(s.key, ":", 3)[:2], ":")
-		if !used[k] && len(s.rec.msg) <= 64*1024 {
+		parts := strings.SplitN(s.key, ":", 3)
+		k := parts[0] + ":" + parts[2]
+		if !used[k] && quota[parts[0]] > 0 && len(s.rec.msg) <= 64*1024 {
 			used[k] = true
+			quota[parts[0]]--
 			picked = append(picked, i)
 		}
-	}
-	if len(picked) > 24 {
-		picked = picked[:24]
 	}
 	for _, t := range []string{"fuzz_inspect", "fuzz_policy_call"} {
 		if err := os.MkdirAll(filepath.Join(dir, t), 0o755); err != nil {
