@@ -453,6 +453,9 @@ static void view_bridge_solve(struct view *v, const ProtobufCMessage *m)
   put_s(v, "Frontend", g_str(m, "Frontend"));
   v_smap(v, "FrontendOpt", m, "FrontendOpt");
   v_attr_readings(v, m, "FrontendOpt");
+  /* field 4: refs a v0.8 daemon turns into registry cache imports; listed
+   * once proto/gateway.proto declares it */
+  v_slist(v, "ImportCacheRefs", m, "ImportCacheRefsDeprecated");
   v_typed(v, "CacheImports", m, "CacheImports");
   v_definitions_map(v, "FrontendInputs", m, "FrontendInputs");
   const ProtobufCFieldDescriptor *f = fld(m, "ExporterAttr");
