@@ -11,7 +11,6 @@ cd "$(dirname "$0")/.."
 deploy/install-deps.sh
 make -j2 buildgate
 make unit
-make oracle
 make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-15}"
 make interop
 tests/docs/cli.sh
@@ -21,3 +20,4 @@ tests/docs/install.sh
 tests/docs/readme.sh
 tests/docs/quickstart.sh
 make asan
+make oracle

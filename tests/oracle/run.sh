@@ -18,7 +18,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 t0=$SECONDS
 tests/oracle/build.sh
-[[ -x ./buildgate ]] || make -s -j2 buildgate
+make -s -j2 buildgate
 w="$root/build/oracle"
 rm -rf "$w"
 mkdir -p "$w"
