@@ -554,6 +554,68 @@ static void view_resolve_image(struct view *v, const uint8_t *d, size_t n)
   }
 }
 
+/* ResolveSourceMetaRequest.Source (1) is a SourceOp, also walked at the wire
+ * level by isolate_bridge.c: every field numbered 1 (in 64 bits), every attrs
+ * entry (2) in it, the last key (1) and the last value (2) of each entry.  The
+ * view is the session names the namespacing acts on. */
+struct wfield {
+  uint64_t num;
+  unsigned wt;
+  const uint8_t *val;
+  size_t vlen;
+};
+
+static int next_wfield(const uint8_t *d, size_t n, size_t *pos, struct wfield *f)
+{
+  uint64_t key, x;
+  if (rd_varint(d, n, pos, &key))
+    return -1;
+  f->num = key >> 3;
+  f->wt = (unsigned)(key & 7);
+  f->val = NULL;
+  f->vlen = 0;
+  switch (f->wt) {
+  case 0: return rd_varint(d, n, pos, &x);
+  case 1: if (n - *pos < 8) return -1; *pos += 8; return 0;
+  case 5: if (n - *pos < 4) return -1; *pos += 4; return 0;
+  case 2:
+    if (rd_varint(d, n, pos, &x) || x > n - *pos)
+      return -1;
+    f->val = d + *pos;
+    f->vlen = (size_t)x;
+    *pos += (size_t)x;
+    return 0;
+  default: return -1;
+  }
+}
+
+static void view_resolve_source(struct view *v, const uint8_t *d, size_t n)
+{
+  size_t pos = 0;
+  struct wfield f, e, kv;
+  while (pos < n && next_wfield(d, n, &pos, &f) == 0) {
+    if (f.num != 1 || f.wt != 2)
+      continue;
+    size_t p2 = 0;
+    while (p2 < f.vlen && next_wfield(f.val, f.vlen, &p2, &e) == 0) {
+      if (e.num != 2 || e.wt != 2)
+        continue;
+      const uint8_t *k = NULL, *val = NULL;
+      size_t kl = 0, vl = 0, p3 = 0;
+      while (p3 < e.vlen && next_wfield(e.val, e.vlen, &p3, &kv) == 0) {
+        if (kv.num == 1 && kv.wt == 2)
+          k = kv.val, kl = kv.vlen;
+        else if (kv.num == 2 && kv.wt == 2)
+          val = kv.val, vl = kv.vlen;
+      }
+      if (k && kl == 13 && memcmp(k, "local.session", 13) == 0)
+        put_n(v, "Source.attrs[local.session]", (const char *)val, val ? vl : 0);
+      else if (k && kl == 11 && memcmp(k, "oci.session", 11) == 0)
+        put_n(v, "Source.attrs[oci.session]", (const char *)val, val ? vl : 0);
+    }
+  }
+}
+
 /* ---- entry points ---------------------------------------------------------------- */
 
 static const char dump_policy_json[] =
@@ -582,6 +644,7 @@ static const struct {
     {BR "ExecProcess", &moby__buildkit__v1__frontend__exec_message__descriptor, view_exec_message},
     {CTL "Status", &moby__buildkit__v1__status_request__descriptor, NULL},
     {BR "ResolveImageConfig", NULL, NULL},
+    {BR "ResolveSourceMeta", NULL, NULL},
 };
 
 /* {"k": "val"}; val is escaped like every value (a refusal reason quotes
@@ -667,7 +730,10 @@ char *bg_inspect_dump(struct bg_policy *p, const char *tenant, const char *metho
     free(out);
   }
   if (!kinds[k].desc) {
-    view_resolve_image(&v, msg, len);
+    if (strcmp(method, BR "ResolveSourceMeta") == 0)
+      view_resolve_source(&v, msg, len);
+    else
+      view_resolve_image(&v, msg, len);
   } else {
     ProtobufCMessage *m = protobuf_c_message_unpack(kinds[k].desc, NULL, len, msg);
     if (!m) {

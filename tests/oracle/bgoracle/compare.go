@@ -139,7 +139,7 @@ func fieldClass(p string) string { return idxRe.ReplaceAllString(p, "[]") }
 
 var methodIndex = map[string]byte{ // tests/fuzz/fuzz_policy_call.c methods[]
 	ctl + "Solve": 0, br + "Solve": 1, br + "NewContainer": 2, br + "ExecProcess": 3, ctl + "Status": 4,
-	br + "ResolveImageConfig": 10,
+	br + "ResolveImageConfig": 10, br + "ResolveSourceMeta": 11,
 }
 
 func cmdCompare(args []string) (bool, error) {

@@ -68,6 +68,7 @@ var schema = map[string]map[uint64]fspec{
 		6: {sub: "Empty"}, 7: {sub: "Empty"}, 8: {sub: "Empty"}},
 	"InitMessage":               {1: {str: true}, 2: {sub: "Meta"}, 3: {}, 4: {}, 5: {enum: true}, 6: {sub: "SecretEnv"}},
 	"StatusRequest":             {1: {str: true}},
+	"ResolveSourceMetaRequest":  {1: {sub: "SourceOp"}, 3: {str: true}, 4: {str: true}},
 	"ResolveImageConfigRequest": {1: {str: true}, 2: {sub: "Empty"}, 3: {str: true}, 4: {str: true}, 6: {str: true}, 7: {str: true}},
 }
 
@@ -78,6 +79,7 @@ var methodType = map[string]string{
 	br + "ExecProcess":        "ExecMessage",
 	ctl + "Status":            "StatusRequest",
 	br + "ResolveImageConfig": "ResolveImageConfigRequest",
+	br + "ResolveSourceMeta":  "ResolveSourceMetaRequest",
 }
 
 type base struct {
@@ -204,6 +206,9 @@ func synthetic() []base {
 		fm(2, msg("Meta", fs(1, "sh"), fs(2, "A=1"), fs(3, "/"))), &pfield{num: 3, wt: 2, data: []byte{0, 1, 2}},
 		fv(4, 1), fv(5, 0), fm(6, msg("SecretEnv", fs(1, "tok"), fs(2, "TOKEN"))))))
 	st := msg("StatusRequest", fs(1, "ref1"))
+	rs := msg("ResolveSourceMetaRequest", fm(1, msg("SourceOp", fs(1, "oci-layout://store/app:1"),
+		entry(2, "oci.session", "s3ss10n"), entry(2, "oci.store", "store"), entry(2, "local.session", "s3ss10n"))),
+		fs(3, "resolve"))
 	ri := msg("ResolveImageConfigRequest", fs(1, "docker.io/library/alpine:latest"), fs(3, "default"), fs(6, "s3ss10n"))
 	return []base{
 		{name: "synthetic/control-solve", method: ctl + "Solve", m: cs},
@@ -212,6 +217,7 @@ func synthetic() []base {
 		{name: "synthetic/exec-init", method: br + "ExecProcess", m: ex},
 		{name: "synthetic/status", method: ctl + "Status", m: st},
 		{name: "synthetic/resolve-image", method: br + "ResolveImageConfig", m: ri},
+		{name: "synthetic/resolve-source", method: br + "ResolveSourceMeta", m: rs},
 	}
 }
 

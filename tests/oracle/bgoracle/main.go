@@ -97,6 +97,10 @@ var kinds = map[string]kind{
 		func() unmarshaler { return &control08.StatusRequest{} },
 		func() unmarshaler { return &control.StatusRequest{} },
 		func(v view, d *decoder, x reflect.Value, _ []byte) { v.str("Ref", gs(x, "Ref")) }},
+	br + "ResolveSourceMeta": {
+		nil,
+		func() unmarshaler { return &extra.ResolveSourceMetaRequest{} },
+		func(v view, d *decoder, x reflect.Value, _ []byte) { v.sourceMetaSessions(x) }},
 	br + "ResolveImageConfig": {
 		func() unmarshaler { return &gateway08.ResolveImageConfigRequest{} },
 		func() unmarshaler { return &extra.ResolveImageConfigRequest{} },
@@ -125,6 +129,13 @@ func goView(method string, raw []byte) map[string]string {
 	k, ok := kinds[method]
 	if !ok {
 		return map[string]string{"go_error": "no view for method " + esc(method)}
+	}
+	if k.v08 == nil { // a type v0.8 does not have
+		vg, err := viewWith(k, k.gen, decGen, raw)
+		if err != nil {
+			return map[string]string{"go_error": esc(err.Error())}
+		}
+		return vg
 	}
 	v08, err08 := viewWith(k, k.v08, dec08, raw)
 	if err08 != nil {

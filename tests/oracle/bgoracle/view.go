@@ -483,3 +483,12 @@ func (v view) execMessage(d *decoder, x reflect.Value, raw []byte) {
 		v.secretenv("Init", i)
 	}
 }
+
+// ResolveSourceMeta: the session names in the SourceOp's attrs, the only
+// fields the gateway reads there (isolate_bridge.c).
+func (v view) sourceMetaSessions(x reflect.Value) {
+	attrs := goMap(gm(x, "Source"), "Attrs")
+	for _, k := range []string{"local.session", "oci.session"} {
+		v.str("Source.attrs["+k+"]", attrs[k])
+	}
+}
