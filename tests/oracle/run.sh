@@ -40,7 +40,7 @@ pass all "$w/stream" "$w/labels" -rewritten "$w/rewritten" ${ORACLE_SEEDS:+-seed
 	tee "$w/report" || rc=1
 if [[ -s "$w/rewritten" ]]; then
 	echo "oracle: second pass: the messages the gateway rewrote, as it forwards them"
-	pass rewritten "$w/rewritten" "$w/rewritten.labels" | tee -a "$w/report" || rc=1
+	pass rewritten "$w/rewritten" "$w/rewritten.labels" -forwarded | tee -a "$w/report" || rc=1
 fi
 # one line for both passes
 read -r n r d < <(awk '/^oracle: [0-9]+ compared, /{n+=$2; r+=$4; d+=$(NF-1)} END{print n+0, r+0, d+0}' "$w/report")

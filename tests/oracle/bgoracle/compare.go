@@ -1,7 +1,9 @@
 package main
 
 // compare: the gateway's view (buildgate check --dump --batch) against
-// BuildKit's (bgoracle decode), message by message and field by field.
+// BuildKit's (bgoracle decode), message by message and field by field; and,
+// for bytes the gateway forwards, Exporter/ExporterAttrs against Exporters[0]
+// (old and new daemons must read the same exporter).
 //
 // A message is not compared when the gateway refused it (it never reaches
 // the daemon) or when BuildKit's decoder itself rejects it (the daemon
@@ -21,10 +23,18 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
 type diff struct{ path, goV, gateV string }
+
+func (d diff) String() string {
+	if strings.Contains(d.path, "=") { // an old/new pair of fields (exporterPair)
+		return fmt.Sprintf("%s: %s, %s", d.path, d.goV, d.gateV)
+	}
+	return fmt.Sprintf("%s: BuildKit reads %q, the gateway reads %q", d.path, d.goV, d.gateV)
+}
 
 func readJSONLines(path string) ([]map[string]string, error) {
 	f, err := os.Open(path)
@@ -126,6 +136,34 @@ func compareViews(g, c map[string]string) []diff {
 	return ds
 }
 
+// exporterPair: in bytes that reach the daemon, a daemon older than v0.13
+// reads Exporter/ExporterAttrs (3/4) and a newer one Exporters (13) when it
+// is not empty: the two must say the same, or the policy judged only one of
+// them (PROTOCOL.md section 6, "Exporter fields").
+func exporterPair(g map[string]string) []diff {
+	if g["Exporters#"] == "" {
+		return nil
+	}
+	var ds []diff
+	if g["Exporter"] != g["Exporters[0].Type"] {
+		ds = append(ds, diff{"Exporter=Exporters[0].Type", "v0.13+ reads " + strconv.Quote(g["Exporters[0].Type"]),
+			"older daemons read " + strconv.Quote(g["Exporter"])})
+	}
+	for k, v := range g {
+		if strings.HasPrefix(k, "ExporterAttrs") {
+			if w := g["Exporters[0].Attrs"+strings.TrimPrefix(k, "ExporterAttrs")]; w != v {
+				ds = append(ds, diff{"ExporterAttrs=Exporters[0].Attrs" + strings.TrimPrefix(k, "ExporterAttrs"),
+					"v0.13+ reads " + strconv.Quote(w), "older daemons read " + strconv.Quote(v)})
+			}
+		}
+		if strings.HasPrefix(k, "Exporters[0].Attrs") && g["ExporterAttrs"+strings.TrimPrefix(k, "Exporters[0].Attrs")] == "" {
+			ds = append(ds, diff{"ExporterAttrs=Exporters[0].Attrs" + strings.TrimPrefix(k, "Exporters[0].Attrs"),
+				"v0.13+ reads " + strconv.Quote(v), "older daemons read \"\""})
+		}
+	}
+	return ds
+}
+
 var (
 	idxRe = regexp.MustCompile(`\[[^\]]*\]`)
 	// Paths of fields BuildKit v0.8 does not have (PROTOCOL.md section 4).
@@ -150,6 +188,7 @@ func cmdCompare(args []string) (bool, error) {
 	gateOut := fl.String("gate", "", "buildgate check --dump --batch output")
 	show := fl.Int("show", 5, "disagreements to print in detail")
 	examples := fl.Bool("examples", false, "print one example of each disagreeing field")
+	forwarded := fl.Bool("forwarded", false, "the stream is the bytes the gateway forwarded (the second pass)")
 	rewritten := fl.String("rewritten", "", "write the messages the gateway rewrote (stream, and labels beside it) to check them again")
 	seeds := fl.String("seeds", "", "write up to 48 interesting messages as libFuzzer seeds under DIR/fuzz_inspect and DIR/fuzz_policy_call")
 	if err := fl.Parse(args); err != nil {
@@ -224,6 +263,10 @@ func cmdCompare(args []string) (bool, error) {
 		}
 		compared++
 		ds := compareViews(g, c)
+		if *forwarded || c["^rewritten"] == "" {
+			// forwarded as it is: what each daemon generation reads from it
+			ds = append(ds, exporterPair(g)...)
+		}
 		if len(ds) == 0 {
 			continue
 		}
@@ -235,7 +278,7 @@ func cmdCompare(args []string) (bool, error) {
 				seenC[fc] = true
 				classes[fc]++
 				if _, ok := example[fc]; !ok {
-					example[fc] = fmt.Sprintf("message %d (%s): %s: BuildKit %q, gateway %q", i, label, d.path, d.goV, d.gateV)
+					example[fc] = fmt.Sprintf("message %d (%s): %s", i, label, d.String())
 				}
 			}
 		}
@@ -252,7 +295,7 @@ func cmdCompare(args []string) (bool, error) {
 					fmt.Printf("    ... %d more fields\n", len(ds)-k)
 					break
 				}
-				fmt.Printf("    %s: BuildKit reads %q, the gateway reads %q\n", d.path, d.goV, d.gateV)
+				fmt.Printf("    %s\n", d.String())
 			}
 		}
 	}

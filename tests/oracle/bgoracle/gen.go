@@ -560,7 +560,37 @@ var mutations = []mutation{
 		if m.typ != "control.SolveRequest" {
 			return false
 		}
-		switch r.Intn(3) {
+		switch r.Intn(4) {
+		case 3:
+			// 4 as long as Exporters[0].Attrs, with one key twice: a
+			// comparison that counts entries and looks keys up one way
+			// finds them equal
+			var e0 *pmsg
+			for _, f := range m.fields {
+				if f.num == 13 && f.sub != nil {
+					e0 = f.sub
+					break
+				}
+			}
+			if e0 == nil {
+				e0 = msg("Typed", fs(1, "image"), entry(2, "name", "registry.example.com/oracle/app:1"), entry(2, "push", "false"))
+				insertAt(r, m, fm(13, e0))
+			}
+			var ents []*pfield
+			for _, f := range e0.fields {
+				if f.num == 2 && f.sub != nil {
+					ents = append(ents, f.clone())
+				}
+			}
+			if len(ents) < 2 {
+				ents = append(ents, entry(2, "push", "false"))
+			}
+			ents[len(ents)-1] = ents[0].clone()
+			m.fields = filter(m.fields, 4)
+			for _, f := range ents {
+				f.num = 4
+				m.fields = append(m.fields, f)
+			}
 		case 0:
 			insertAt(r, m, entry(4, "push", "true"))
 		case 1:
