@@ -105,6 +105,8 @@ interop: buildgate
 
 test: unit fuzz interop
 
+oracle: buildgate ; tests/oracle/run.sh
+
 # ASan/LSan build of the daemon and the unit tests, then the same suites.
 ASAN_MAKE := $(MAKE) B=build/asan BIN=build/asan/buildgate CC=clang \
 	CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \

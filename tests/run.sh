@@ -20,3 +20,4 @@ tests/docs/install.sh
 tests/docs/readme.sh
 tests/docs/quickstart.sh
 make asan
+make oracle
