@@ -16,7 +16,7 @@
 #      32 stalled 16 MiB Solve uploads, peak RSS of `buildgate check` on a
 #      Solve of 4M empty mounts).
 # `tests/bench/run.sh --only memory` runs just the inspection-memory step
-# (about 1 minute, no dockerd).
+# (about 80 s, no dockerd).
 # Raw samples go to $BENCH_DIR/raw.tsv; tests/bench/report.py turns them into
 # tests/bench/results/latest.md (medians, ratios to the direct path).
 #
