@@ -33,6 +33,21 @@
 #define GW_UPSTREAM_IDLE_SECS 30      /* a backend connection without streams stays this long */
 #define GW_MAX_HEADER_LIST (64 * 1024)
 #define GW_DRAIN_SECS 10              /* SIGTERM: how long streams may finish */
+/* Inspection memory.  A request message the policy inspects (Control.Solve,
+ * LLBBridge calls, ...) is assembled whole before the policy sees it, so its
+ * bytes cannot flow on as they come.  They are acknowledged to the client only
+ * while the message's declared length fits in a per-connection and a
+ * process-wide budget (h2bridge.c, "inspection memory"); past them the stream
+ * waits for HTTP/2 flow control.  Defaults: a connection assembles one message
+ * of BuildKit's own limit (16 MiB) at a time (it is one pipe: taking its large
+ * messages in turn costs no throughput), the process two, so 32 uploads
+ * stalled one byte short of 16 MiB hold 32 MiB plus their windows (256 KiB
+ * each).  A single message larger than a budget is admitted alone (when
+ * nothing else holds that budget), so every message within max_message_bytes
+ * can finish. */
+#define GW_INSPECT_CONN_BUDGET ((size_t)16 << 20)
+#define GW_INSPECT_BUDGET ((size_t)32 << 20)
+#define GW_INSPECT_STALL_SECS 30      /* a partial inspected message without progress ends after this */
 
 struct gw_conn;
 
@@ -67,6 +82,10 @@ struct gw {
   int draining;
   struct event *sigterm_ev, *sigint_ev, *sighup_ev, *drain_timer;
   struct gw_conn *conns;      /* live client-facing objects */
+  /* Inspection memory (see GW_INSPECT_*); 0 means the default. */
+  size_t inspect_conn_budget;  /* --inspect-conn-budget */
+  size_t inspect_budget;       /* --inspect-budget */
+  unsigned inspect_stall_secs; /* --inspect-stall-timeout */
 };
 
 /* Every live client-facing object links in here so SIGTERM can reach it. */

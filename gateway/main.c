@@ -3,6 +3,7 @@
  *
  *   buildgate [--listen ADDR]... [--backend ADDR] [--policy FILE] [--audit-log FILE|-]
  *             [--socket-mode 0660] [--user NAME] [--no-sandbox] [--log-level LEVEL]
+ *             [--inspect-conn-budget MIB] [--inspect-budget MIB] [--inspect-stall-timeout SECONDS]
  *   buildgate check --policy FILE [--tenant NAME --method /pkg.Service/Method --message FILE]
  *   buildgate version
  */
@@ -40,6 +41,7 @@ static void usage(FILE *f)
   fprintf(f,
           "usage: buildgate [--listen ADDR]... [--backend ADDR] [--policy FILE] [--audit-log FILE|-]\n"
           "                 [--socket-mode MODE] [--user NAME] [--no-sandbox] [--log-level LEVEL]\n"
+          "                 [--inspect-conn-budget MIB] [--inspect-budget MIB] [--inspect-stall-timeout SECONDS]\n"
           "       buildgate check [--policy FILE] [--tenant NAME --method /pkg.Service/Method ...]\n"
           "       buildgate version\n"
           "\n"
@@ -53,13 +55,33 @@ static void usage(FILE *f)
           "  --user NAME         switch to this user after opening listeners and the audit log\n"
           "  --no-sandbox        do not enter the seccomp sandbox after start-up\n"
           "  --log-level LEVEL   error, warn, info (default), debug\n"
+          "  --inspect-conn-budget MIB\n"
+          "                      memory one connection may fill with inspected request messages still\n"
+          "                      being received (default %zu); past it they wait for flow control\n"
+          "  --inspect-budget MIB\n"
+          "                      the same for the whole process (default %zu)\n"
+          "  --inspect-stall-timeout SECONDS\n"
+          "                      end a partial inspected message that gets no byte (or no memory) for\n"
+          "                      this long with RESOURCE_EXHAUSTED (default %d)\n"
           "  --help              this text\n"
           "  not implemented yet (refused): --admin ADDR, --tls-cert F, --tls-key F, --tls-client-ca F,\n"
           "                      --backend-tls-ca F, --backend-tls-cert F, --backend-tls-key F\n"
           "\n"
           "  check               validate a policy, or evaluate one captured call (buildgate check --help)\n"
           "  version             version, git revision and library versions\n"
-          "signals: SIGHUP reloads the policy, SIGTERM drains and exits\n");
+          "signals: SIGHUP reloads the policy, SIGTERM drains and exits\n",
+          GW_INSPECT_CONN_BUDGET >> 20, GW_INSPECT_BUDGET >> 20, GW_INSPECT_STALL_SECS);
+}
+
+/* A whole number within [min, max], or -1. */
+static long parse_count(const char *text, long min, long max)
+{
+  char *end;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  if (errno || end == text || *end || v < min || v > max)
+    return -1;
+  return v;
 }
 
 /* Parse unix://PATH or tcp://HOST:PORT (with an optional docker+ prefix). */
@@ -249,7 +271,7 @@ int main(int argc, char **argv)
     return bg_cmd_check(argc - 1, argv + 1);
 
   enum { O_LISTEN = 1, O_BACKEND, O_POLICY, O_AUDIT, O_ADMIN, O_TLSCERT, O_TLSKEY, O_TLSCA, O_BTLSCA, O_BTLSCERT,
-         O_BTLSKEY, O_SOCKMODE, O_USER, O_NOSANDBOX, O_LOGLEVEL, O_HELP };
+         O_BTLSKEY, O_SOCKMODE, O_USER, O_NOSANDBOX, O_LOGLEVEL, O_HELP, O_ICONN, O_IPROC, O_ISTALL };
   static const struct option opts[] = {
       {"listen", required_argument, 0, O_LISTEN},         {"backend", required_argument, 0, O_BACKEND},
       {"policy", required_argument, 0, O_POLICY},         {"audit-log", required_argument, 0, O_AUDIT},
@@ -259,8 +281,14 @@ int main(int argc, char **argv)
       {"backend-tls-key", required_argument, 0, O_BTLSKEY}, {"socket-mode", required_argument, 0, O_SOCKMODE},
       {"user", required_argument, 0, O_USER},             {"no-sandbox", no_argument, 0, O_NOSANDBOX},
       {"log-level", required_argument, 0, O_LOGLEVEL},    {"help", no_argument, 0, O_HELP},
+      {"inspect-conn-budget", required_argument, 0, O_ICONN}, {"inspect-budget", required_argument, 0, O_IPROC},
+      {"inspect-stall-timeout", required_argument, 0, O_ISTALL},
       {0, 0, 0, 0}};
-  struct gw gw = {.audit_fd = -1};
+  struct gw gw = {.audit_fd = -1,
+                  .inspect_conn_budget = GW_INSPECT_CONN_BUDGET,
+                  .inspect_budget = GW_INSPECT_BUDGET,
+                  .inspect_stall_secs = GW_INSPECT_STALL_SECS};
+  long v;
   const char *backend = DEFAULT_BACKEND, *audit = NULL, *user = NULL;
   int sandbox = 1;
   mode_t sockmode = 0660;
@@ -288,6 +316,21 @@ int main(int argc, char **argv)
       }
       break;
     case O_HELP: usage(stdout); return 0;
+    case O_ICONN:
+    case O_IPROC:
+      if ((v = parse_count(optarg, 1, 65536)) < 0) {
+        fprintf(stderr, "buildgate: %s wants a size in MiB (1-65536), not %s\n", argv[optind - 2], optarg);
+        return 2;
+      }
+      *(c == O_ICONN ? &gw.inspect_conn_budget : &gw.inspect_budget) = (size_t)v << 20;
+      break;
+    case O_ISTALL:
+      if ((v = parse_count(optarg, 1, 86400)) < 0) {
+        fprintf(stderr, "buildgate: --inspect-stall-timeout wants seconds (1-86400), not %s\n", optarg);
+        return 2;
+      }
+      gw.inspect_stall_secs = (unsigned)v;
+      break;
     case O_ADMIN: case O_TLSCERT: case O_TLSKEY: case O_TLSCA: case O_BTLSCA: case O_BTLSCERT: case O_BTLSKEY:
       fprintf(stderr, "buildgate: %s is not supported by this build yet\n", argv[optind - 2]);
       return 2;
@@ -297,6 +340,11 @@ int main(int argc, char **argv)
   if (optind < argc) {
     fprintf(stderr, "buildgate: unexpected argument %s\n", argv[optind]);
     usage(stderr);
+    return 2;
+  }
+  if (gw.inspect_conn_budget > gw.inspect_budget) {
+    fprintf(stderr, "buildgate: --inspect-conn-budget (%zu MiB) is larger than --inspect-budget (%zu MiB)\n",
+            gw.inspect_conn_budget >> 20, gw.inspect_budget >> 20);
     return 2;
   }
   if (n_listen == 0)

@@ -396,6 +396,33 @@ def cmd_report(args):
             len(xs), " (%d failed)" % nf if nf else ""))
     w("")
 
+    w("Inspection memory (`tests/bench/memory.sh`, also `tests/bench/run.sh --only memory`): `bgclient stall` "
+      "opens 32 `Control.Solve` streams, sends each a gRPC prefix declaring 16 MiB and then as much of the body as "
+      "flow control allows, never the last byte, and waits; a fresh buildgate per sample "
+      "(`--inspect-stall-timeout 3`, default budgets). Growth = VmHWM after the streams ended − VmRSS before.")
+    w("")
+    w("| client connections | growth MiB (median) | max | streams ended (status) | last ended after s | runs |")
+    w("|---:|---:|---:|---|---:|---:|")
+    stall_max = None
+    for c in ("1", "4", "32"):
+        xs = [x for x in s.get(("memstall", "conns-" + c, "32"), []) if not x.get("failed")]
+        if not xs:
+            w("| %s | n/a | n/a | n/a | n/a | 0 |" % c)
+            continue
+        g = [(x["hwm_kb"] - x["base_kb"]) / 1024.0 for x in xs]
+        stall_max = max([stall_max or 0] + g)
+        w("| %s | %s | %s | %s | %s | %d |" % (c, fmt(med(g), 1), fmt(max(g), 1),
+                                            ", ".join(sorted(set("%d (%s)" % (x["ended"], x["statuses"]) for x in xs))),
+                                            fmt(med([x["last_end_s"] for x in xs]), 1), len(xs)))
+    w("")
+    mc = s.get(("memcheck", "mounts-4m", "0"), [])
+    check_peak = med([x["peak_kb"] for x in mc]) / 1024.0 if mc else None
+    w("`buildgate check` on a `Control.Solve` of %s bytes made of 4,194,304 empty ExecOp `mounts`: peak RSS "
+      "(ru_maxrss) %s MiB, decision %s (%d runs)." % (
+          fmt(mc[0]["bytes"]) if mc else "n/a", fmt(check_peak, 1),
+          ", ".join(sorted(set("%s/exit %d" % (x["decision"], x["exit"]) for x in mc))) or "n/a", len(mc)))
+    w("")
+
     # ----- targets -----
     w("## Targets")
     w("")
@@ -451,6 +478,10 @@ def cmd_report(args):
         pc = idle.get(("buildgate", n))
         w("| ≤ 16 KiB RSS per idle connection (%s conns) | %s bytes | — | %s |" % (
             fmt(int(n)), fmt(pc), verdict(None if pc is None else pc <= 16384)))
+    w("| RSS growth under 32 stalled 16 MiB Solve streams ≤ 64 MiB (worst sample) | %s MiB | — | %s |" % (
+        fmt(stall_max, 1), verdict(None if stall_max is None else stall_max <= 64)))
+    w("| peak RSS of `buildgate check` on the 4M-mount Solve ≤ 96 MiB | %s MiB | — | %s |" % (
+        fmt(check_peak, 1), verdict(None if check_peak is None else check_peak <= 96)))
     w("")
     w("What was changed to meet the targets, before/after figures, and why the misses remain (perf/strace evidence): "
       "[`profile.md`](profile.md) beside this file (reproduce with `tests/bench/profile.sh`).")

@@ -12,7 +12,11 @@
 #      the relay;
 #   3. policy evaluation of Solve requests with 100 / 1k / 10k LLB ops;
 #   4. buildgate RSS with 1k / 10k idle HTTP/2 connections and during 16
-#      concurrent builds.
+#      concurrent builds; inspection memory (tests/bench/memory.sh: RSS under
+#      32 stalled 16 MiB Solve uploads, peak RSS of `buildgate check` on a
+#      Solve of 4M empty mounts).
+# `tests/bench/run.sh --only memory` runs just the inspection-memory step
+# (about 80 s, no dockerd).
 # Raw samples go to $BENCH_DIR/raw.tsv; tests/bench/report.py turns them into
 # tests/bench/results/latest.md (medians, ratios to the direct path).
 #
@@ -22,6 +26,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
+if [ "${1:-}" = --only ]; then
+  case ${2:-} in
+  memory) exec tests/bench/memory.sh ;;
+  *) echo "usage: $0 [--only memory]" >&2; exit 2 ;;
+  esac
+fi
 
 STARTED=$(date -u +%FT%TZ)
 RUNS=${BENCH_RUNS:-5}
@@ -438,6 +448,10 @@ for run in 1 2 3; do
     stop_pid "$PID_bgb"
   done
 done
+
+log "4. memory: inspection memory (tests/bench/memory.sh)"
+BUILDGATE_BIN=$BG tests/bench/memory.sh --raw "$RAW" >"$D/memory.out" 2>"$D/memory.err" ||
+  log "memory.sh failed: $(tail -3 "$D/memory.err" | tr '\n' ' ')"
 
 # ---------- report ----------
 log "writing $OUT"

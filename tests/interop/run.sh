@@ -6,7 +6,7 @@
 #   BUILDGATE_BIN=build/asan/buildgate tests/interop/run.sh    the same against an ASan build
 #   POLICY_TESTS=0 tests/interop/run.sh  skip the policy scenarios
 #   KEEP_LOGS=/tmp/x tests/interop/run.sh   keep the daemons' logs and client outputs
-#   ONLY="direct docker grpc tcp chain killed malformed policy restart wire"   choose sections
+#   ONLY="direct docker grpc tcp chain killed malformed policy restart wire budget"   choose sections
 #
 # Prints PASS/FAIL lines and ends with exactly one "N passed, N failed" line;
 # exits non-zero when anything failed.
@@ -550,6 +550,89 @@ if want wire; then
 		stop_buildgate bgw
 	else
 		fail wire-start "$(tail -n 3 "$D/bgw.err" | tr '\n' ' ')"
+# ---- budget: memory of inspected messages still being received
+if want budget; then
+	log "== budget: inspection memory (stalled uploads, large Solves)"
+	BGB="unix://$D/bgb.sock"
+	if start_buildgate bgb --listen "$BGB" --backend "docker+$DS" --audit-log "$D/auditb.log" --no-sandbox \
+		--inspect-stall-timeout 4; then
+		pid="$BG_PID_bgb"
+		sleep 0.5
+		rss0=$(proc_rss_kb "$pid")
+		# 32 Control.Solve streams on 4 connections, each declaring a 16 MiB
+		# message and sending all of it but the last byte, then stalling.
+		o="$(outfile budget-stall)"
+		"$BGCLIENT" stall --addr "$BGB" --streams 32 --conns 4 --declare 16M --timeout 60s >"$o" 2>&1 &
+		spid=$!
+		sleep 2
+		# Meanwhile, on the same gateway: a normal build (its Solve is small
+		# and needs no budget), and a 1 MiB Solve that must wait for the
+		# budgets the stalled streams hold, then pass.
+		"$BGCLIENT" --grpc "$BGB" solve-exec --context "$CTX" --out "$D/o.budget.exec" >"$(outfile budget-build-during-stall)" 2>&1 &
+		bpid=$!
+		"$BGCLIENT" --grpc "$BGB" solve-big --size 1M --out "$D/o.budget.1m" >"$(outfile budget-1mib-solve-during-stall)" 2>&1 &
+		mpid=$!
+		if wait "$bpid"; then pass budget-build-during-stall
+		else fail budget-build-during-stall "$(tail -n 2 "$(outfile budget-build-during-stall)" | tr '\n' ' ')"; fi
+		if wait "$mpid" && grep -q 'solve-big 0: ok' "$(outfile budget-1mib-solve-during-stall)"; then pass budget-1mib-solve-during-stall-passes
+		else fail budget-1mib-solve-during-stall-passes "$(tail -n 2 "$(outfile budget-1mib-solve-during-stall)" | tr '\n' ' ')"; fi
+		log "   1 MiB Solve during the stall: $(tail -n 1 "$(outfile budget-1mib-solve-during-stall)")"
+		wait "$spid"; src=$?
+		hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
+		log "   $(tail -n 1 "$o")"
+		log "   gateway VmRSS before=${rss0}kB, VmHWM after the stall=${hwm}kB"
+		n8=$(grep -c 'grpc-status=8 grpc-message=".*--inspect-stall-timeout 4 s' "$o")
+		if ((src == 0 && n8 == 32)); then pass budget-32-stalled-streams-end-resource-exhausted
+		else fail budget-32-stalled-streams-end-resource-exhausted "exit $src, $n8 of 32 with grpc-status 8 naming the limit: $(tail -n 1 "$o")"; fi
+		last=$(sed -n 's/.* last_end=\([0-9]*\)\..*/\1/p' "$o")
+		if [[ -n "$last" ]] && ((last <= 20)); then pass budget-stalled-streams-end-after-the-timeout
+		else fail budget-stalled-streams-end-after-the-timeout "last stream ended after ${last:-?} s (timeout 4 s)"; fi
+		if grep -q __asan_init "$BUILDGATE_BIN"; then
+			log "   (ASan build: shadow memory and quarantine, RSS growth not asserted)"
+		elif ((hwm - rss0 <= 65536)); then pass budget-32-stalled-16mib-streams-rss-growth-under-64mib
+		else fail budget-32-stalled-16mib-streams-rss-growth-under-64mib "VmHWM ${hwm} kB - VmRSS before ${rss0} kB = $(((hwm - rss0) / 1024)) MiB"; fi
+		if grep -q 'request message stalled at' "$D/bgb.err" && grep -q 'waited 4 s for inspection memory' "$D/bgb.err"; then
+			pass budget-stall-logged
+		else fail budget-stall-logged "no stall lines in bgb.err"; fi
+		na=$(grep -c '"method":"/moby.buildkit.v1.Control/Solve".*"grpc_status":8' "$D/auditb.log")
+		if ((na >= 32)); then pass budget-stall-audited
+		else fail budget-stall-audited "$na Solve audit records with grpc_status 8 (want 32)"; fi
+		EXPECT_RE='workers: [1-9]' expect_ok budget-after-stall-listworkers --grpc "$BGB" listworkers
+
+		# A legitimate large Solve (a 14 MiB FileOp mkfile) passes the
+		# gateway.  Docker 20.10's /grpc server keeps gRPC's default 4 MiB
+		# receive limit, so the daemon itself may refuse it: the answer through
+		# the gateway must be the daemon's own, the same as without it.
+		od="$(outfile budget-14mib-solve-direct)" og="$(outfile budget-14mib-solve-via-gateway)"
+		"$BGCLIENT" --docker "$DS" solve-big --size 14M --out "$D/o.big.d" >"$od" 2>&1; rd=$?
+		"$BGCLIENT" --grpc "$BGB" solve-big --size 14M --out "$D/o.big.g" >"$og" 2>&1; rg=$?
+		log "   14 MiB Solve, direct: $(tail -n 1 "$od")"
+		log "   14 MiB Solve, via the gateway: $(tail -n 1 "$og")"
+		strip() { sed -n 's/^solve-big 0: \(.*\) (.*s)$/\1/p;s/^error: //p' "$1" | head -n 1; }
+		if ((rg == 0)); then pass budget-14mib-solve-passes-the-gateway
+		elif ((rd != 0)) && [[ "$(strip "$og")" == "$(strip "$od")" ]] && ! grep -Eq 'buildgate|inspect' "$og"; then
+			pass budget-14mib-solve-passes-the-gateway
+		else fail budget-14mib-solve-passes-the-gateway "direct: $(tail -n 1 "$od") / via gateway: $(tail -n 1 "$og")"; fi
+		if grep -Eq '"method":"/moby.buildkit.v1.Control/Solve","mode":"enforce","decision":"allow".*"bytes_in":1[4-9][0-9]{6}' "$D/auditb.log"; then
+			pass budget-14mib-solve-allowed-in-audit
+		else fail budget-14mib-solve-allowed-in-audit "no allowed Solve of 14 MiB in the audit log"; fi
+		stop_buildgate bgb
+	else
+		fail budget-start "$(tail -n 3 "$D/bgb.err" | tr '\n' ' ')"
+	fi
+	# No deadlock: with budgets smaller than every message, three 3 MiB
+	# Solves at once on one connection each wait for the others' budget and
+	# all complete (a message larger than a budget is admitted alone).
+	if start_buildgate bgs --listen "unix://$D/bgs.sock" --backend "docker+$DS" --no-sandbox \
+		--inspect-conn-budget 1 --inspect-budget 1 --inspect-stall-timeout 10; then
+		o="$(outfile budget-3x3mib-over-1mib-budgets)"
+		if run_client "$o" --grpc "unix://$D/bgs.sock" solve-big --size 3M --parallel 3 --out "$D/o.big.s" &&
+			[[ "$(grep -c 'solve-big [0-2]: ok' "$o")" == 3 ]]; then
+			pass budget-3x3mib-solves-over-1mib-budgets-complete
+		else fail budget-3x3mib-solves-over-1mib-budgets-complete "$(tail -n 3 "$o" | tr '\n' ' ')"; fi
+		stop_buildgate bgs
+	else
+		fail budget-small-start "$(tail -n 3 "$D/bgs.err" | tr '\n' ' ')"
 	fi
 fi
 

@@ -39,12 +39,14 @@ var commands = map[string]cmdFunc{
 	"status":          cmdStatus,
 	"solve-steal":     cmdSolveSteal,
 	"wire-tricks":     cmdWireTricks,
+	"solve-big":       cmdSolveBig, // stall.go
 }
 
 // commands that do not need a gRPC connection
 var rawCommands = map[string]func(args []string) error{
 	"rawsend":   cmdRawSend,
 	"truncated": cmdTruncated,
+	"stall":     cmdStall, // stall.go
 }
 
 func usage() {
