@@ -18,7 +18,7 @@ cd "$root"
 
 BUILDGATE_BIN="${BUILDGATE_BIN:-$root/buildgate}"
 BGCLIENT="$root/build/bgclient"
-ONLY="${ONLY:-direct docker grpc tcp chain killed malformed policy restart wire}"
+ONLY="${ONLY:-direct docker grpc tcp chain killed malformed policy restart wire budget}"
 POLICY_TESTS="${POLICY_TESTS:-1}"
 BIG_SIZE="${BIG_SIZE:-256M}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
@@ -550,6 +550,9 @@ if want wire; then
 		stop_buildgate bgw
 	else
 		fail wire-start "$(tail -n 3 "$D/bgw.err" | tr '\n' ' ')"
+	fi
+fi
+
 # ---- budget: memory of inspected messages still being received
 if want budget; then
 	log "== budget: inspection memory (stalled uploads, large Solves)"
