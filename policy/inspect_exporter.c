@@ -50,6 +50,41 @@ void bg_ref_registry(const char *name, char *host, size_t hostlen)
   }
 }
 
+int bg_docker_normalize(const char *name, size_t len, int strip_tag, char *out, size_t outlen)
+{
+  if (memchr(name, 0, len))
+    return -1;
+  if (strip_tag) {
+    const char *at = memchr(name, '@', len);
+    if (at)
+      len = (size_t)(at - name);
+    size_t last = len;
+    while (last && name[last - 1] != '/')
+      last--;
+    const char *colon = memchr(name + last, ':', len - last);
+    if (colon)
+      len = (size_t)(colon - name);
+  }
+  const char *slash = memchr(name, '/', len);
+  const char *dom = "docker.io", *rest = name;
+  size_t dl = 9, rl = len;
+  if (slash) {
+    size_t i = (size_t)(slash - name);
+    int lower = 1;
+    for (size_t k = 0; k < i; k++)
+      lower &= !(name[k] >= 'A' && name[k] <= 'Z');
+    if (memchr(name, '.', i) || memchr(name, ':', i) || (i == 9 && memcmp(name, "localhost", 9) == 0) || !lower) {
+      dom = name, dl = i;
+      rest = slash + 1, rl = len - i - 1;
+    }
+  }
+  if (dl == 15 && memcmp(dom, "index.docker.io", 15) == 0)
+    dom = "docker.io", dl = 9;
+  int lib = dl == 9 && memcmp(dom, "docker.io", 9) == 0 && !memchr(rest, '/', rl);
+  int w = snprintf(out, outlen, "%.*s/%s%.*s", (int)dl, dom, lib ? "library/" : "", (int)rl, rest);
+  return w < 0 || (size_t)w >= outlen ? -1 : 0;
+}
+
 static const char *name_syntax_problem(const char *s)
 {
   if (!*s)

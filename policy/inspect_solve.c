@@ -159,6 +159,10 @@ void inspect_frontend_attrs(struct ictx *c, const char *frontend, struct bg_smap
   apply_attr_rules(c, &ar, m, field, "frontend_attrs");
   if (c->stop)
     return;
+  inspect_power_attrs(c, m, field); /* attrs restating LLB powers follow the llb rules */
+  isolate_cache_ns(c, frontend, m, field);
+  if (c->stop)
+    return;
   frontend_cache_attrs(c, m, field);
   if (!c->stop)
     frontend_image_attrs(c, frontend, m, field);
@@ -354,7 +358,12 @@ int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t le
                                &moby__buildkit__v1__exporter__attrs_entry__descriptor),
                        f, af);
     }
-    /* old daemons read only 3/4: make them say what 13[0] says */
+    /* Old daemons (< v0.13, every Docker up to 25) read only 3/4, new ones
+     * only 13 (translateLegacySolveRequest).  After the rewrites above, the
+     * forwarded 3/4 are made a copy of 13[0], entry for entry, whatever the
+     * client sent there: both daemons then export exactly what the policy
+     * checked.  (Refusing a mismatch instead would break clients that send
+     * 13 alone.) */
     Moby__Buildkit__V1__Exporter *e0 = q->exporters[0];
     struct bg_smap a0 = BG_SMAP(&e0->n_attrs, &e0->attrs, &moby__buildkit__v1__exporter__attrs_entry__descriptor);
     if (!c.stop && strcmp(q->exporterdeprecated, e0->type) != 0) {
@@ -513,6 +522,16 @@ int bg_inspect_new_container(struct bg_inspect *r, const uint8_t *msg, size_t le
     char f[64];
     snprintf(f, sizeof f, "NewContainer.Mounts[%zu]", i);
     inspect_mount_type(&c, q->mounts[i]->mounttype, f, -1);
+    inspect_unknown(&c, &q->mounts[i]->base, f, -1);
+  }
+  /* the container's copies of the Meta powers (extraHosts 6, hostname 7) */
+  if (!c.stop && q->n_extrahosts)
+    inspect_power(&c, BG_POWER_EXTRA_HOSTS, "NewContainer.extraHosts", -1);
+  if (!c.stop && q->hostname[0])
+    inspect_power(&c, BG_POWER_HOSTNAME, "NewContainer.hostname", -1);
+  if (!c.stop) {
+    wrap_cache_mounts(&c, q->mounts, q->n_mounts, "NewContainer", 1);
+    ictx_finish(&c, &q->base);
   }
 out:
   ictx_done(&c);
@@ -536,6 +555,10 @@ int bg_inspect_exec_process(struct bg_inspect *r, const uint8_t *msg, size_t len
     inspect_security(&c, q->init->security, "ExecProcess.Init.Security", -1);
     if (!c.stop && q->init->n_secretenv)
       inspect_mount_type(&c, PB__MOUNT_TYPE__SECRET, "ExecProcess.Init.secretenv", -1);
+    if (!c.stop)
+      inspect_meta(&c, q->init->meta, "ExecProcess.Init.Meta", -1);
+    if (!c.stop && q->init->meta)
+      inspect_unknown(&c, &q->init->meta->base, "ExecProcess.Init.Meta", -1);
   }
 out:
   ictx_done(&c);
