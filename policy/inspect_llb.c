@@ -75,16 +75,16 @@ void inspect_network(struct ictx *c, int mode, const char *fld, long idx)
               ictx_who(c));
     return;
   }
-  /* the frontend attr that restates this power: denying one denies both */
-  if (mode == PB__NET_MODE__HOST && bg_list_glob(&p->frontend_attrs.deny, "force-network-mode")) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_network",
-              "%s: network mode host is not allowed for %s (frontend attr force-network-mode is denied)", FIELD,
+  if (mode == PB__NET_MODE__HOST && !bg_entitlement_granted(p, "network.host")) {
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "entitlements",
+              "%s: network mode host needs entitlement network.host, which is not granted to %s", FIELD,
               ictx_who(c));
     return;
   }
-  if (mode == PB__NET_MODE__HOST && !bg_entitlement_granted(p, "network.host"))
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "entitlements",
-              "%s: network mode host needs entitlement network.host, which is not granted to %s", FIELD,
+  /* the frontend attr that restates this power: denying one denies both */
+  if (mode == PB__NET_MODE__HOST && bg_list_glob(&p->frontend_attrs.deny, "force-network-mode"))
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_network",
+              "%s: network mode host is not allowed for %s (frontend attr force-network-mode is denied)", FIELD,
               ictx_who(c));
 }
 
