@@ -141,11 +141,11 @@ static const struct llb_power {
   const char *rule, *key, *attr, *what;
   size_t off;
 } powers[] = {
-    [BG_POWER_EXTRA_HOSTS] = {"llb_extra_hosts", "extra_hosts", "add-hosts", "extra hosts",
+    [BG_POWER_EXTRA_HOSTS] = {"llb_extra_hosts", "extra_hosts", "add-hosts", "extra hosts (Meta.extraHosts)",
                               offsetof(struct bg_profile, llb_extra_hosts)},
-    [BG_POWER_HOSTNAME] = {"llb_hostname", "hostname", "hostname", "a hostname", offsetof(struct bg_profile, llb_hostname)},
-    [BG_POWER_ULIMIT] = {"llb_ulimit", "ulimit", "ulimit", "ulimits", offsetof(struct bg_profile, llb_ulimit)},
-    [BG_POWER_CGROUP_PARENT] = {"llb_cgroup_parent", "cgroup_parent", "cgroup-parent", "a cgroup parent",
+    [BG_POWER_HOSTNAME] = {"llb_hostname", "hostname", "hostname", "a hostname (Meta.hostname)", offsetof(struct bg_profile, llb_hostname)},
+    [BG_POWER_ULIMIT] = {"llb_ulimit", "ulimit", "ulimit", "ulimits (Meta.ulimit)", offsetof(struct bg_profile, llb_ulimit)},
+    [BG_POWER_CGROUP_PARENT] = {"llb_cgroup_parent", "cgroup_parent", "cgroup-parent", "a cgroup parent (Meta.cgroupParent)",
                                 offsetof(struct bg_profile, llb_cgroup_parent)},
 };
 
@@ -155,13 +155,13 @@ void inspect_power(struct ictx *c, enum bg_llb_power pw, const char *fld, long i
   const struct bg_profile *p = c->p;
   const struct llb_power *w = &powers[pw];
   if (bg_list_glob(&p->frontend_attrs.deny, w->attr)) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, w->rule, "%s: %s is not allowed for %s (frontend attr %s is denied)",
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, w->rule, "%s: setting %s is not allowed for %s (frontend attr %s is denied)",
               FIELD, w->what, ictx_who(c), w->attr);
     return;
   }
   if (!p->llb_any && !*(const int *)((const char *)p + w->off))
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, w->rule, "%s: %s is not allowed for %s (llb.%s is false)", FIELD,
-              w->what, ictx_who(c), w->key);
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, w->rule, "%s: setting %s is not allowed for %s (llb.%s is false)",
+              FIELD, w->what, ictx_who(c), w->key);
 }
 
 void inspect_meta(struct ictx *c, const Pb__Meta *m, const char *fld, long idx)
