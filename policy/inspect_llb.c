@@ -200,6 +200,10 @@ void inspect_power_attrs(struct ictx *c, struct bg_smap m, const char *field)
     for (size_t k = 0; k < sizeof powers / sizeof *powers; k++)
       if (strcmp(e->key, powers[k].attr) == 0)
         inspect_power(c, (enum bg_llb_power)k, f, -1);
+    /* the dockerfile frontend copies a non-empty BUILDKIT_SANDBOX_HOSTNAME
+     * build arg over "hostname" (builder/build.go, v0.11) */
+    if (strcmp(e->key, "build-arg:BUILDKIT_SANDBOX_HOSTNAME") == 0)
+      inspect_power(c, BG_POWER_HOSTNAME, f, -1);
   }
 }
 

@@ -216,6 +216,9 @@ static void test_power_attrs_follow_llb(void **st)
   assert_int_equal(attrs_status(&p, why, fe, "ulimit", "nofile=1:1", NULL), BG_GRPC_PERMISSION_DENIED);
   assert_int_equal(attrs_status(&p, why, fe, "hostname", "box", NULL), BG_GRPC_PERMISSION_DENIED);
   assert_int_equal(attrs_status(&p, why, fe, "hostname", "", NULL), 0); /* empty: the frontend's default */
+  assert_int_equal(attrs_status(&p, why, fe, "build-arg:BUILDKIT_SANDBOX_HOSTNAME", "box", NULL),
+                   BG_GRPC_PERMISSION_DENIED);
+  assert_non_null(strstr(why, "llb.hostname is false"));
   /* force-network-mode is the ExecOp network: builder allows sandbox and none */
   assert_int_equal(attrs_status(&p, why, fe, "force-network-mode", "none", NULL), 0);
   assert_int_equal(attrs_status(&p, why, fe, "force-network-mode", "host", NULL), BG_GRPC_PERMISSION_DENIED);
