@@ -10,14 +10,20 @@
  *          unknown enum values are refused.  Entitlement consistency, even
  *          with llb_any: host needs network.host, insecure needs
  *          security.insecure, every CDI device needs a device grant.
+ *          Meta powers: extraHosts, hostname, ulimit, cgroupParent need
+ *          llb.extra_hosts/hostname/ulimit/cgroup_parent (inspect_power).
+ *          Under isolate every cache mount's ID is namespaced (see
+ *          wrap_cache_mounts), which re-keys the graph like a session.
  *   source identifier vs llb.sources (globs over the whole identifier, e.g.
  *          "docker-image://docker.io/library/" + star); attrs: see
  *          inspect_source_attrs.
  *   build  BuildOp loads an LLB file out of a snapshot at run time, which the
  *          gateway cannot see: refused unless llb_any.
  *   file, merge, diff: no powers of their own.
- *   An op whose kind is unknown to our schema (an unknown field numbered 2..9,
- *   e.g. v0.31 passthrough) is refused unless llb_any.
+ *   Every op (and OpMetadata) is then walked for fields, op kinds (an
+ *   unknown field numbered 2..9, e.g. v0.31 passthrough) and enum values the
+ *   schema does not know: refused unless llb_any or llb.unknown "allow"
+ *   (inspect_unknown).
  *
  * Isolation: local.session / oci.session source attrs are namespaced.  That
  * changes the op's bytes and so its digest, which other ops name in their

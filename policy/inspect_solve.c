@@ -6,9 +6,12 @@
  *   1 entitlements (9): each must be granted (bg_entitlement_granted)
  *   2 EnableSessionExporter (14): needs prof->session_exporter
  *   3 Frontend (6): "" (client-side Build flow) or frontends_any or a glob
- *   4 FrontendAttrs (7): deny / delete / set, cache-imports & cache-from
- *     types, local-sessionid:* namespaced when isolate
- *   5 exporters: 13 when non-empty (all rewritten, then 3/4 := 13[0]), else
+ *   4 FrontendAttrs (7): deny / delete / set, attrs restating LLB powers
+ *     (add-hosts, hostname, ulimit, cgroup-parent, force-network-mode),
+ *     cache-imports & cache-from types, frontend images, and when isolate
+ *     local-sessionid:* and build-arg:BUILDKIT_CACHE_MOUNT_NS namespaced
+ *   5 exporters: 13 when non-empty (all rewritten, then 3/4 := a copy of
+ *     13[0], entry by entry), else
  *     3/4; type allow-list, attr rules, name_prefix, push registries
  *   6 cache (8): Imports/Exports by type; ImportRefsDeprecated and
  *     ExportRefDeprecated count as "registry"
