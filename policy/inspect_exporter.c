@@ -17,9 +17,10 @@
  *   - any other name gets the prefix prepended.
  *   "dangling-name-prefix" (image exporter) gets the same treatment as one
  *   name, so unnamed images also land under the prefix.
- * Push: when the effective "push" attr is true (Go strconv.ParseBool
- * spelling), the registry host of every final name must match
- * push_registries (globs) unless push_any.  A name without a registry host
+ * Push: when the effective "push" attr is true (empty, or Go
+ * strconv.ParseBool's spelling of true, as the image exporter reads it),
+ * the registry host of every final name must match push_registries (globs)
+ * unless push_any.  A name without a registry host
  * pushes to "docker.io".
  */
 #include <ctype.h>
@@ -210,7 +211,10 @@ static void check_push(struct ictx *c, const struct bg_attr_rules *ar, struct bg
                        const char *type, const char *field)
 {
   const char *push = smap_get(attrs, "push");
-  if (!push || !parse_bool_true(push) || ar->push_any)
+  /* The image exporter reads an empty "push" as true (containerimage
+   * export.go, v0.8 to now: `if v == "" { i.push = true }`), then
+   * strconv.ParseBool. */
+  if (!push || !(push[0] == 0 || parse_bool_true(push)) || ar->push_any)
     return;
   const char *names = smap_get(attrs, "name");
   char *copy = strdup(names ? names : "");

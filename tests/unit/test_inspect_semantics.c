@@ -319,6 +319,49 @@ static void test_exporter_3_4_copy_of_13(void **st)
   free(m);
 }
 
+/* The image exporter reads push="" as push=true: the registry rule applies. */
+static void test_exporter_empty_push_is_push(void **st)
+{
+  struct bg_profile p;
+  PROF_PERMISSIVE(p);
+  static struct bg_exporter_rule ex[1];
+  memset(ex, 0, sizeof ex);
+  ex[0].type = "image";
+  ex[0].attrs.push_registries = SL("registry.example.com");
+  p.exporters_any = 0;
+  p.exporters = ex;
+  p.n_exporters = 1;
+  Moby__Buildkit__V1__SolveRequest q = MOBY__BUILDKIT__V1__SOLVE_REQUEST__INIT;
+  Moby__Buildkit__V1__SolveRequest__ExporterAttrsDeprecatedEntry a0 =
+      MOBY__BUILDKIT__V1__SOLVE_REQUEST__EXPORTER_ATTRS_DEPRECATED_ENTRY__INIT,
+                                                                 a1 =
+      MOBY__BUILDKIT__V1__SOLVE_REQUEST__EXPORTER_ATTRS_DEPRECATED_ENTRY__INIT;
+  a0.key = "name";
+  a0.value = "evil.example/app:1";
+  a1.key = "push";
+  Moby__Buildkit__V1__SolveRequest__ExporterAttrsDeprecatedEntry *as[] = {&a0, &a1};
+  q.exporterdeprecated = "image";
+  q.exporterattrsdeprecated = as;
+  q.ref = "r";
+  static const char *const values[] = {"", "true", "T", "1", "false", "0"};
+  for (size_t i = 0; i < 6; i++) {
+    a1.value = (char *)values[i];
+    q.n_exporterattrsdeprecated = 2;
+    size_t n;
+    uint8_t *m = pack_any(&q.base, &n);
+    struct bg_inspect r;
+    run(&r, &p, bg_inspect_control_solve, m, n);
+    if (i < 4) {
+      assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+      assert_string_equal(r.rule, "exporter_push");
+    } else {
+      assert_int_equal(r.grpc_status, 0);
+    }
+    bg_inspect_free(&r);
+    free(m);
+  }
+}
+
 static void test_cache_deprecated_fields_are_registry_entries(void **st)
 {
   /* BuildKit appends ExportRefDeprecated / ImportRefsDeprecated to Exports /
@@ -474,6 +517,7 @@ int main(void)
       cmocka_unit_test(test_power_attrs_follow_llb),
       cmocka_unit_test(test_cache_mount_ns_forced),
       cmocka_unit_test(test_exporter_3_4_copy_of_13),
+      cmocka_unit_test(test_exporter_empty_push_is_push),
       cmocka_unit_test(test_cache_deprecated_fields_are_registry_entries),
       cmocka_unit_test(test_empty_refs_under_isolate),
       cmocka_unit_test(test_policy_llb_keys),
