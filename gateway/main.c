@@ -355,6 +355,7 @@ int main(int argc, char **argv)
     return 2;
   }
   gw.backend_kind = docker ? BACKEND_DOCKER : BACKEND_GRPC;
+  gw.facts.docker_engine = docker; /* the policy scopes the shared image store (inspect_llb.c) */
 
   struct bg_error err = {0};
   gw.policy = gw.policy_path ? bg_policy_load_file(gw.policy_path, &err) : bg_policy_load_default();

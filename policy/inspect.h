@@ -11,7 +11,10 @@
  *     "exporter_attrs", "exporter_name", "exporter_push", "session_exporter",
  *     "cache_import", "cache_export", "llb_network", "llb_security",
  *     "llb_mounts", "llb_sources", "llb_source_attrs", "llb_devices",
- *     "llb_build", "llb_op", "source_policy") and r->reason names the offending value,
+ *     "llb_build", "llb_op", "llb_cgroup_parent", "llb_ulimit",
+ *     "llb_extra_hosts", "llb_hostname", "llb_unknown",
+ *     "llb_image_resolve_mode", "source_policy"; INVALID_ARGUMENT "isolate"
+ *     for an empty Status/UpdateBuildHistory ref) and r->reason names the offending value,
  *     the tenant and the profile.  The first violation found wins.
  *   - Undecodable message: BG_GRPC_INVALID_ARGUMENT, rule "decode".  Every
  *     message (and each LLB Op) is validated against its schema before
@@ -36,7 +39,9 @@
  * (strutil.c).  The inspectors wrap, in Control.Solve: Ref, Session,
  * SourcePolicySession, FrontendAttrs local-sessionid:*, and the LLB source
  * attrs local.session / oci.session (in the Definition, FrontendInputs and
- * source-policy CONVERT updates).  An empty Ref is replaced by a generated,
+ * source-policy CONVERT updates), every cache mount's CacheOpt.ID (LLB and
+ * NewContainer; an empty ID becomes the wrapped dest) and the frontend attr
+ * build-arg:BUILDKIT_CACHE_MOUNT_NS.  An empty Ref is replaced by a generated,
  * wrapped one so the build is attributable to the tenant in history.  The
  * gateway/glue must wrap the matching names outside the message bodies:
  * the x-docker-expose-session-uuid header of Control.Session / POST

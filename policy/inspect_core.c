@@ -448,14 +448,17 @@ void smap_set(struct ictx *c, struct bg_smap m, const char *key, const char *val
   smap_append(c, m, key, value);
 }
 
+/* Entry by entry, in order.  A map compared by lookups is one-sided: with a
+ * duplicated key on one side, {name:x, name:x} "equals" {name:x, store:false}
+ * when only the first side's keys are looked up in the second.  Equal
+ * sequences are equal maps to every reader, Go's last-wins included. */
 int smap_equal(struct bg_smap a, struct bg_smap b)
 {
   if (*a.n != *b.n)
     return 0;
   for (size_t i = 0; i < *a.n; i++) {
-    const char *v = smap_get(b, (*a.v)[i]->key);
-    const char *w = smap_get(a, (*a.v)[i]->key);
-    if (!v || strcmp(v, w) != 0)
+    const struct bg_kv_entry *x = (*a.v)[i], *y = (*b.v)[i];
+    if (strcmp(x->key, y->key) != 0 || strcmp(x->value, y->value) != 0)
       return 0;
   }
   return 1;

@@ -17,9 +17,10 @@
  *   - any other name gets the prefix prepended.
  *   "dangling-name-prefix" (image exporter) gets the same treatment as one
  *   name, so unnamed images also land under the prefix.
- * Push: when the effective "push" attr is true (Go strconv.ParseBool
- * spelling), the registry host of every final name must match
- * push_registries (globs) unless push_any.  A name without a registry host
+ * Push: when the effective "push" attr is true (empty, or Go
+ * strconv.ParseBool's spelling of true, as the image exporter reads it),
+ * the registry host of every final name must match push_registries (globs)
+ * unless push_any.  A name without a registry host
  * pushes to "docker.io".
  */
 #include <ctype.h>
@@ -48,6 +49,41 @@ void bg_ref_registry(const char *name, char *host, size_t hostlen)
   } else {
     snprintf(host, hostlen, "docker.io");
   }
+}
+
+int bg_docker_normalize(const char *name, size_t len, int strip_tag, char *out, size_t outlen)
+{
+  if (memchr(name, 0, len))
+    return -1;
+  if (strip_tag) {
+    const char *at = memchr(name, '@', len);
+    if (at)
+      len = (size_t)(at - name);
+    size_t last = len;
+    while (last && name[last - 1] != '/')
+      last--;
+    const char *colon = memchr(name + last, ':', len - last);
+    if (colon)
+      len = (size_t)(colon - name);
+  }
+  const char *slash = memchr(name, '/', len);
+  const char *dom = "docker.io", *rest = name;
+  size_t dl = 9, rl = len;
+  if (slash) {
+    size_t i = (size_t)(slash - name);
+    int lower = 1;
+    for (size_t k = 0; k < i; k++)
+      lower &= !(name[k] >= 'A' && name[k] <= 'Z');
+    if (memchr(name, '.', i) || memchr(name, ':', i) || (i == 9 && memcmp(name, "localhost", 9) == 0) || !lower) {
+      dom = name, dl = i;
+      rest = slash + 1, rl = len - i - 1;
+    }
+  }
+  if (dl == 15 && memcmp(dom, "index.docker.io", 15) == 0)
+    dom = "docker.io", dl = 9;
+  int lib = dl == 9 && memcmp(dom, "docker.io", 9) == 0 && !memchr(rest, '/', rl);
+  int w = snprintf(out, outlen, "%.*s/%s%.*s", (int)dl, dom, lib ? "library/" : "", (int)rl, rest);
+  return w < 0 || (size_t)w >= outlen ? -1 : 0;
 }
 
 static const char *name_syntax_problem(const char *s)
@@ -175,7 +211,10 @@ static void check_push(struct ictx *c, const struct bg_attr_rules *ar, struct bg
                        const char *type, const char *field)
 {
   const char *push = smap_get(attrs, "push");
-  if (!push || !parse_bool_true(push) || ar->push_any)
+  /* The image exporter reads an empty "push" as true (containerimage
+   * export.go, v0.8 to now: `if v == "" { i.push = true }`), then
+   * strconv.ParseBool. */
+  if (!push || !(push[0] == 0 || parse_bool_true(push)) || ar->push_any)
     return;
   const char *names = smap_get(attrs, "name");
   char *copy = strdup(names ? names : "");

@@ -106,7 +106,7 @@ void smap_append(struct ictx *c, struct bg_smap m, const char *key, const char *
 /* Set key to value (arena copy); returns previous value of the last entry or
  * NULL; dedups duplicates.  Does not record a rewrite. */
 void smap_set(struct ictx *c, struct bg_smap m, const char *key, const char *value);
-int smap_equal(struct bg_smap a, struct bg_smap b);
+int smap_equal(struct bg_smap a, struct bg_smap b); /* same entries in the same order */
 
 /* Frontend attrs / FrontendOpt: deny, delete, set, local-sessionid:* wrap,
  * cache-imports / cache-from checks, frontend images (source, BUILDKIT_SYNTAX). */
@@ -126,6 +126,20 @@ void inspect_source_ident(struct ictx *c, const char *ident, const char *fld, lo
 void inspect_network(struct ictx *c, int mode, const char *fld, long idx);
 void inspect_security(struct ictx *c, int mode, const char *fld, long idx);
 void inspect_mount_type(struct ictx *c, int type, const char *fld, long idx);
+/* ExecOp.Meta powers (llb.extra_hosts, hostname, ulimit, cgroup_parent). */
+enum bg_llb_power { BG_POWER_EXTRA_HOSTS, BG_POWER_HOSTNAME, BG_POWER_ULIMIT, BG_POWER_CGROUP_PARENT };
+void inspect_power(struct ictx *c, enum bg_llb_power pw, const char *fld, long idx);
+void inspect_meta(struct ictx *c, const Pb__Meta *m, const char *fld, long idx);
+/* Frontend attrs restating LLB powers (add-hosts, hostname, ulimit,
+ * cgroup-parent, force-network-mode) checked as those powers. */
+void inspect_power_attrs(struct ictx *c, struct bg_smap m, const char *field);
+/* Unknown fields / op kinds / enum values inside m (llb.unknown). */
+void inspect_unknown(struct ictx *c, const ProtobufCMessage *m, const char *fld, long idx);
+/* Under isolate, namespace every cache mount's CacheOpt.ID (empty: the dest). */
+int wrap_cache_mounts(struct ictx *c, Pb__Mount **mounts, size_t n, const char *field, int apply);
+
+/* Isolation (inspect_isolate.c): force build-arg:BUILDKIT_CACHE_MOUNT_NS. */
+void isolate_cache_ns(struct ictx *c, const char *frontend, struct bg_smap m, const char *field);
 
 /* Exporters (inspect_exporter.c) */
 void apply_attr_rules(struct ictx *c, const struct bg_attr_rules *ar, struct bg_smap m,

@@ -1,7 +1,8 @@
 /*
  * inspect_isolate.c: tenant namespacing of build refs outside Control.Solve.
  *
- *   Control.Status            StatusRequest.Ref (1) wrapped.  StatusResponse
+ *   Control.Status            StatusRequest.Ref (1) wrapped; empty refused
+ *                             (INVALID_ARGUMENT, rule "isolate").  StatusResponse
  *                             carries vertex digests and progress IDs, no
  *                             build refs: nothing to restore there.
  *   Control.ListenBuildHistory BuildHistoryRequest.Ref (2) wrapped when set;
@@ -9,7 +10,8 @@
  *                             BuildHistoryEvent answer goes through
  *                             bg_isolate_build_history_event, which restores
  *                             the tenant's ref or drops the event.
- *   Control.UpdateBuildHistory UpdateBuildHistoryRequest.Ref (1) wrapped.
+ *   Control.UpdateBuildHistory UpdateBuildHistoryRequest.Ref (1) wrapped; empty
+ *                             refused like Status.
  *   DiskUsage / Prune          cache records are shared and carry no tenant
  *                             name: they cannot be scoped from the messages,
  *                             so isolated profiles should not be granted them.
@@ -37,10 +39,21 @@ char *bg_isolate_unwrap(const struct bg_profile *prof, const char *tenant, const
   return u ? strdup(u) : NULL;
 }
 
-static void wrap_ref(struct ictx *c, char **slot, const char *field)
+/* empty_ok: an empty ref means something scoped by the responses (history
+ * listing).  Otherwise an empty ref names the build whose ref is "", which
+ * no isolated Solve can have (the gateway gives every ref-less Solve a
+ * wrapped ref) but a non-isolated tenant's can: it is refused, as no client
+ * sends it (buildctl and buildx watch and update the refs they solved). */
+static void wrap_ref(struct ictx *c, char **slot, const char *field, int empty_ok)
 {
-  if (!c->p->isolate || !(*slot)[0])
+  if (!c->p->isolate)
     return;
+  if (!(*slot)[0]) {
+    if (!empty_ok)
+      ictx_deny(c, BG_GRPC_INVALID_ARGUMENT, "isolate",
+                "%s: an empty build ref names no build of %s (isolate: refs are per tenant)", field, ictx_who(c));
+    return;
+  }
   char *w = bg_ns_wrap(c->r->tenant, *slot);
   if (!w)
     return;
@@ -48,6 +61,35 @@ static void wrap_ref(struct ictx *c, char **slot, const char *field)
   c->r->ref = strdup(*slot);
   ictx_rewrite(c, field, *slot, w);
   *slot = bg_arena_strdup(&c->arena, w);
+  free(w);
+}
+
+/* The dockerfile frontend names its RUN --mount=type=cache mounts
+ * BUILDKIT_CACHE_MOUNT_NS + "/" + id (dockerfile2llb convert_runmount.go,
+ * v0.8 to now), inside the daemon where the gateway never sees the LLB.  So
+ * under isolate the namespace is forced to the tenant's: the tenant's own
+ * value, wrapped like a session ID.  Only for a request that names a frontend
+ * (an LLBBridge.Solve without one ignores its FrontendOpt). */
+void isolate_cache_ns(struct ictx *c, const char *frontend, struct bg_smap m, const char *field)
+{
+  static const char key[] = "build-arg:BUILDKIT_CACHE_MOUNT_NS";
+  if (!c->p->isolate || !frontend[0] || c->stop)
+    return;
+  const char *cur = smap_get(m, key);
+  char *w = bg_ns_wrap(c->r->tenant, cur ? cur : "");
+  if (!w || !w[0]) {
+    free(w);
+    return;
+  }
+  size_t count = 0;
+  for (size_t i = 0; i < *m.n; i++)
+    count += strcmp((*m.v)[i]->key, key) == 0;
+  if (!(count == 1 && strcmp(cur, w) == 0)) {
+    char f[300];
+    snprintf(f, sizeof f, "%s[%s]", field, key);
+    ictx_rewrite(c, f, cur, w);
+    smap_set(c, m, key, w);
+  }
   free(w);
 }
 
@@ -59,7 +101,7 @@ int bg_isolate_status_request(struct bg_inspect *r, const uint8_t *msg, size_t l
   if (!q)
     ictx_bad(&c, "moby.buildkit.v1.StatusRequest");
   else {
-    wrap_ref(&c, &q->ref, "Ref");
+    wrap_ref(&c, &q->ref, "StatusRequest.Ref", 0);
     ictx_finish(&c, &q->base);
   }
   ictx_done(&c);
@@ -74,7 +116,7 @@ int bg_isolate_build_history_request(struct bg_inspect *r, const uint8_t *msg, s
   if (!q)
     ictx_bad(&c, "moby.buildkit.v1.BuildHistoryRequest");
   else {
-    wrap_ref(&c, &q->ref, "Ref");
+    wrap_ref(&c, &q->ref, "Ref", 1);
     ictx_finish(&c, &q->base);
   }
   ictx_done(&c);
@@ -90,7 +132,7 @@ int bg_isolate_update_build_history(struct bg_inspect *r, const uint8_t *msg, si
   if (!q)
     ictx_bad(&c, "moby.buildkit.v1.UpdateBuildHistoryRequest");
   else {
-    wrap_ref(&c, &q->ref, "Ref");
+    wrap_ref(&c, &q->ref, "UpdateBuildHistoryRequest.Ref", 0);
     ictx_finish(&c, &q->base);
   }
   ictx_done(&c);

@@ -10,14 +10,20 @@
  *          unknown enum values are refused.  Entitlement consistency, even
  *          with llb_any: host needs network.host, insecure needs
  *          security.insecure, every CDI device needs a device grant.
+ *          Meta powers: extraHosts, hostname, ulimit, cgroupParent need
+ *          llb.extra_hosts/hostname/ulimit/cgroup_parent (inspect_power).
+ *          Under isolate every cache mount's ID is namespaced (see
+ *          wrap_cache_mounts), which re-keys the graph like a session.
  *   source identifier vs llb.sources (globs over the whole identifier, e.g.
  *          "docker-image://docker.io/library/" + star); attrs: see
  *          inspect_source_attrs.
  *   build  BuildOp loads an LLB file out of a snapshot at run time, which the
  *          gateway cannot see: refused unless llb_any.
  *   file, merge, diff: no powers of their own.
- *   An op whose kind is unknown to our schema (an unknown field numbered 2..9,
- *   e.g. v0.31 passthrough) is refused unless llb_any.
+ *   Every op (and OpMetadata) is then walked for fields, op kinds (an
+ *   unknown field numbered 2..9, e.g. v0.31 passthrough) and enum values the
+ *   schema does not know: refused unless llb_any or llb.unknown "allow"
+ *   (inspect_unknown).
  *
  * Isolation: local.session / oci.session source attrs are namespaced.  That
  * changes the op's bytes and so its digest, which other ops name in their
@@ -28,6 +34,7 @@
  */
 #define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init & co., see digest_of() */
 #include <openssl/sha.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,9 +90,16 @@ void inspect_network(struct ictx *c, int mode, const char *fld, long idx)
               ictx_who(c));
     return;
   }
-  if (mode == PB__NET_MODE__HOST && !bg_entitlement_granted(p, "network.host"))
+  if (mode == PB__NET_MODE__HOST && !bg_entitlement_granted(p, "network.host")) {
     ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "entitlements",
               "%s: network mode host needs entitlement network.host, which is not granted to %s", FIELD,
+              ictx_who(c));
+    return;
+  }
+  /* the frontend attr that restates this power: denying one denies both */
+  if (mode == PB__NET_MODE__HOST && bg_list_glob(&p->frontend_attrs.deny, "force-network-mode"))
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_network",
+              "%s: network mode host is not allowed for %s (frontend attr force-network-mode is denied)", FIELD,
               ictx_who(c));
 }
 
@@ -132,11 +146,252 @@ void inspect_mount_type(struct ictx *c, int type, const char *fld, long idx)
               ictx_who(c));
 }
 
+/* ---- ExecOp.Meta powers -------------------------------------------------------- */
+
+/* Each power of Meta, with the frontend attr that restates it (the dockerfile
+ * frontend turns the attr into exactly this Meta field).  A power is granted
+ * when the llb section allows it (or is absent) and the profile does not deny
+ * the frontend attr: denying one denies both, whichever way the tenant asks. */
+static const struct llb_power {
+  const char *rule, *key, *attr, *what;
+  size_t off;
+} powers[] = {
+    [BG_POWER_EXTRA_HOSTS] = {"llb_extra_hosts", "extra_hosts", "add-hosts", "extra hosts (Meta.extraHosts)",
+                              offsetof(struct bg_profile, llb_extra_hosts)},
+    [BG_POWER_HOSTNAME] = {"llb_hostname", "hostname", "hostname", "a hostname (Meta.hostname)", offsetof(struct bg_profile, llb_hostname)},
+    [BG_POWER_ULIMIT] = {"llb_ulimit", "ulimit", "ulimit", "ulimits (Meta.ulimit)", offsetof(struct bg_profile, llb_ulimit)},
+    [BG_POWER_CGROUP_PARENT] = {"llb_cgroup_parent", "cgroup_parent", "cgroup-parent", "a cgroup parent (Meta.cgroupParent)",
+                                offsetof(struct bg_profile, llb_cgroup_parent)},
+};
+
+void inspect_power(struct ictx *c, enum bg_llb_power pw, const char *fld, long idx)
+{
+  char fb_[340];
+  const struct bg_profile *p = c->p;
+  const struct llb_power *w = &powers[pw];
+  if (bg_list_glob(&p->frontend_attrs.deny, w->attr)) {
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, w->rule, "%s: setting %s is not allowed for %s (frontend attr %s is denied)",
+              FIELD, w->what, ictx_who(c), w->attr);
+    return;
+  }
+  if (!p->llb_any && !*(const int *)((const char *)p + w->off))
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, w->rule, "%s: setting %s is not allowed for %s (llb.%s is false)",
+              FIELD, w->what, ictx_who(c), w->key);
+}
+
+void inspect_meta(struct ictx *c, const Pb__Meta *m, const char *fld, long idx)
+{
+  if (!m)
+    return;
+  if (m->n_extrahosts && !c->stop)
+    inspect_power(c, BG_POWER_EXTRA_HOSTS, fld, idx);
+  if (m->hostname[0] && !c->stop)
+    inspect_power(c, BG_POWER_HOSTNAME, fld, idx);
+  if (m->n_ulimit && !c->stop)
+    inspect_power(c, BG_POWER_ULIMIT, fld, idx);
+  if (m->cgroupparent[0] && !c->stop)
+    inspect_power(c, BG_POWER_CGROUP_PARENT, fld, idx);
+}
+
+/* Frontend attrs that only restate an LLB power follow the LLB rule (the
+ * dockerfile frontend reads each value as is, so any non-empty value asks for
+ * the power; force-network-mode is matched exactly, as parseNetMode does). */
+void inspect_power_attrs(struct ictx *c, struct bg_smap m, const char *field)
+{
+  char f[340];
+  for (size_t i = 0; i < *m.n && !c->stop; i++) {
+    const struct bg_kv_entry *e = (*m.v)[i];
+    if (!e->value[0])
+      continue;
+    snprintf(f, sizeof f, "%s[%s]", field, e->key);
+    if (strcmp(e->key, "force-network-mode") == 0) {
+      int mode = strcmp(e->value, "sandbox") == 0 ? PB__NET_MODE__UNSET
+                 : strcmp(e->value, "host") == 0  ? PB__NET_MODE__HOST
+                 : strcmp(e->value, "none") == 0  ? PB__NET_MODE__NONE
+                                                  : -1;
+      inspect_network(c, mode, f, -1);
+      continue;
+    }
+    for (size_t k = 0; k < sizeof powers / sizeof *powers; k++)
+      if (strcmp(e->key, powers[k].attr) == 0)
+        inspect_power(c, (enum bg_llb_power)k, f, -1);
+    /* the dockerfile frontend copies a non-empty BUILDKIT_SANDBOX_HOSTNAME
+     * build arg over "hostname" (builder/build.go, v0.11) */
+    if (strcmp(e->key, "build-arg:BUILDKIT_SANDBOX_HOSTNAME") == 0)
+      inspect_power(c, BG_POWER_HOSTNAME, f, -1);
+  }
+}
+
+/* ---- fields the gateway does not know ------------------------------------------------ */
+
+/* Fields of BuildKit's LLB schema (up to v0.31) that proto/ops.proto leaves
+ * undeclared because they carry no power: they arrive as protobuf-c unknown
+ * fields and are known here by number.  Anything else unknown inside an op is
+ * a field, op kind or value the gateway cannot judge. */
+static const struct {
+  const char *msg;
+  uint32_t f[4];
+} known_undeclared[] = {
+    {"pb.Meta", {11, 12}},        /* removeMountStubsRecursive, validExitCodes */
+    {"pb.Mount", {19, 24}},       /* TmpfsOpt, contentCache */
+    {"pb.ProxyEnv", {5}},         /* all_proxy */
+    {"pb.FileOp", {2}},           /* actions: copy/mkfile/mkdir/rm/symlink between the op's own inputs */
+    {"pb.MergeOp", {1}},          /* inputs */
+    {"pb.DiffOp", {1, 2}},        /* lower, upper */
+    {"pb.OpMetadata", {4, 5, 6}}, /* export_cache, caps, progress_group (linux_resources 7 is not known) */
+    {"pb.Definition", {3}},       /* Source: debug source maps */
+};
+
+static int is_known_undeclared(const ProtobufCMessageDescriptor *d, uint32_t tag)
+{
+  for (size_t i = 0; i < sizeof known_undeclared / sizeof *known_undeclared; i++)
+    if (strcmp(d->name, known_undeclared[i].msg) == 0) {
+      for (int k = 0; k < 4 && known_undeclared[i].f[k]; k++)
+        if (known_undeclared[i].f[k] == tag)
+          return 1;
+      return 0;
+    }
+  return 0;
+}
+
+static int unknown_walk(struct ictx *c, const ProtobufCMessage *m, const char *at, int depth)
+{
+  const ProtobufCMessageDescriptor *d = m->descriptor;
+  if (depth > 32) {
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_unknown", "%s: LLB nested too deep for %s", at, ictx_who(c));
+    return 1;
+  }
+  for (unsigned i = 0; i < m->n_unknown_fields; i++) {
+    uint32_t t = m->unknown_fields[i].tag;
+    if (is_known_undeclared(d, t))
+      continue;
+    if (strcmp(d->name, "pb.Op") == 0 && t >= 2 && t <= 9)
+      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op",
+                "%s: op kind %u is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")", at, t,
+                ictx_who(c));
+    else
+      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_unknown",
+                "%s: field %u of %s is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")", at, t,
+                d->name, ictx_who(c));
+    return 1;
+  }
+  const char *base = (const char *)m;
+  for (unsigned i = 0; i < d->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &d->fields[i];
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_ENUM)
+      continue;
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+      if (*(const uint32_t *)(base + f->quantifier_offset) != f->id)
+        continue;
+    }
+    size_t n = 1;
+    const void *v = base + f->offset;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+      n = *(const size_t *)(base + f->quantifier_offset);
+      v = *(const void *const *)v;
+    }
+    for (size_t k = 0; k < n; k++) {
+      if (f->type == PROTOBUF_C_TYPE_ENUM) {
+        int val = ((const int *)v)[k];
+        if (!protobuf_c_enum_descriptor_get_value(f->descriptor, val)) {
+          ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_unknown",
+                    "%s: value %d of %s.%s is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")",
+                    at, val, d->name, f->name, ictx_who(c));
+          return 1;
+        }
+        continue;
+      }
+      const ProtobufCMessage *sub =
+          f->label == PROTOBUF_C_LABEL_REPEATED ? ((const ProtobufCMessage *const *)v)[k] : *(const ProtobufCMessage *const *)v;
+      if (sub && unknown_walk(c, sub, at, depth + 1))
+        return 1;
+    }
+  }
+  return 0;
+}
+
+/* Deny anything inside m (an Op, a Mount, a Meta, OpMetadata) that the
+ * gateway's schema does not know, unless the profile opts in. */
+void inspect_unknown(struct ictx *c, const ProtobufCMessage *m, const char *fld, long idx)
+{
+  char fb_[340];
+  if (!m || c->stop || c->p->llb_any || c->p->llb_unknown_allow)
+    return;
+  unknown_walk(c, m, FIELD, 0);
+}
+
+/* ---- cache mounts -------------------------------------------------------------------------- */
+
+/* BuildKit keys a cache mount by CacheOpt.ID alone, across every build of the
+ * daemon (solver/llbsolver/mounts/mount.go getRefCacheDir), so under isolate
+ * each ID becomes the tenant's (bg_ns_wrap, as session IDs).  An empty ID is
+ * the key "" in the mount manager and the mount's dest when an ignore-cache
+ * op prunes cache mounts (solver/llbsolver/vertex.go detectPrunedCacheID):
+ * it becomes wrap(dest), which both readers then share.  sharing is kept.
+ * Returns 1 when something was (or, apply = 0, would be) rewritten. */
+int wrap_cache_mounts(struct ictx *c, Pb__Mount **mounts, size_t n, const char *field, int apply)
+{
+  int ch = 0;
+  char f[400];
+  if (!c->p->isolate)
+    return 0;
+  for (size_t j = 0; j < n; j++) {
+    Pb__Mount *mt = mounts[j];
+    if (mt->mounttype != PB__MOUNT_TYPE__CACHE || !mt->cacheopt)
+      continue; /* CACHE without CacheOpt: the daemon refuses it ("missing cache mount options") */
+    ch = 1;
+    if (!apply)
+      continue;
+    const char *id = mt->cacheopt->id[0] ? mt->cacheopt->id : mt->dest;
+    char *w = bg_ns_wrap(c->r->tenant, id);
+    if (!w)
+      continue;
+    snprintf(f, sizeof f, "%s.mounts[%zu].cacheOpt.ID", field, j);
+    ictx_rewrite(c, f, mt->cacheopt->id[0] ? mt->cacheopt->id : NULL, w);
+    mt->cacheopt->id = bg_arena_strdup(&c->arena, w);
+    free(w);
+  }
+  return ch;
+}
+
+/* ---- images of other tenants ------------------------------------------------------------ */
+
+/* On a Docker engine every tenant's images live in one store, and a
+ * docker-image source may resolve from it.  Under isolate, an image source
+ * whose normalised name lies under another tenant's image/moby name_prefix
+ * is refused, unless a longer prefix of the tenant's own covers it too. */
+static void foreign_image(struct ictx *c, const char *ident, const char *field)
+{
+  const struct bg_profile *p = c->p;
+  const struct bg_backend_facts *fx = c->r->facts;
+  const struct bg_kvlist *l = p->tenant_image_prefixes;
+  if (!p->isolate || !fx || !fx->docker_engine || !l || strncmp(ident, "docker-image://", 15) != 0)
+    return;
+  char norm[600];
+  if (bg_docker_normalize(ident + 15, strlen(ident + 15), 1, norm, sizeof norm) < 0)
+    return;
+  size_t own = 0;
+  for (size_t i = 0; i < l->n; i++)
+    if (strcmp(l->v[i].key, c->r->tenant) == 0 && strncmp(norm, l->v[i].value, strlen(l->v[i].value)) == 0 &&
+        strlen(l->v[i].value) > own)
+      own = strlen(l->v[i].value);
+  for (size_t i = 0; i < l->n; i++) {
+    size_t pl = strlen(l->v[i].value);
+    if (strcmp(l->v[i].key, c->r->tenant) != 0 && pl > own && strncmp(norm, l->v[i].value, pl) == 0) {
+      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_sources",
+                "%s: image \"%s\" is under another tenant's name prefix \"%s\"; not allowed for %s", field, norm,
+                l->v[i].value, ictx_who(c));
+      return;
+    }
+  }
+}
+
 void inspect_source_ident(struct ictx *c, const char *ident, const char *fld, long idx)
 {
   char fb_[340];
   bg_strlist_add(&c->r->sources, ident, 64);
-  if (c->p->llb_any)
+  foreign_image(c, ident, FIELD);
+  if (c->p->llb_any || c->stop)
     return;
   if (!strstr(ident, "://")) {
     ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_sources", "%s: source \"%s\" has no scheme (%s)", FIELD, ident,
@@ -178,6 +433,13 @@ int inspect_source_attrs(struct ictx *c, struct bg_smap m, const char *field, in
       ictx_rewrite(c, f, e->value, w);
       e->value = bg_arena_strdup(&c->arena, w);
       free(w);
+    } else if (!c->p->llb_any && strcmp(k, "image.resolvemode") == 0) {
+      /* ParseImageResolveMode: "" is "default"; exact spelling, no trimming */
+      const char *mode = e->value[0] ? e->value : "default";
+      if (!bg_list_has(&c->p->llb_resolve_modes, mode))
+        ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_image_resolve_mode",
+                  "%s: image resolve mode \"%s\" is not allowed for %s (llb.image_resolve_mode)", field, e->value,
+                  ictx_who(c));
     } else if (!c->p->llb_any && strcmp(k, "git.mountsshsock") == 0) {
       if (!bg_list_has(&c->p->llb_mounts, "ssh"))
         ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_source_attrs",
@@ -193,8 +455,16 @@ int inspect_source_attrs(struct ictx *c, struct bg_smap m, const char *field, in
 
 #define SRC_ATTRS(s) BG_SMAP(&(s)->n_attrs, &(s)->attrs, &pb__source_op__attrs_entry__descriptor)
 
-/* Returns 1 when the op needs a rewrite (session namespacing). */
+/* Returns 1 when the op needs a rewrite (session or cache namespacing). */
+static int check_op_kind(struct ictx *c, Pb__Op *op, const char *fld, long idx);
 static int check_op(struct ictx *c, Pb__Op *op, const char *fld, long idx)
+{
+  int rw = check_op_kind(c, op, fld, idx);
+  inspect_unknown(c, &op->base, fld, idx);
+  return c->stop ? 0 : rw;
+}
+
+static int check_op_kind(struct ictx *c, Pb__Op *op, const char *fld, long idx)
 {
   const struct bg_profile *p = c->p;
   char fb_[340];
@@ -215,7 +485,9 @@ static int check_op(struct ictx *c, Pb__Op *op, const char *fld, long idx)
                   "%s: device %s needs entitlement %s, which is not granted to %s", FIELD, e->cdidevices[i]->name, ent,
                   ictx_who(c));
     }
-    return 0;
+    if (!c->stop)
+      inspect_meta(c, e->meta, fld, idx);
+    return wrap_cache_mounts(c, e->mounts, e->n_mounts, FIELD, 0);
   }
   case PB__OP__OP_SOURCE: {
     inspect_source_ident(c, op->source->identifier, fld, idx);
@@ -242,17 +514,7 @@ static int check_op(struct ictx *c, Pb__Op *op, const char *fld, long idx)
       c->nested = saved;
     }
     return 0;
-  case PB__OP__OP__NOT_SET:
-    if (!p->llb_any)
-      for (unsigned i = 0; i < op->base.n_unknown_fields; i++) {
-        uint32_t t = op->base.unknown_fields[i].tag;
-        if (t >= 2 && t <= 9) {
-          ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s: op kind %u is unknown to the gateway; not allowed for %s",
-                    FIELD, t, ictx_who(c));
-          break;
-        }
-      }
-    return 0;
+  case PB__OP__OP__NOT_SET: /* an unknown op kind (passthrough 8, ...): inspect_unknown */
   default:
     return 0;
   }
@@ -586,6 +848,11 @@ static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, cons
         snprintf(af, sizeof af, "%s.def[%zu].source.attrs", field, i);
         ch |= inspect_source_attrs(c, SRC_ATTRS(op->source), af, 1);
         done[i] = 1;
+      } else if (need[i] && !done[i] && op->op_case == PB__OP__OP_EXEC) {
+        char af[340];
+        snprintf(af, sizeof af, "%s.def[%zu].exec", field, i);
+        ch |= wrap_cache_mounts(c, op->exec->mounts, op->exec->n_mounts, af, 1);
+        done[i] = 1;
       }
       int oom = 0;
       for (size_t j = 0; j < op->n_inputs && !oom; j++) {
@@ -689,7 +956,7 @@ void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field)
     else {
       if (c->nested) {
         ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_build",
-                  "%s.def[%zu]: a session named inside BuildOp.def cannot be namespaced for %s", field, i,
+                  "%s.def[%zu]: a session or cache ID named inside BuildOp.def cannot be namespaced for %s", field, i,
                   ictx_who(c));
         break;
       }
@@ -698,6 +965,12 @@ void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field)
       need[i] = op;
       n_need++;
     }
+  }
+  /* OpMetadata is not inside an op, but the daemon reads it with the graph */
+  for (size_t i = 0; i < def->n_metadata && !c->stop; i++) {
+    snprintf(f, sizeof f, "%s.metadata[%s]", field, def->metadata[i]->key ? def->metadata[i]->key : "");
+    if (def->metadata[i]->value)
+      inspect_unknown(c, &def->metadata[i]->value->base, f, -1);
   }
   if (n_need && !c->stop)
     rekey(c, def, need, field);

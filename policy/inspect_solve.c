@@ -6,9 +6,12 @@
  *   1 entitlements (9): each must be granted (bg_entitlement_granted)
  *   2 EnableSessionExporter (14): needs prof->session_exporter
  *   3 Frontend (6): "" (client-side Build flow) or frontends_any or a glob
- *   4 FrontendAttrs (7): deny / delete / set, cache-imports & cache-from
- *     types, local-sessionid:* namespaced when isolate
- *   5 exporters: 13 when non-empty (all rewritten, then 3/4 := 13[0]), else
+ *   4 FrontendAttrs (7): deny / delete / set, attrs restating LLB powers
+ *     (add-hosts, hostname, ulimit, cgroup-parent, force-network-mode),
+ *     cache-imports & cache-from types, frontend images, and when isolate
+ *     local-sessionid:* and build-arg:BUILDKIT_CACHE_MOUNT_NS namespaced
+ *   5 exporters: 13 when non-empty (all rewritten, then 3/4 := a copy of
+ *     13[0], entry by entry), else
  *     3/4; type allow-list, attr rules, name_prefix, push registries
  *   6 cache (8): Imports/Exports by type; ImportRefsDeprecated and
  *     ExportRefDeprecated count as "registry"
@@ -25,6 +28,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "policy/attrparse.h"
 #include "policy/inspect_int.h"
 
 static void set_summary(char **dst, const char *s)
@@ -57,11 +61,16 @@ void inspect_cache_type(struct ictx *c, int is_export, const char *type, const c
               ictx_who(c));
 }
 
-/* cache-imports is a JSON array of {"Type":..,"Attrs":{..}} read by the
- * dockerfile frontend; cache-from is the legacy comma list of registry refs. */
+/* cache-imports is a JSON array of {"Type":..,"Attrs":{..}} that the
+ * dockerfile frontend decodes with encoding/json into
+ * []controlapi.CacheOptionsEntry: keys match the fields case-insensitively
+ * (with Unicode folds) and the last match wins.  So duplicate keys, keys
+ * differing only in case and non-ASCII keys are refused (INVALID_ARGUMENT),
+ * and "Type" is then the one key that folds to it (attrparse.c).
+ * cache-from is the legacy comma list of registry refs. */
 static void frontend_cache_attrs(struct ictx *c, struct bg_smap m, const char *field)
 {
-  char f[300];
+  char f[300], why[400];
   for (size_t i = 0; i < *m.n && !c->stop; i++) {
     struct bg_kv_entry *e = (*m.v)[i];
     snprintf(f, sizeof f, "%s[%s]", field, e->key);
@@ -69,19 +78,35 @@ static void frontend_cache_attrs(struct ictx *c, struct bg_smap m, const char *f
       inspect_cache_type(c, 0, "registry", f);
     } else if (strcmp(e->key, "cache-imports") == 0 && e->value[0]) {
       json_error_t err;
-      json_t *j = json_loads(e->value, JSON_DECODE_ANY, &err);
-      if (!j || !json_is_array(j)) {
+      json_t *j = json_loads(e->value, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
+      if (j && json_is_null(j)) { /* Go: a nil slice, no imports */
         json_decref(j);
-        ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "cache_import", "%s: not a JSON array of cache imports (%s)", f,
-                  ictx_who(c));
+        continue;
+      }
+      if (!j || !json_is_array(j)) {
+        int dup = !j && strstr(err.text, "duplicate") != NULL;
+        json_decref(j);
+        if (dup) {
+          snprintf(why, sizeof why, "%s (JSON with duplicate object keys)", f);
+          ictx_bad(c, why);
+        } else {
+          ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "cache_import", "%s: not a JSON array of cache imports (%s)", f,
+                    ictx_who(c));
+        }
         return;
       }
       size_t k;
       json_t *it;
       json_array_foreach(j, k, it) {
-        const char *t = json_string_value(json_object_get(it, "Type"));
-        if (!t)
-          t = json_string_value(json_object_get(it, "type"));
+        const char *t = NULL, *bad = NULL;
+        if (json_is_object(it)) {
+          if (!bg_json_struct_keys_ok(it, &bad)) {
+            snprintf(why, sizeof why, "%s[%zu] (JSON with %s)", f, k, bad);
+            ictx_bad(c, why);
+            break;
+          }
+          t = json_string_value(bg_json_struct_get(it, "Type"));
+        }
         inspect_cache_type(c, 0, t ? t : "", f);
         if (c->stop)
           break;
@@ -92,27 +117,25 @@ static void frontend_cache_attrs(struct ictx *c, struct bg_smap m, const char *f
 }
 
 /* Frontend images chosen through attrs are sources too: gateway.v0's
- * "source"/"cmdline" and dockerfile.v0's build-arg:BUILDKIT_SYNTAX name an
- * image the daemon pulls and runs as the frontend; context:<name> attrs name
- * sources the frontend builds from.  They are checked against
- * llb.sources as "docker-image://<normalised ref>" (docker.io/library/ added
- * the way docker normalises short names).  A "# syntax=" line inside the
- * Dockerfile is invisible here, as is all LLB a server-side frontend
- * generates: a profile source_policy (enforced by the daemon) covers those. */
-static void image_ident(const char *ref, char *ident, size_t n)
+ * "source" and dockerfile.v0's build-arg:BUILDKIT_SYNTAX name an image the
+ * daemon pulls and runs as the frontend; context:<name> attrs name sources
+ * the frontend builds from.  Each is read as its consumer reads it:
+ *   source        gateway.v0: reference.ParseNormalizedNamed(v), v as is;
+ *   BUILDKIT_SYNTAX  strings.SplitN(strings.TrimSpace(v), " ", 2)[0]
+ *                 (dockerfile builder, v0.8 to now), and "cmdline" the same
+ *                 way (it is the syntax line gateway.v0 receives);
+ *   context:<n>   strings.SplitN(v, ":", 2): the scheme, then the rest with
+ *                 one leading "//" trimmed; "git@..." is git.
+ * They are checked against llb.sources as "docker-image://<normalised ref>"
+ * (bg_docker_normalize).  A "# syntax=" line inside the Dockerfile is
+ * invisible here, as is all LLB a server-side frontend generates: a profile
+ * source_policy (enforced by the daemon) covers those. */
+static void image_ident(const char *ref, size_t n, char *ident, size_t len)
 {
-  char img[512];
-  snprintf(img, sizeof img, "%.*s", (int)strcspn(ref, " \t"), ref);
-  const char *slash = strchr(img, '/');
-  size_t first = slash ? (size_t)(slash - img) : 0;
-  int host = slash && (memchr(img, '.', first) || memchr(img, ':', first) ||
-                       (first == 9 && !strncmp(img, "localhost", 9)));
-  if (host)
-    snprintf(ident, n, "docker-image://%s", img);
-  else if (slash)
-    snprintf(ident, n, "docker-image://docker.io/%s", img);
-  else
-    snprintf(ident, n, "docker-image://docker.io/library/%s", img);
+  char norm[512];
+  if (bg_docker_normalize(ref, n, 0, norm, sizeof norm) < 0)
+    snprintf(norm, sizeof norm, "%.*s", (int)(n < 400 ? n : 400), ref);
+  snprintf(ident, len, "docker-image://%s", norm);
 }
 
 static void frontend_image_attrs(struct ictx *c, const char *frontend, struct bg_smap m, const char *field)
@@ -127,22 +150,38 @@ static void frontend_image_attrs(struct ictx *c, const char *frontend, struct bg
     const char *v = smap_get(m, keys[k]);
     if (!v || !v[0])
       continue;
-    image_ident(v, ident, sizeof ident);
+    const char *ref = v;
+    size_t rl = strlen(v);
+    if (k > 0 && bg_go_syntax_ref(v, strlen(v), &ref, &rl) < 0)
+      continue; /* only white space: names no image (the frontend fails) */
+    image_ident(ref, rl, ident, sizeof ident);
     snprintf(f, sizeof f, "%s[%s]", field, keys[k]);
     inspect_source_ident(c, ident, f, -1);
   }
-  /* named contexts: context:<name>=docker-image://..., git://..., https://...,
-   * oci-layout://...  ("local:<dir>" and "input:<name>" name the caller's own
+  /* named contexts ("local:<dir>" and "input:<name>" name the caller's own
    * session dirs / frontend inputs and are not sources of their own) */
   for (size_t i = 0; i < *m.n && !c->stop; i++) {
     struct bg_kv_entry *e = (*m.v)[i];
-    if (strncmp(e->key, "context:", 8) != 0 || !strstr(e->value, "://"))
+    if (strncmp(e->key, "context:", 8) != 0)
       continue;
+    const char *v = e->value, *colon = strchr(v, ':');
+    if (!colon)
+      continue; /* "invalid context specifier": the frontend refuses it */
+    size_t sl = (size_t)(colon - v);
+    const char *rest = colon + 1;
+    if (strncmp(rest, "//", 2) == 0)
+      rest += 2;
     snprintf(f, sizeof f, "%s[%s]", field, e->key);
-    if (strncmp(e->value, "docker-image://", 15) == 0)
-      image_ident(e->value + 15, ident, sizeof ident);
+    if (strncmp(v, "git@", 4) == 0)
+      snprintf(ident, sizeof ident, "git://%s", v);
+    else if (sl == 12 && strncmp(v, "docker-image", 12) == 0) {
+      if (strcmp(rest, "scratch") == 0)
+        continue;
+      image_ident(rest, strlen(rest), ident, sizeof ident);
+    } else if ((sl == 5 && strncmp(v, "local", 5) == 0) || (sl == 5 && strncmp(v, "input", 5) == 0))
+      continue;
     else
-      snprintf(ident, sizeof ident, "%s", e->value);
+      snprintf(ident, sizeof ident, "%.*s://%s", (int)(sl < 64 ? sl : 64), v, rest);
     inspect_source_ident(c, ident, f, -1);
   }
 }
@@ -157,6 +196,10 @@ void inspect_frontend_attrs(struct ictx *c, const char *frontend, struct bg_smap
   if (!frontend[0] && strcmp(field, "FrontendOpt") == 0)
     ar.set.n = 0;
   apply_attr_rules(c, &ar, m, field, "frontend_attrs");
+  if (c->stop)
+    return;
+  inspect_power_attrs(c, m, field); /* attrs restating LLB powers follow the llb rules */
+  isolate_cache_ns(c, frontend, m, field);
   if (c->stop)
     return;
   frontend_cache_attrs(c, m, field);
@@ -355,7 +398,12 @@ int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t le
                                &moby__buildkit__v1__exporter__attrs_entry__descriptor),
                        f, af);
     }
-    /* old daemons read only 3/4: make them say what 13[0] says */
+    /* Old daemons (< v0.13, every Docker up to 25) read only 3/4, new ones
+     * only 13 (translateLegacySolveRequest).  After the rewrites above, the
+     * forwarded 3/4 are made a copy of 13[0], entry for entry, whatever the
+     * client sent there: both daemons then export exactly what the policy
+     * checked.  (Refusing a mismatch instead would break clients that send
+     * 13 alone.) */
     Moby__Buildkit__V1__Exporter *e0 = q->exporters[0];
     struct bg_smap a0 = BG_SMAP(&e0->n_attrs, &e0->attrs, &moby__buildkit__v1__exporter__attrs_entry__descriptor);
     if (!c.stop && strcmp(q->exporterdeprecated, e0->type) != 0) {
@@ -425,10 +473,11 @@ static void bridge_exporter_attr(struct ictx *c, const ProtobufCBinaryData *b)
   if (!b->len)
     return;
   json_error_t err;
-  json_t *j = json_loadb((const char *)b->data, b->len, 0, &err);
+  /* a Go map[string][]byte: keys exact, a duplicate key is last-wins */
+  json_t *j = json_loadb((const char *)b->data, b->len, JSON_REJECT_DUPLICATES, &err);
   if (!j || !json_is_object(j)) {
     json_decref(j);
-    ictx_bad(c, "LLBBridge SolveRequest.ExporterAttr (not a JSON object)");
+    ictx_bad(c, "LLBBridge SolveRequest.ExporterAttr (not a JSON object without duplicate keys)");
     return;
   }
   if (!c->p->exporters_any) {
@@ -514,6 +563,16 @@ int bg_inspect_new_container(struct bg_inspect *r, const uint8_t *msg, size_t le
     char f[64];
     snprintf(f, sizeof f, "NewContainer.Mounts[%zu]", i);
     inspect_mount_type(&c, q->mounts[i]->mounttype, f, -1);
+    inspect_unknown(&c, &q->mounts[i]->base, f, -1);
+  }
+  /* the container's copies of the Meta powers (extraHosts 6, hostname 7) */
+  if (!c.stop && q->n_extrahosts)
+    inspect_power(&c, BG_POWER_EXTRA_HOSTS, "NewContainer.extraHosts", -1);
+  if (!c.stop && q->hostname[0])
+    inspect_power(&c, BG_POWER_HOSTNAME, "NewContainer.hostname", -1);
+  if (!c.stop) {
+    wrap_cache_mounts(&c, q->mounts, q->n_mounts, "NewContainer", 1);
+    ictx_finish(&c, &q->base);
   }
 out:
   ictx_done(&c);
@@ -537,6 +596,10 @@ int bg_inspect_exec_process(struct bg_inspect *r, const uint8_t *msg, size_t len
     inspect_security(&c, q->init->security, "ExecProcess.Init.Security", -1);
     if (!c.stop && q->init->n_secretenv)
       inspect_mount_type(&c, PB__MOUNT_TYPE__SECRET, "ExecProcess.Init.secretenv", -1);
+    if (!c.stop)
+      inspect_meta(&c, q->init->meta, "ExecProcess.Init.Meta", -1);
+    if (!c.stop && q->init->meta)
+      inspect_unknown(&c, &q->init->meta->base, "ExecProcess.Init.Meta", -1);
   }
 out:
   ictx_done(&c);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "policy/policy_int.h"
+#include "proto/sourcepolicy.pb-c.h"
 
 static int allows(const struct bg_profile *pr, const char *path)
 {
@@ -13,9 +14,56 @@ static int allows(const struct bg_profile *pr, const char *path)
   return bg_methods_allow(&pr->methods, path, &rule);
 }
 
+/* A source policy "pins" images when it is an allow-list: a DENY rule whose
+ * wildcard selector covers every image ("*" or "docker-image://" + star).
+ * BuildKit's engine lets the last matching ALLOW/DENY rule win, and the
+ * gateway appends the profile's ALLOW/DENY rules after the request's
+ * (merge_source_policy), so such a rule plus ALLOW rules for the permitted
+ * images decides every frontend image too. */
+static int pins_images(const struct bg_profile *pr)
+{
+  if (!pr->source_policy)
+    return 0;
+  Moby__Buildkit__V1__Sourcepolicy__Policy *pol =
+      moby__buildkit__v1__sourcepolicy__policy__unpack(NULL, pr->source_policy_len, pr->source_policy);
+  int pinned = 0;
+  for (size_t i = 0; pol && i < pol->n_rules && !pinned; i++) {
+    const Moby__Buildkit__V1__Sourcepolicy__Rule *r = pol->rules[i];
+    const char *id = r->selector ? r->selector->identifier : "";
+    pinned = r->action == MOBY__BUILDKIT__V1__SOURCEPOLICY__POLICY_ACTION__DENY && r->selector &&
+             r->selector->match_type == MOBY__BUILDKIT__V1__SOURCEPOLICY__MATCH_TYPE__WILDCARD &&
+             (strcmp(id, "*") == 0 || strcmp(id, "docker-image://*") == 0);
+  }
+  if (pol)
+    moby__buildkit__v1__sourcepolicy__policy__free_unpacked(pol, NULL);
+  return pinned;
+}
+
+/* How a profile lets its tenant pick the image that runs as frontend, or
+ * NULL.  gateway.v0 takes it in "source"; dockerfile.v0 in
+ * build-arg:BUILDKIT_SYNTAX or a "# syntax=" line of the Dockerfile, which
+ * the gateway never sees (so only an allow-list source policy closes it). */
+static int any_glob(const struct bg_strlist *l, const char *s)
+{
+  for (size_t i = 0; i < l->n; i++)
+    if (bg_glob_match(l->v[i], s))
+      return 1;
+  return 0;
+}
+
+static const char *frontend_choice(const struct bg_profile *pr)
+{
+  if (pr->frontends_any || any_glob(&pr->frontends, "gateway.v0"))
+    return "gateway.v0";
+  if (any_glob(&pr->frontends, "dockerfile.v0"))
+    return any_glob(&pr->frontend_attrs.deny, "build-arg:BUILDKIT_SYNTAX") ? "a \"# syntax=\" line"
+                                                                               : "build-arg:BUILDKIT_SYNTAX";
+  return NULL;
+}
+
 size_t bg_policy_lint(const struct bg_policy *p, void (*warn)(void *arg, const char *msg), void *arg)
 {
-  char m[400];
+  char m[700];
   size_t n = 0;
 #define W(...) do { snprintf(m, sizeof m, __VA_ARGS__); warn(arg, m); n++; } while (0)
   if (p->audit_mode)
@@ -47,6 +95,17 @@ size_t bg_policy_lint(const struct bg_policy *p, void (*warn)(void *arg, const c
       if (allows(pr, "/moby.buildkit.v1.Control/FutureMethodNotInCatalogue"))
         W("profiles.%s isolates but allows methods outside the catalogue: their bodies are not namespaced",
           pr->name);
+      /* CVE-2024-23653: before BuildKit v0.12.5 (Docker 20.10 to 25) the
+       * daemon never checked the entitlements of a frontend's containers, and
+       * a frontend's LLBBridge calls run inside the daemon: the gateway sees
+       * none of them, so no isolation or llb rule applies there. */
+      const char *how = frontend_choice(pr);
+      if (how && !pins_images(pr))
+        W("profiles.%s lets a tenant choose the frontend image (%s) and no source_policy pins images (a DENY "
+          "of docker-image://* plus ALLOWs): a frontend runs inside the daemon, its LLBBridge calls never pass "
+          "the gateway, and backends older than BuildKit v0.12.5 let it run privileged containers "
+          "(CVE-2024-23653)",
+          pr->name, how);
     }
   }
 #undef W

@@ -66,6 +66,8 @@ struct bg_backend_facts {
   int known;               /* 0 until Control.Info was tried */
   int info_unimplemented;  /* Control.Info answered UNIMPLEMENTED: BuildKit < v0.11 */
   char buildkit_version[64];
+  int docker_engine;       /* backend is a Docker engine (docker+unix:// or docker+tcp://): its
+                              image store is shared by every tenant */
 };
 
 /* Who is on the other end of a client connection, as far as the transport knows. */

@@ -596,6 +596,7 @@ void bg_profile_free(struct bg_profile *pr)
   bg_strlist_free(&pr->llb_security);
   bg_strlist_free(&pr->llb_sources);
   bg_strlist_free(&pr->llb_mounts);
+  bg_strlist_free(&pr->llb_resolve_modes);
   bg_strlist_free(&pr->session_methods);
   free(pr->source_policy);
   memset(pr, 0, sizeof *pr);
@@ -822,6 +823,48 @@ bad:
   return -1;
 }
 
+static int chk_resolve_mode(struct ld *L, const struct jpath *p, const char *s)
+{
+  if (strcmp(s, "default") == 0 || strcmp(s, "pull") == 0 || strcmp(s, "local") == 0)
+    return 0;
+  return fail(L, p, 0, "unknown image resolve mode \"%s\" (default, pull, local)", s);
+}
+
+/* The ExecOp.Meta powers of an "llb" section.  Fail closed: unlike network,
+ * security, sources and mounts (absent = unrestricted, kept for existing
+ * files), an absent power key here means the power is denied, and "unknown"
+ * defaults to "deny". */
+static int get_llb_powers(struct ld *L, const struct jpath *q, json_t *x, struct bg_profile *pr)
+{
+  static const struct {
+    const char *key;
+    size_t off;
+  } powers[] = {
+      {"cgroup_parent", offsetof(struct bg_profile, llb_cgroup_parent)},
+      {"ulimit", offsetof(struct bg_profile, llb_ulimit)},
+      {"extra_hosts", offsetof(struct bg_profile, llb_extra_hosts)},
+      {"hostname", offsetof(struct bg_profile, llb_hostname)},
+  };
+  for (size_t i = 0; i < sizeof powers / sizeof *powers; i++) {
+    json_t *y = json_object_get(x, powers[i].key);
+    struct jpath qk = jp_key(q, powers[i].key);
+    if (y && get_bool(L, &qk, y, (int *)((char *)pr + powers[i].off)) < 0)
+      return -1;
+  }
+  json_t *y = json_object_get(x, "unknown");
+  if (y) {
+    struct jpath qu = jp_key(q, "unknown");
+    const char *v = json_string_value(y);
+    if (!v)
+      return fail(L, &qu, 0, "expected \"deny\" or \"allow\", got %s", jtype(y));
+    if (strcmp(v, "allow") == 0)
+      pr->llb_unknown_allow = 1;
+    else if (strcmp(v, "deny") != 0)
+      return fail(L, &qu, 0, "expected \"deny\" or \"allow\", got \"%.40s\"", v);
+  }
+  return 0;
+}
+
 static int fill_default(struct bg_strlist *l, const char *const *vals)
 {
   for (; *vals; vals++)
@@ -922,7 +965,9 @@ static int get_profile(struct ld *L, const struct jpath *p, const char *name, js
   }
   pr->llb_any = 1;
   if ((x = json_object_get(v, "llb"))) {
-    static const char *const lk[] = {"network", "security", "sources", "mounts", NULL};
+    static const char *const lk[] = {"network", "security", "sources", "mounts", "cgroup_parent", "ulimit",
+                                     "extra_hosts", "hostname", "unknown", "image_resolve_mode", NULL};
+    static const char *const d_irm[] = {"default", "pull", NULL};
     static const char *const d_net[] = {"sandbox", "none", "host", NULL};
     static const char *const d_sec[] = {"sandbox", "insecure", NULL};
     static const char *const d_src[] = {"*", NULL};
@@ -946,6 +991,12 @@ static int get_profile(struct ld *L, const struct jpath *p, const char *name, js
       return -1;
     if ((y = json_object_get(x, "mounts")) ? get_strlist(L, &qm, y, &pr->llb_mounts, chk_mount) < 0
                                            : fill_default(&pr->llb_mounts, d_mnt) < 0)
+      return -1;
+    if (get_llb_powers(L, &q, x, pr) < 0)
+      return -1;
+    struct jpath qi = jp_key(&q, "image_resolve_mode");
+    if ((y = json_object_get(x, "image_resolve_mode")) ? get_strlist(L, &qi, y, &pr->llb_resolve_modes, chk_resolve_mode) < 0
+                                                       : fill_default(&pr->llb_resolve_modes, d_irm) < 0)
       return -1;
   }
   if ((x = json_object_get(v, "source_policy")) && !json_is_null(x)) {
@@ -1145,10 +1196,55 @@ void bg_policy_free(struct bg_policy *p)
     free(t->tokens);
   }
   free(p->tenants);
+  for (size_t i = 0; i < p->image_prefixes.n; i++) {
+    free(p->image_prefixes.v[i].key);
+    free(p->image_prefixes.v[i].value);
+  }
+  free(p->image_prefixes.v);
   for (size_t i = 0; i < p->n_profiles; i++)
     bg_profile_free(&p->profiles[i]);
   free(p->profiles);
   free(p);
+}
+
+/* Every tenant's image names, as the other tenants' LLB must not name them
+ * (profile.h tenant_image_prefixes): the image and moby exporter prefixes of
+ * its profile, ${tenant} expanded, normalised like a docker reference. */
+static int link_image_prefixes(struct bg_policy *P)
+{
+  struct bg_kvlist *l = &P->image_prefixes;
+  for (size_t i = 0; i < P->n_tenants; i++) {
+    const struct bg_tenant *t = &P->tenants[i];
+    const struct bg_profile *pr = &P->profiles[t->profile];
+    for (size_t e = 0; e < pr->n_exporters; e++) {
+      const struct bg_exporter_rule *er = &pr->exporters[e];
+      if (!er->attrs.name_prefix || (strcmp(er->type, "image") != 0 && strcmp(er->type, "moby") != 0))
+        continue;
+      char *x = bg_expand_tenant(er->attrs.name_prefix, t->name);
+      char norm[600];
+      if (!x)
+        return -1;
+      int ok = x[0] && bg_docker_normalize(x, strlen(x), 0, norm, sizeof norm) == 0;
+      free(x);
+      if (!ok)
+        continue;
+      struct bg_kv *nv = realloc(l->v, (l->n + 1) * sizeof *nv);
+      if (!nv)
+        return -1;
+      l->v = nv;
+      nv[l->n].key = strdup(t->name);
+      nv[l->n].value = strdup(norm);
+      if (!nv[l->n].key || !nv[l->n].value) {
+        free(nv[l->n].key);
+        free(nv[l->n].value);
+        return -1;
+      }
+      l->n++;
+    }
+  }
+  for (size_t k = 0; k < P->n_profiles; k++)
+    P->profiles[k].tenant_image_prefixes = l;
+  return 0;
 }
 
 static struct bg_policy *build(struct ld *L, json_t *root)
@@ -1229,6 +1325,10 @@ static struct bg_policy *build(struct ld *L, json_t *root)
       fail(L, &q, 0, "anonymous names tenant \"%.63s\", which is not in \"tenants\"", json_string_value(x));
       goto bad;
     }
+  }
+  if (link_image_prefixes(P) < 0) {
+    fail(L, &top, 0, "out of memory");
+    goto bad;
   }
   return P;
 bad:

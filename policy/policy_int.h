@@ -40,6 +40,7 @@ struct bg_policy {
   struct bg_profile *profiles;
   size_t n_profiles;
   int any_tokens;               /* some tenant accepts bearer tokens */
+  struct bg_kvlist image_prefixes; /* tenant -> normalised image/moby name_prefix (profile.h) */
 };
 
 /* ---- method catalogue (methods.c) ---- */

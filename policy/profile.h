@@ -62,6 +62,25 @@ struct bg_profile {
   struct bg_strlist llb_security; /* "sandbox", "insecure" */
   struct bg_strlist llb_sources;  /* identifier patterns, e.g. docker-image:// followed by * */
   struct bg_strlist llb_mounts;   /* extra mount types allowed besides bind/cache/tmpfs: "secret", "ssh" */
+  /* ExecOp.Meta powers (and the NewContainer/ExecProcess copies of them).
+   * Unlike the lists above, a key missing inside "llb" means "denied": these
+   * are zero in a restricted profile unless the file says true.  They are
+   * ignored (allowed) when llb_any, except that a frontend_attrs "deny" of the
+   * frontend attr restating the power (add-hosts, hostname, cgroup-parent,
+   * ulimit, force-network-mode for host) denies the LLB power too. */
+  int llb_cgroup_parent;          /* Meta.cgroupParent (10) non-empty */
+  int llb_ulimit;                 /* Meta.ulimit (9) non-empty */
+  int llb_extra_hosts;            /* Meta.extraHosts (6) non-empty */
+  int llb_hostname;               /* Meta.hostname (7) non-empty */
+  int llb_unknown_allow;          /* "unknown": "allow": unknown fields / op kinds / enum values pass */
+  struct bg_strlist llb_resolve_modes; /* image.resolvemode values allowed ("default", "pull", "local") */
+  /* Policy-wide (owned by the policy, shared by every profile; NULL in
+   * hand-built profiles): for each tenant whose profile has an image or moby
+   * exporter name_prefix, key = tenant name, value = that prefix expanded and
+   * normalised as a docker reference ("docker.io/ci/").  Under isolate on a
+   * Docker-engine backend, LLB image sources under another tenant's prefix
+   * are refused (inspect_llb.c). */
+  const struct bg_kvlist *tenant_image_prefixes;
   /* Source policy to merge into SolveRequest.SourcePolicy (field 12), already
    * encoded as a moby.buildkit.v1.sourcepolicy.Policy message; NULL for none. */
   uint8_t *source_policy;
@@ -80,6 +99,13 @@ struct bg_profile {
 int bg_glob_match(const char *pattern, const char *s);
 /* Expand ${tenant} in a template; malloc'd result. */
 char *bg_expand_tenant(const char *tmpl, const char *tenant);
+/* A docker reference name[len] as Docker normalises it (distribution's
+ * splitDockerDomain: a first component without '.' or ':', not "localhost"
+ * and all lowercase is not a registry, so "docker.io/" is added, and
+ * "library/" for a one-component docker.io name; "index.docker.io" is
+ * "docker.io").  strip_tag: drop "@digest" and ":tag" as well.  0 and the
+ * result in out, or -1 (a NUL inside, or out too small). */
+int bg_docker_normalize(const char *name, size_t len, int strip_tag, char *out, size_t outlen);
 
 /* Tenant namespacing for isolate=true.  A name a tenant chooses (session ID,
  * build ref) is stored in the daemon as bg_ns_wrap(tenant, name); on the way

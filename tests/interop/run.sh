@@ -6,7 +6,7 @@
 #   BUILDGATE_BIN=build/asan/buildgate tests/interop/run.sh    the same against an ASan build
 #   POLICY_TESTS=0 tests/interop/run.sh  skip the policy scenarios
 #   KEEP_LOGS=/tmp/x tests/interop/run.sh   keep the daemons' logs and client outputs
-#   ONLY="direct docker grpc tcp chain killed malformed policy restart wire budget"   choose sections
+#   ONLY="direct docker grpc tcp chain killed malformed policy restart wire budget semantics"   choose sections
 #
 # Prints PASS/FAIL lines and ends with exactly one "N passed, N failed" line;
 # exits non-zero when anything failed.
@@ -18,7 +18,7 @@ cd "$root"
 
 BUILDGATE_BIN="${BUILDGATE_BIN:-$root/buildgate}"
 BGCLIENT="$root/build/bgclient"
-ONLY="${ONLY:-direct docker grpc tcp chain killed malformed policy restart wire budget}"
+ONLY="${ONLY:-direct docker grpc tcp chain killed malformed policy restart wire budget semantics}"
 POLICY_TESTS="${POLICY_TESTS:-1}"
 BIG_SIZE="${BIG_SIZE:-256M}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
@@ -636,6 +636,42 @@ if want budget; then
 		stop_buildgate bgs
 	else
 		fail budget-small-start "$(tail -n 3 "$D/bgs.err" | tr '\n' ' ')"
+	fi
+fi
+
+if want semantics && [[ "$POLICY_TESTS" != 0 ]]; then
+	# issue 9: an LLB power the profile does not grant, and cache mounts under isolate
+	log "== semantics (LLB powers, tenant-scoped cache mounts; tests/interop/policy-multi.json)"
+	POL="$here/policy-multi.json"
+	BGS="unix://$D/bgs.sock"
+	if start_buildgate bgs --listen "$BGS" --backend "docker+$DS" --policy "$POL" --audit-log "$D/audits.log" --no-sandbox; then
+		ADMIN=(--token bg-admin-token) CI=(--token bg-ci-token) DEV=(--token bg-dev-token)
+		# Meta.extraHosts: ci's llb section does not grant extra_hosts, admin has no llb section
+		if expect_err sem-ci-extrahost-denied PermissionDenied --grpc "$BGS" "${CI[@]}" exec-extrahost --context "$CTX"; then
+			o="$(outfile sem-ci-extrahost-denied)"
+			if grep -q 'llb_extra_hosts' "$o"; then pass sem-ci-extrahost-names-rule
+			else fail sem-ci-extrahost-names-rule "$(tail -n 1 "$o")"; fi
+		fi
+		EXPECT_RE='exec-extrahost: ok.*192\.0\.2\.7' expect_ok sem-admin-extrahost --docker "$BGS" "${ADMIN[@]}" exec-extrahost --context "$CTX"
+		# cache ID "shared": ci writes a marker and reads it back (the mount persists), dev and
+		# admin's un-namespaced "shared" do not see it, and admin (no isolate) finds it under the
+		# ID the audit record says ci's was rewritten to
+		M="marker$RANDOM$RANDOM"
+		EXPECT_RE="marker=$M" expect_ok sem-ci-cache-write --grpc "$BGS" "${CI[@]}" cache-probe --context "$CTX" --id shared --write "$M"
+		EXPECT_RE="marker=$M\$" expect_ok sem-ci-cache-reads-own --docker "$BGS" "${CI[@]}" cache-probe --context "$CTX" --id shared --read
+		EXPECT_RE='marker=absent$' expect_ok sem-dev-cache-isolated --grpc "$BGS" "${DEV[@]}" cache-probe --context "$CTX" --id shared --read
+		EXPECT_RE='marker=absent$' expect_ok sem-admin-plain-id-isolated --grpc "$BGS" "${ADMIN[@]}" cache-probe --context "$CTX" --id shared --read
+		wid="$(grep -o '"field":"Definition\.def\[[0-9]*\]\.exec\.mounts\[[0-9]*\]\.cacheOpt\.ID","old":"shared","new":"[^"]*"' "$D/audits.log" | head -n 1 | sed 's/.*"new":"\([^"]*\)"$/\1/')"
+		if [[ -n "$wid" && "$wid" != shared ]]; then
+			pass sem-audit-cache-rewrite
+			log "   ci's cache ID \"shared\" became \"$wid\""
+			EXPECT_RE="marker=$M\$" expect_ok sem-admin-finds-ci-cache-under-its-id --grpc "$BGS" "${ADMIN[@]}" cache-probe --context "$CTX" --id "$wid" --read
+		else
+			fail sem-audit-cache-rewrite "no cacheOpt.ID rewrite of \"shared\" in the audit log: $(grep -c cacheOpt "$D/audits.log") lines mention cacheOpt"
+		fi
+		stop_buildgate bgs
+	else
+		fail sem-start "$(tail -n 3 "$D/bgs.err" | tr '\n' ' ')"
 	fi
 fi
 

@@ -451,14 +451,18 @@ static void test_bridge_frontend(void **st)
   Moby__Buildkit__V1__Frontend__SolveRequest *o =
       moby__buildkit__v1__frontend__solve_request__unpack(NULL, r.outlen, r.out);
   assert_non_null(o);
-  assert_int_equal(o->n_frontendopt, 2);
+  /* force-network-mode=none (llb.network allows none), attest:provenance set,
+   * and the dockerfile cache-mount namespace forced to the tenant's */
+  assert_int_equal(o->n_frontendopt, 3);
   int saw = 0;
   for (size_t i = 0; i < o->n_frontendopt; i++) {
     assert_string_not_equal(o->frontendopt[i]->key, "filename");
     if (!strcmp(o->frontendopt[i]->key, "attest:provenance"))
       assert_string_equal(o->frontendopt[i]->value, "mode=min"), saw++;
+    if (!strcmp(o->frontendopt[i]->key, "build-arg:BUILDKIT_CACHE_MOUNT_NS"))
+      assert_string_equal(o->frontendopt[i]->value, "ci."), saw++;
   }
-  assert_int_equal(saw, 1);
+  assert_int_equal(saw, 2);
   moby__buildkit__v1__frontend__solve_request__free_unpacked(o, NULL);
   bg_inspect_free(&r);
 
@@ -474,6 +478,7 @@ static void test_bridge_frontend(void **st)
   p.frontends = SL("docker*");
   p.frontend_attrs.del.n = 0;
   p.frontend_attrs.set = KVL({"attest:provenance", "mode=min,inline-only=true"});
+  p.isolate = 0; /* isolate would force build-arg:BUILDKIT_CACHE_MOUNT_NS */
   run_file(&r, &p, 0, bg_inspect_bridge_solve, FX "bridge-solve-buildx-image-network-none.bin");
   assert_int_equal(r.grpc_status, 0);
   assert_null(r.out);
@@ -505,10 +510,12 @@ static void test_frontend_attrs_set_tenant_and_sessionid(void **st)
   assert_int_equal(r.grpc_status, 0);
   Moby__Buildkit__V1__SolveRequest *o = moby__buildkit__v1__solve_request__unpack(NULL, r.outlen, r.out);
   assert_non_null(o);
-  assert_int_equal(o->n_frontendattrs, 2);
-  for (size_t i = 0; i < 2; i++) {
+  assert_int_equal(o->n_frontendattrs, 3); /* + build-arg:BUILDKIT_CACHE_MOUNT_NS */
+  for (size_t i = 0; i < 3; i++) {
     if (!strcmp(o->frontendattrs[i]->key, "build-arg:TENANT"))
       assert_string_equal(o->frontendattrs[i]->value, "ci");
+    else if (!strcmp(o->frontendattrs[i]->key, "build-arg:BUILDKIT_CACHE_MOUNT_NS"))
+      assert_string_equal(o->frontendattrs[i]->value, "ci.");
     else
       assert_string_equal(o->frontendattrs[i]->value, "ci.sessA");
   }
@@ -662,6 +669,10 @@ static void test_llb_rules(void **st)
   assert_int_equal(llb_status(&p, ops, 3, rule), BG_GRPC_PERMISSION_DENIED);
   assert_string_equal(rule, "entitlements"); /* host needs network.host granted */
   p.entitlements = SL("network.host");
+  /* the builder profile denies force-network-mode: the same power in LLB is denied too */
+  assert_int_equal(llb_status(&p, ops, 3, rule), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_network");
+  p.frontend_attrs.deny = SL("add-hosts");
   assert_int_equal(llb_status(&p, ops, 3, rule), 0);
   free(ops[1].data);
 

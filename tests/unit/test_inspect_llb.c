@@ -1,0 +1,545 @@
+/* test_inspect_llb.c: the LLB semantics of issue 9, fed with messages built
+ * with protobuf-c: Meta powers (llb.extra_hosts, hostname, ulimit,
+ * cgroup_parent), fields/op kinds/enum values the gateway does not know
+ * (llb.unknown), tenant-scoped cache mounts, other tenants' images on a
+ * Docker engine, image.resolvemode, and the same powers in NewContainer and
+ * ExecProcess. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "tests/unit/inspect_helpers.h"
+
+static const struct bg_backend_facts facts_v11 = {1, 0, "v0.11.6", 0};
+static const struct bg_backend_facts facts_docker = {1, 0, "v0.11.6", 1};
+
+typedef int (*inspector)(struct bg_inspect *, const uint8_t *, size_t);
+
+static void run_as(struct bg_inspect *r, const struct bg_profile *p, const char *tenant,
+                   const struct bg_backend_facts *fx, inspector fn, const uint8_t *m, size_t n)
+{
+  bg_inspect_init(r, p, tenant, 0, fx);
+  fn(r, m, n);
+}
+
+static const char *rw_new(const struct bg_inspect *r, const char *field)
+{
+  for (size_t i = 0; i < r->n_rewrites; i++)
+    if (strcmp(r->rewrites[i].field, field) == 0)
+      return r->rewrites[i].new_value ? r->rewrites[i].new_value : "(removed)";
+  return NULL;
+}
+
+static void digest(const ProtobufCBinaryData *d, char out[72])
+{
+  unsigned char md[32];
+  unsigned int l;
+  EVP_Digest(d->data, d->len, md, &l, EVP_sha256(), NULL);
+  strcpy(out, "sha256:");
+  for (int i = 0; i < 32; i++)
+    sprintf(out + 7 + 2 * i, "%02x", md[i]);
+}
+
+/* Knobs for one ExecOp. */
+struct exec_spec {
+  int extra_hosts, ulimit;
+  const char *hostname, *cgroup;
+  const char *cache_id;       /* non-NULL: a cache mount at /cache with this ID */
+  int sharing;
+  ProtobufCMessageUnknownField *meta_unknown; /* one unknown field in Meta */
+  ProtobufCMessageUnknownField *op_unknown;   /* one unknown field in Op */
+};
+
+static ProtobufCBinaryData exec_op(const struct exec_spec *s, const char *input)
+{
+  Pb__Op op = PB__OP__INIT;
+  Pb__ExecOp ex = PB__EXEC_OP__INIT;
+  Pb__Meta meta = PB__META__INIT;
+  char *args[] = {"/bin/sh", "-c", "true"};
+  meta.args = args;
+  meta.n_args = 3;
+  meta.cwd = "/";
+  Pb__HostIP h = PB__HOST_IP__INIT;
+  Pb__HostIP *hs[] = {&h};
+  h.host = "registry.internal";
+  h.ip = "10.0.0.1";
+  if (s->extra_hosts)
+    meta.extrahosts = hs, meta.n_extrahosts = 1;
+  Pb__Ulimit u = PB__ULIMIT__INIT;
+  Pb__Ulimit *us[] = {&u};
+  u.name = "nofile";
+  u.soft = u.hard = 1 << 20;
+  if (s->ulimit)
+    meta.ulimit = us, meta.n_ulimit = 1;
+  if (s->hostname)
+    meta.hostname = (char *)s->hostname;
+  if (s->cgroup)
+    meta.cgroupparent = (char *)s->cgroup;
+  if (s->meta_unknown)
+    meta.base.unknown_fields = s->meta_unknown, meta.base.n_unknown_fields = 1;
+  Pb__Mount root = PB__MOUNT__INIT, cm = PB__MOUNT__INIT;
+  Pb__CacheOpt co = PB__CACHE_OPT__INIT;
+  root.dest = "/";
+  cm.dest = "/cache";
+  cm.input = -1;
+  cm.output = -1;
+  cm.mounttype = PB__MOUNT_TYPE__CACHE;
+  cm.cacheopt = &co;
+  co.id = (char *)(s->cache_id ? s->cache_id : "");
+  co.sharing = s->sharing;
+  Pb__Mount *ms[] = {&root, &cm};
+  ex.meta = &meta;
+  ex.mounts = ms;
+  ex.n_mounts = s->cache_id ? 2 : 1;
+  Pb__Input in = PB__INPUT__INIT;
+  Pb__Input *ins[] = {&in};
+  if (input) {
+    in.digest = (char *)input;
+    op.inputs = ins;
+    op.n_inputs = 1;
+  }
+  if (s->op_unknown)
+    op.base.unknown_fields = s->op_unknown, op.base.n_unknown_fields = 1;
+  op.op_case = PB__OP__OP_EXEC;
+  op.exec = &ex;
+  ProtobufCBinaryData d;
+  d.data = pack_any(&op.base, &d.len);
+  return d;
+}
+
+/* Control.Solve around [source alpine, exec(spec) <- source, file <- exec]. */
+static uint8_t *solve3(const struct exec_spec *s, size_t *len, ProtobufCBinaryData ops[3])
+{
+  char d0[72], d1[72];
+  ops[0] = op_source("docker-image://docker.io/library/alpine:latest", NULL, NULL);
+  digest(&ops[0], d0);
+  ops[1] = exec_op(s, d0);
+  digest(&ops[1], d1);
+  ops[2] = op_file(d1);
+  return solve_with_def(ops, 3, len);
+}
+
+static void free3(ProtobufCBinaryData ops[3], uint8_t *m)
+{
+  for (int i = 0; i < 3; i++)
+    free(ops[i].data);
+  free(m);
+}
+
+/* Status and rule of a Control.Solve with one ExecOp built from |s|. */
+static int exec_status(const struct bg_profile *p, const struct exec_spec *s, char rule[64], char reason[400])
+{
+  ProtobufCBinaryData ops[3];
+  size_t n;
+  uint8_t *m = solve3(s, &n, ops);
+  struct bg_inspect r;
+  run_as(&r, p, "ci", &facts_v11, bg_inspect_control_solve, m, n);
+  int st = r.grpc_status;
+  strcpy(rule, r.rule);
+  if (reason)
+    strcpy(reason, r.reason);
+  bg_inspect_free(&r);
+  free3(ops, m);
+  return st;
+}
+
+/* Builder profile without isolate and frontend attr rules (their rewrites
+ * and denials are tested apart). */
+#define PROF_RESTRICTED(p)       \
+  PROF_BUILDER(p);               \
+  (p).isolate = 0;               \
+  (p).frontend_attrs.deny.n = 0; \
+  (p).frontend_attrs.set.n = 0
+
+/* ---- Meta powers ---------------------------------------------------------------------------- */
+
+static void test_meta_powers_denied_by_default(void **st)
+{
+  struct bg_profile p;
+  PROF_RESTRICTED(p);
+  char rule[64], reason[400];
+  struct exec_spec plain = {0};
+  assert_int_equal(exec_status(&p, &plain, rule, NULL), 0);
+
+  struct exec_spec cg = {.cgroup = "/system.slice/victim.scope"};
+  assert_int_equal(exec_status(&p, &cg, rule, reason), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_cgroup_parent");
+  assert_non_null(strstr(reason, "Definition.def[1]"));
+  assert_non_null(strstr(reason, "llb.cgroup_parent is false"));
+  p.llb_cgroup_parent = 1;
+  assert_int_equal(exec_status(&p, &cg, rule, NULL), 0);
+
+  struct exec_spec ul = {.ulimit = 1};
+  assert_int_equal(exec_status(&p, &ul, rule, NULL), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_ulimit");
+  p.llb_ulimit = 1;
+  assert_int_equal(exec_status(&p, &ul, rule, NULL), 0);
+
+  struct exec_spec eh = {.extra_hosts = 1};
+  assert_int_equal(exec_status(&p, &eh, rule, NULL), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_extra_hosts");
+  p.llb_extra_hosts = 1;
+  assert_int_equal(exec_status(&p, &eh, rule, NULL), 0);
+
+  struct exec_spec hn = {.hostname = "buildbox"};
+  assert_int_equal(exec_status(&p, &hn, rule, NULL), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_hostname");
+  p.llb_hostname = 1;
+  assert_int_equal(exec_status(&p, &hn, rule, NULL), 0);
+}
+
+static void test_meta_powers_follow_frontend_attr_deny(void **st)
+{
+  /* no llb section (admin-like): every power passes ... */
+  struct bg_profile p;
+  PROF_PERMISSIVE(p);
+  char rule[64], reason[400];
+  struct exec_spec all = {.extra_hosts = 1, .ulimit = 1, .hostname = "h", .cgroup = "/x"};
+  assert_int_equal(exec_status(&p, &all, rule, NULL), 0);
+  /* ... unless the frontend attr restating the power is denied: denying one denies both */
+  p.frontend_attrs.deny = SL("add-hosts");
+  assert_int_equal(exec_status(&p, &all, rule, reason), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_extra_hosts");
+  assert_non_null(strstr(reason, "frontend attr add-hosts is denied"));
+  p.frontend_attrs.deny = SL("cgroup-*");
+  assert_int_equal(exec_status(&p, &all, rule, NULL), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_cgroup_parent");
+}
+
+/* ---- unknown fields, op kinds, enum values ---------------------------------------------------- */
+
+static void test_unknown_fields_fail_closed(void **st)
+{
+  struct bg_profile p;
+  PROF_RESTRICTED(p);
+  char rule[64], reason[400];
+  uint8_t one = 1;
+  /* Meta 11/12 are BuildKit fields without powers: known by number */
+  ProtobufCMessageUnknownField f11 = {11, PROTOBUF_C_WIRE_TYPE_VARINT, 1, &one};
+  struct exec_spec s = {.meta_unknown = &f11};
+  assert_int_equal(exec_status(&p, &s, rule, NULL), 0);
+  /* Meta 13 is not a field the gateway knows */
+  ProtobufCMessageUnknownField f13 = {13, PROTOBUF_C_WIRE_TYPE_VARINT, 1, &one};
+  s.meta_unknown = &f13;
+  assert_int_equal(exec_status(&p, &s, rule, reason), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_unknown");
+  assert_non_null(strstr(reason, "field 13 of pb.Meta"));
+  p.llb_unknown_allow = 1;
+  assert_int_equal(exec_status(&p, &s, rule, NULL), 0);
+  p.llb_unknown_allow = 0;
+  p.llb_any = 1; /* no llb section: not restricted */
+  assert_int_equal(exec_status(&p, &s, rule, NULL), 0);
+  p.llb_any = 0;
+
+  /* an op kind the gateway does not know (passthrough 8), riding on an exec op:
+   * Go's oneof keeps the last member, so this op is a passthrough op */
+  uint8_t empty_msg[1] = {0}; /* protobuf-c keeps a length-prefixed unknown field with its length */
+  ProtobufCMessageUnknownField k8 = {8, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, 1, empty_msg};
+  struct exec_spec ko = {.op_unknown = &k8};
+  assert_int_equal(exec_status(&p, &ko, rule, reason), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_op");
+  assert_non_null(strstr(reason, "op kind 8"));
+
+  /* an enum value outside the schema: CacheOpt.sharing 7 */
+  struct exec_spec sh = {.cache_id = "go", .sharing = 7};
+  assert_int_equal(exec_status(&p, &sh, rule, reason), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_unknown");
+  assert_non_null(strstr(reason, "value 7 of pb.CacheOpt.sharing"));
+  sh.sharing = PB__CACHE_SHARING_OPT__LOCKED;
+  assert_int_equal(exec_status(&p, &sh, rule, NULL), 0);
+}
+
+static void test_unknown_in_op_metadata(void **st)
+{
+  struct bg_profile p;
+  PROF_RESTRICTED(p);
+  ProtobufCBinaryData op = op_source("docker-image://docker.io/library/alpine:latest", NULL, NULL);
+  char d0[72];
+  digest(&op, d0);
+  Pb__OpMetadata md = PB__OP_METADATA__INIT;
+  uint8_t zero = 0; /* an empty length-prefixed payload: its length byte */
+  /* caps (5) is known; linux_resources (7, v0.31) sets resource limits the gateway cannot judge */
+  ProtobufCMessageUnknownField f[2] = {{5, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, 1, &zero},
+                                       {7, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, 1, &zero}};
+  md.base.unknown_fields = f;
+  md.base.n_unknown_fields = 1;
+  Pb__Definition__MetadataEntry me = PB__DEFINITION__METADATA_ENTRY__INIT;
+  Pb__Definition__MetadataEntry *mes[] = {&me};
+  me.key = d0;
+  me.value = &md;
+  Pb__Definition def = PB__DEFINITION__INIT;
+  def.def = &op;
+  def.n_def = 1;
+  def.metadata = mes;
+  def.n_metadata = 1;
+  Moby__Buildkit__V1__SolveRequest q = MOBY__BUILDKIT__V1__SOLVE_REQUEST__INIT;
+  q.ref = "r";
+  q.definition = &def;
+  size_t n;
+  uint8_t *m = pack_any(&q.base, &n);
+  struct bg_inspect r;
+  run_as(&r, &p, "ci", &facts_v11, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, 0);
+  bg_inspect_free(&r);
+  free(m);
+  md.base.n_unknown_fields = 2;
+  m = pack_any(&q.base, &n);
+  run_as(&r, &p, "ci", &facts_v11, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(r.rule, "llb_unknown");
+  assert_non_null(strstr(r.reason, "field 7 of pb.OpMetadata"));
+  bg_inspect_free(&r);
+  free(m);
+  free(op.data);
+}
+
+/* ---- cache mounts -------------------------------------------------------------------------- */
+
+static Pb__Definition *out_def(const struct bg_inspect *r, Moby__Buildkit__V1__SolveRequest **q)
+{
+  *q = moby__buildkit__v1__solve_request__unpack(NULL, r->outlen, r->out);
+  assert_non_null(*q);
+  return (*q)->definition;
+}
+
+static void test_cache_mount_ids_per_tenant(void **st)
+{
+  struct bg_profile p;
+  PROF_RESTRICTED(p);
+  p.isolate = 1;
+  struct exec_spec s = {.cache_id = "shared", .sharing = PB__CACHE_SHARING_OPT__LOCKED};
+  ProtobufCBinaryData ops[3];
+  size_t n;
+  uint8_t *m = solve3(&s, &n, ops);
+  for (int t = 0; t < 2; t++) {
+    struct bg_inspect r;
+    run_as(&r, &p, t ? "dev" : "ci", &facts_v11, bg_inspect_control_solve, m, n);
+    assert_int_equal(r.grpc_status, 0);
+    assert_non_null(r.out);
+    assert_string_equal(rw_new(&r, "Definition.def[1].exec.mounts[1].cacheOpt.ID"), t ? "dev.shared" : "ci.shared");
+    Moby__Buildkit__V1__SolveRequest *q;
+    Pb__Definition *d = out_def(&r, &q);
+    assert_int_equal(d->n_def, 3);
+    Pb__Op *ex = pb__op__unpack(NULL, d->def[1].len, d->def[1].data);
+    assert_non_null(ex);
+    assert_string_equal(ex->exec->mounts[1]->cacheopt->id, t ? "dev.shared" : "ci.shared");
+    assert_int_equal(ex->exec->mounts[1]->cacheopt->sharing, PB__CACHE_SHARING_OPT__LOCKED); /* kept */
+    /* re-keyed: the file op now names the rewritten exec op */
+    char dnew[72];
+    digest(&d->def[1], dnew);
+    Pb__Op *fo = pb__op__unpack(NULL, d->def[2].len, d->def[2].data);
+    assert_string_equal(fo->inputs[0]->digest, dnew);
+    pb__op__free_unpacked(fo, NULL);
+    pb__op__free_unpacked(ex, NULL);
+    moby__buildkit__v1__solve_request__free_unpacked(q, NULL);
+    bg_inspect_free(&r);
+  }
+  free3(ops, m);
+
+  /* an empty ID is the mount's dest for BuildKit's pruning and "" for its
+   * mount manager: both become the tenant's wrap(dest) */
+  struct exec_spec e = {.cache_id = ""};
+  m = solve3(&e, &n, ops);
+  struct bg_inspect r;
+  run_as(&r, &p, "ci", &facts_v11, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, 0);
+  assert_string_equal(rw_new(&r, "Definition.def[1].exec.mounts[1].cacheOpt.ID"), "ci./cache");
+  bg_inspect_free(&r);
+  /* without isolate nothing changes */
+  p.isolate = 0;
+  run_as(&r, &p, "ci", &facts_v11, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, 0);
+  assert_null(r.out);
+  assert_int_equal(r.n_rewrites, 0);
+  bg_inspect_free(&r);
+  free3(ops, m);
+}
+
+/* ---- NewContainer / ExecProcess ------------------------------------------------------------ */
+
+static void test_new_container_powers_and_cache(void **st)
+{
+  struct bg_profile p;
+  PROF_RESTRICTED(p);
+  p.isolate = 1;
+  Moby__Buildkit__V1__Frontend__NewContainerRequest q = MOBY__BUILDKIT__V1__FRONTEND__NEW_CONTAINER_REQUEST__INIT;
+  Pb__Mount cm = PB__MOUNT__INIT;
+  Pb__CacheOpt co = PB__CACHE_OPT__INIT;
+  cm.dest = "/root/.cache";
+  cm.mounttype = PB__MOUNT_TYPE__CACHE;
+  cm.cacheopt = &co;
+  co.id = "gomod";
+  Pb__Mount *ms[] = {&cm};
+  q.containerid = "c1";
+  q.mounts = ms;
+  q.n_mounts = 1;
+  size_t n;
+  uint8_t *m = pack_any(&q.base, &n);
+  struct bg_inspect r;
+  run_as(&r, &p, "ci", &facts_v11, bg_inspect_new_container, m, n);
+  assert_int_equal(r.grpc_status, 0);
+  assert_non_null(r.out);
+  Moby__Buildkit__V1__Frontend__NewContainerRequest *o =
+      moby__buildkit__v1__frontend__new_container_request__unpack(NULL, r.outlen, r.out);
+  assert_string_equal(o->mounts[0]->cacheopt->id, "ci.gomod");
+  moby__buildkit__v1__frontend__new_container_request__free_unpacked(o, NULL);
+  bg_inspect_free(&r);
+  free(m);
+
+  Pb__HostIP h = PB__HOST_IP__INIT;
+  Pb__HostIP *hs[] = {&h};
+  h.host = "x";
+  h.ip = "1.2.3.4";
+  q.extrahosts = hs;
+  q.n_extrahosts = 1;
+  m = pack_any(&q.base, &n);
+  run_as(&r, &p, "ci", &facts_v11, bg_inspect_new_container, m, n);
+  assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(r.rule, "llb_extra_hosts");
+  assert_non_null(strstr(r.reason, "NewContainer.extraHosts"));
+  bg_inspect_free(&r);
+  free(m);
+  q.n_extrahosts = 0;
+  q.hostname = "box";
+  m = pack_any(&q.base, &n);
+  run_as(&r, &p, "ci", &facts_v11, bg_inspect_new_container, m, n);
+  assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(r.rule, "llb_hostname");
+  bg_inspect_free(&r);
+  free(m);
+}
+
+static void test_exec_process_meta(void **st)
+{
+  struct bg_profile p;
+  PROF_RESTRICTED(p);
+  Moby__Buildkit__V1__Frontend__ExecMessage q = MOBY__BUILDKIT__V1__FRONTEND__EXEC_MESSAGE__INIT;
+  Moby__Buildkit__V1__Frontend__InitMessage in = MOBY__BUILDKIT__V1__FRONTEND__INIT_MESSAGE__INIT;
+  Pb__Meta meta = PB__META__INIT;
+  meta.cgroupparent = "/kubepods";
+  in.containerid = "c1";
+  in.meta = &meta;
+  q.processid = "p1";
+  q.input_case = MOBY__BUILDKIT__V1__FRONTEND__EXEC_MESSAGE__INPUT_INIT;
+  q.init = &in;
+  size_t n;
+  uint8_t *m = pack_any(&q.base, &n);
+  struct bg_inspect r;
+  run_as(&r, &p, "ci", &facts_v11, bg_inspect_exec_process, m, n);
+  assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(r.rule, "llb_cgroup_parent");
+  assert_non_null(strstr(r.reason, "ExecProcess.Init.Meta"));
+  bg_inspect_free(&r);
+  free(m);
+  meta.cgroupparent = "";
+  m = pack_any(&q.base, &n);
+  run_as(&r, &p, "ci", &facts_v11, bg_inspect_exec_process, m, n);
+  assert_int_equal(r.grpc_status, 0);
+  bg_inspect_free(&r);
+  free(m);
+}
+
+/* ---- images ------------------------------------------------------------------------------------ */
+
+static void test_docker_normalize(void **st)
+{
+  char o[200];
+  static const char *const cases[][3] = {
+      {"alpine", "docker.io/library/alpine", "docker.io/library/alpine"},
+      {"alpine:3.19", "docker.io/library/alpine", "docker.io/library/alpine:3.19"},
+      {"ci/app@sha256:abc", "docker.io/ci/app", "docker.io/ci/app@sha256:abc"},
+      {"docker.io/ci/app:1", "docker.io/ci/app", "docker.io/ci/app:1"},
+      {"index.docker.io/alpine", "docker.io/library/alpine", "docker.io/library/alpine"},
+      {"localhost:5000/x:1", "localhost:5000/x", "localhost:5000/x:1"},
+      {"Ci/app", "Ci/app", "Ci/app"}, /* an uppercase first component is a registry host to Docker */
+      {"registry.example.com/ci/", "registry.example.com/ci/", "registry.example.com/ci/"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    assert_int_equal(bg_docker_normalize(cases[i][0], strlen(cases[i][0]), 1, o, sizeof o), 0);
+    assert_string_equal(o, cases[i][1]);
+    assert_int_equal(bg_docker_normalize(cases[i][0], strlen(cases[i][0]), 0, o, sizeof o), 0);
+    assert_string_equal(o, cases[i][2]);
+  }
+  assert_int_equal(bg_docker_normalize("a\0b", 3, 1, o, sizeof o), -1);
+}
+
+static int source_status(const struct bg_profile *p, const char *tenant, const struct bg_backend_facts *fx,
+                         const char *ident, const char *akey, const char *aval, char rule[64])
+{
+  ProtobufCBinaryData op = op_source(ident, akey, aval);
+  size_t n;
+  uint8_t *m = solve_with_def(&op, 1, &n);
+  struct bg_inspect r;
+  run_as(&r, p, tenant, fx, bg_inspect_control_solve, m, n);
+  int s = r.grpc_status;
+  strcpy(rule, r.rule);
+  bg_inspect_free(&r);
+  free(m);
+  free(op.data);
+  return s;
+}
+
+static void test_other_tenants_images(void **st)
+{
+  /* two tenants with moby prefixes, as a loaded policy links them */
+  struct bg_kv pv[] = {{"ci", "docker.io/ci/"}, {"dev", "docker.io/dev/"}, {"dev", "registry.example.com/dev/"}};
+  struct bg_kvlist pl = {pv, 3};
+  struct bg_profile p;
+  PROF_RESTRICTED(p);
+  p.isolate = 1;
+  p.tenant_image_prefixes = &pl;
+  char rule[64];
+  assert_int_equal(source_status(&p, "ci", &facts_docker, "docker-image://dev/app:1", NULL, NULL, rule),
+                   BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_sources");
+  assert_int_equal(source_status(&p, "ci", &facts_docker, "docker-image://docker.io/dev/app@sha256:00", NULL, NULL, rule),
+                   BG_GRPC_PERMISSION_DENIED);
+  assert_int_equal(source_status(&p, "ci", &facts_docker, "docker-image://registry.example.com/dev/x", NULL, NULL, rule),
+                   BG_GRPC_PERMISSION_DENIED);
+  /* its own images, and everyone's public ones */
+  assert_int_equal(source_status(&p, "ci", &facts_docker, "docker-image://ci/app:1", NULL, NULL, rule), 0);
+  assert_int_equal(source_status(&p, "ci", &facts_docker, "docker-image://alpine", NULL, NULL, rule), 0);
+  assert_int_equal(source_status(&p, "dev", &facts_docker, "docker-image://dev/app:1", NULL, NULL, rule), 0);
+  /* a BuildKit backend has no shared image store; isolate off: no scoping */
+  assert_int_equal(source_status(&p, "ci", &facts_v11, "docker-image://dev/app:1", NULL, NULL, rule), 0);
+  p.isolate = 0;
+  assert_int_equal(source_status(&p, "ci", &facts_docker, "docker-image://dev/app:1", NULL, NULL, rule), 0);
+}
+
+static void test_image_resolve_mode(void **st)
+{
+  struct bg_profile p;
+  PROF_RESTRICTED(p);
+  p.llb_resolve_modes = SL("default", "pull");
+  char rule[64];
+  const char *img = "docker-image://docker.io/library/alpine:latest";
+  assert_int_equal(source_status(&p, "ci", &facts_v11, img, "image.resolvemode", "pull", rule), 0);
+  assert_int_equal(source_status(&p, "ci", &facts_v11, img, "image.resolvemode", "", rule), 0); /* "" is default */
+  assert_int_equal(source_status(&p, "ci", &facts_v11, img, "image.resolvemode", "local", rule),
+                   BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_image_resolve_mode");
+  assert_int_equal(source_status(&p, "ci", &facts_v11, img, "image.resolvemode", "Local", rule),
+                   BG_GRPC_PERMISSION_DENIED);
+  p.llb_resolve_modes = SL("default", "pull", "local");
+  assert_int_equal(source_status(&p, "ci", &facts_v11, img, "image.resolvemode", "local", rule), 0);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_meta_powers_denied_by_default),
+      cmocka_unit_test(test_meta_powers_follow_frontend_attr_deny),
+      cmocka_unit_test(test_unknown_fields_fail_closed),
+      cmocka_unit_test(test_unknown_in_op_metadata),
+      cmocka_unit_test(test_cache_mount_ids_per_tenant),
+      cmocka_unit_test(test_new_container_powers_and_cache),
+      cmocka_unit_test(test_exec_process_meta),
+      cmocka_unit_test(test_docker_normalize),
+      cmocka_unit_test(test_other_tenants_images),
+      cmocka_unit_test(test_image_resolve_mode),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
