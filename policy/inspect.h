@@ -23,8 +23,8 @@
  *     in strings, field numbers Go truncates, ...) or that would expand too
  *     far is refused that way, r->reason naming the field
  *     ("SolveRequest.FrontendAttrs[cache-imports]: NUL byte in string").
- *     Unknown fields or enum values in LLB are denied as "llb_op" unless the
- *     profile leaves LLB unrestricted.
+ *     Unknown fields or enum values in LLB are denied as "llb_unknown" unless
+ *     bg_llb_unknown_allowed() (no llb section, or llb.unknown "allow").
  *   - A message the policy does not change is never re-encoded: r->out NULL.
  *     A changed message is in r->out/r->outlen (malloc'd, owned by r, freed
  *     by bg_inspect_free; take it by setting r->out = NULL).  Fields unknown

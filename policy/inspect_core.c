@@ -161,10 +161,6 @@ int ictx_bad(struct ictx *c, const char *what)
 
 /* ---- validation before decoding ------------------------------------------------ */
 
-/* Whether a profile accepts LLB the gateway does not know (fields, op kinds,
- * enum values).  An unrestricted llb section does. */
-static int unknown_llb_allowed(const struct bg_profile *p) { return p->llb_any; }
-
 struct unknown_llb {
   int allowed;
   char first[240]; /* the first one met, for the denial */
@@ -179,9 +175,10 @@ static int note_unknown(void *arg, const struct bg_pbcheck_unknown *u)
   if (x->allowed || x->first[0] || !u->msg->package_name || strcmp(u->msg->package_name, "pb") != 0)
     return 0;
   if (u->enum_field)
-    snprintf(x->first, sizeof x->first, "%.160s: enum value %lld", u->path, (long long)u->value);
+    snprintf(x->first, sizeof x->first, "%.120s: value %lld of %.40s.%.40s", u->path, (long long)u->value,
+             u->msg->name, u->enum_field->name);
   else
-    snprintf(x->first, sizeof x->first, "%.160s: field %u", u->path, (unsigned)u->num);
+    snprintf(x->first, sizeof x->first, "%.160s: field %u of %.60s", u->path, (unsigned)u->num, u->msg->name);
   return 0;
 }
 
@@ -190,7 +187,7 @@ int ictx_check(struct ictx *c, const ProtobufCMessageDescriptor *d, const uint8_
 {
   if (c->stop)
     return 0;
-  struct unknown_llb x = {unknown_llb_allowed(c->p), ""};
+  struct unknown_llb x = {bg_llb_unknown_allowed(c->p), ""};
   struct bg_pbcheck_opts o = {.on_unknown = note_unknown, .arg = &x};
   struct bg_pbcheck_result res;
   if (bg_pbcheck(d, msg, len, &o, &res) != BG_PBCHECK_OK) {
@@ -204,8 +201,9 @@ int ictx_check(struct ictx *c, const ProtobufCMessageDescriptor *d, const uint8_
     return 0;
   }
   if (x.first[0])
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s%s%s is unknown to the gateway; not allowed for %s",
-              where ? where : "", where ? ": " : "", x.first, ictx_who(c));
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_unknown",
+              "%s%s%s is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")", where ? where : "",
+              where ? ": " : "", x.first, ictx_who(c));
   return !c->stop;
 }
 

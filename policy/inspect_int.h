@@ -79,8 +79,8 @@ void ictx_finish(struct ictx *c, const ProtobufCMessage *m);
  * unpack them.  Returns 1 when they may be unpacked.  A refusal is
  * INVALID_ARGUMENT, rule "decode", the reason naming the field ("<where>: "
  * first when where is set).  Unknown fields and undeclared enum values in
- * LLB messages (package pb) are denied as rule "llb_op" unless the profile
- * leaves LLB unrestricted; in audit mode that denial is recorded and 1 is
+ * LLB messages (package pb) are denied as rule "llb_unknown" unless
+ * bg_llb_unknown_allowed(profile); in audit mode that denial is recorded and 1 is
  * returned. */
 int ictx_check(struct ictx *c, const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t len,
                const char *where);
@@ -134,7 +134,6 @@ void inspect_meta(struct ictx *c, const Pb__Meta *m, const char *fld, long idx);
  * cgroup-parent, force-network-mode) checked as those powers. */
 void inspect_power_attrs(struct ictx *c, struct bg_smap m, const char *field);
 /* Unknown fields / op kinds / enum values inside m (llb.unknown). */
-void inspect_unknown(struct ictx *c, const ProtobufCMessage *m, const char *fld, long idx);
 /* Under isolate, namespace every cache mount's CacheOpt.ID (empty: the dest). */
 int wrap_cache_mounts(struct ictx *c, Pb__Mount **mounts, size_t n, const char *field, int apply);
 

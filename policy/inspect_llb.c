@@ -20,10 +20,10 @@
  *   build  BuildOp loads an LLB file out of a snapshot at run time, which the
  *          gateway cannot see: refused unless llb_any.
  *   file, merge, diff: no powers of their own.
- *   Every op (and OpMetadata) is then walked for fields, op kinds (an
- *   unknown field numbered 2..9, e.g. v0.31 passthrough) and enum values the
- *   schema does not know: refused unless llb_any or llb.unknown "allow"
- *   (inspect_unknown).
+ *   passthrough (v0.31) is an op kind the gateway cannot judge: refused
+ *   unless llb.unknown "allow".  Fields and enum values the schema does not
+ *   know are refused before decoding, by the validator's unknown-field hook
+ *   (ictx_check, bg_llb_unknown_allowed), in every op and in OpMetadata.
  *
  * Isolation: local.session / oci.session source attrs are namespaced.  That
  * changes the op's bytes and so its digest, which other ops name in their
@@ -222,104 +222,6 @@ void inspect_power_attrs(struct ictx *c, struct bg_smap m, const char *field)
   }
 }
 
-/* ---- fields the gateway does not know ------------------------------------------------ */
-
-/* Fields of BuildKit's LLB schema (up to v0.31) that proto/ops.proto leaves
- * undeclared because they carry no power: they arrive as protobuf-c unknown
- * fields and are known here by number.  Anything else unknown inside an op is
- * a field, op kind or value the gateway cannot judge. */
-static const struct {
-  const char *msg;
-  uint32_t f[4];
-} known_undeclared[] = {
-    {"pb.Meta", {11, 12}},        /* removeMountStubsRecursive, validExitCodes */
-    {"pb.Mount", {19, 24}},       /* TmpfsOpt, contentCache */
-    {"pb.ProxyEnv", {5}},         /* all_proxy */
-    {"pb.FileOp", {2}},           /* actions: copy/mkfile/mkdir/rm/symlink between the op's own inputs */
-    {"pb.MergeOp", {1}},          /* inputs */
-    {"pb.DiffOp", {1, 2}},        /* lower, upper */
-    {"pb.OpMetadata", {4, 5, 6}}, /* export_cache, caps, progress_group (linux_resources 7 is not known) */
-    {"pb.Definition", {3}},       /* Source: debug source maps */
-};
-
-static int is_known_undeclared(const ProtobufCMessageDescriptor *d, uint32_t tag)
-{
-  for (size_t i = 0; i < sizeof known_undeclared / sizeof *known_undeclared; i++)
-    if (strcmp(d->name, known_undeclared[i].msg) == 0) {
-      for (int k = 0; k < 4 && known_undeclared[i].f[k]; k++)
-        if (known_undeclared[i].f[k] == tag)
-          return 1;
-      return 0;
-    }
-  return 0;
-}
-
-static int unknown_walk(struct ictx *c, const ProtobufCMessage *m, const char *at, int depth)
-{
-  const ProtobufCMessageDescriptor *d = m->descriptor;
-  if (depth > 32) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_unknown", "%s: LLB nested too deep for %s", at, ictx_who(c));
-    return 1;
-  }
-  for (unsigned i = 0; i < m->n_unknown_fields; i++) {
-    uint32_t t = m->unknown_fields[i].tag;
-    if (is_known_undeclared(d, t))
-      continue;
-    if (strcmp(d->name, "pb.Op") == 0 && t >= 2 && t <= 9)
-      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op",
-                "%s: op kind %u is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")", at, t,
-                ictx_who(c));
-    else
-      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_unknown",
-                "%s: field %u of %s is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")", at, t,
-                d->name, ictx_who(c));
-    return 1;
-  }
-  const char *base = (const char *)m;
-  for (unsigned i = 0; i < d->n_fields; i++) {
-    const ProtobufCFieldDescriptor *f = &d->fields[i];
-    if (f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_ENUM)
-      continue;
-    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-      if (*(const uint32_t *)(base + f->quantifier_offset) != f->id)
-        continue;
-    }
-    size_t n = 1;
-    const void *v = base + f->offset;
-    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-      n = *(const size_t *)(base + f->quantifier_offset);
-      v = *(const void *const *)v;
-    }
-    for (size_t k = 0; k < n; k++) {
-      if (f->type == PROTOBUF_C_TYPE_ENUM) {
-        int val = ((const int *)v)[k];
-        if (!protobuf_c_enum_descriptor_get_value(f->descriptor, val)) {
-          ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_unknown",
-                    "%s: value %d of %s.%s is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")",
-                    at, val, d->name, f->name, ictx_who(c));
-          return 1;
-        }
-        continue;
-      }
-      const ProtobufCMessage *sub =
-          f->label == PROTOBUF_C_LABEL_REPEATED ? ((const ProtobufCMessage *const *)v)[k] : *(const ProtobufCMessage *const *)v;
-      if (sub && unknown_walk(c, sub, at, depth + 1))
-        return 1;
-    }
-  }
-  return 0;
-}
-
-/* Deny anything inside m (an Op, a Mount, a Meta, OpMetadata) that the
- * gateway's schema does not know, unless the profile opts in. */
-void inspect_unknown(struct ictx *c, const ProtobufCMessage *m, const char *fld, long idx)
-{
-  char fb_[340];
-  if (!m || c->stop || c->p->llb_any || c->p->llb_unknown_allow)
-    return;
-  unknown_walk(c, m, FIELD, 0);
-}
-
 /* ---- cache mounts -------------------------------------------------------------------------- */
 
 /* BuildKit keys a cache mount by CacheOpt.ID alone, across every build of the
@@ -460,7 +362,6 @@ static int check_op_kind(struct ictx *c, Pb__Op *op, const char *fld, long idx);
 static int check_op(struct ictx *c, Pb__Op *op, const char *fld, long idx)
 {
   int rw = check_op_kind(c, op, fld, idx);
-  inspect_unknown(c, &op->base, fld, idx);
   return c->stop ? 0 : rw;
 }
 
@@ -514,7 +415,13 @@ static int check_op_kind(struct ictx *c, Pb__Op *op, const char *fld, long idx)
       c->nested = saved;
     }
     return 0;
-  case PB__OP__OP__NOT_SET: /* an unknown op kind (passthrough 8, ...): inspect_unknown */
+  case PB__OP__OP_PASSTHROUGH:
+    if (!bg_llb_unknown_allowed(p))
+      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_unknown",
+                "%s: op kind passthrough is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")",
+                FIELD, ictx_who(c));
+    return 0;
+  case PB__OP__OP__NOT_SET: /* no op kind: BuildKit refuses such an op itself */
   default:
     return 0;
   }
@@ -965,12 +872,6 @@ void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field)
       need[i] = op;
       n_need++;
     }
-  }
-  /* OpMetadata is not inside an op, but the daemon reads it with the graph */
-  for (size_t i = 0; i < def->n_metadata && !c->stop; i++) {
-    snprintf(f, sizeof f, "%s.metadata[%s]", field, def->metadata[i]->key ? def->metadata[i]->key : "");
-    if (def->metadata[i]->value)
-      inspect_unknown(c, &def->metadata[i]->value->base, f, -1);
   }
   if (n_need && !c->stop)
     rekey(c, def, need, field);

@@ -563,7 +563,6 @@ int bg_inspect_new_container(struct bg_inspect *r, const uint8_t *msg, size_t le
     char f[64];
     snprintf(f, sizeof f, "NewContainer.Mounts[%zu]", i);
     inspect_mount_type(&c, q->mounts[i]->mounttype, f, -1);
-    inspect_unknown(&c, &q->mounts[i]->base, f, -1);
   }
   /* the container's copies of the Meta powers (extraHosts 6, hostname 7) */
   if (!c.stop && q->n_extrahosts)
@@ -598,8 +597,6 @@ int bg_inspect_exec_process(struct bg_inspect *r, const uint8_t *msg, size_t len
       inspect_mount_type(&c, PB__MOUNT_TYPE__SECRET, "ExecProcess.Init.secretenv", -1);
     if (!c.stop)
       inspect_meta(&c, q->init->meta, "ExecProcess.Init.Meta", -1);
-    if (!c.stop && q->init->meta)
-      inspect_unknown(&c, &q->init->meta->base, "ExecProcess.Init.Meta", -1);
   }
 out:
   ictx_done(&c);

@@ -124,7 +124,7 @@ static int source_op(struct wctx *w, const uint8_t *p, size_t len, struct bg_pbu
 static int llb_unknown(void *arg, const struct bg_pbcheck_unknown *u)
 {
   const struct bg_profile *prof = arg;
-  return !prof->llb_any && u->msg->package_name && strcmp(u->msg->package_name, "pb") == 0;
+  return !bg_llb_unknown_allowed(prof) && u->msg->package_name && strcmp(u->msg->package_name, "pb") == 0;
 }
 
 int bg_isolate_bridge_request(struct bg_call *call, int resolve_source, const uint8_t *msg, size_t len,

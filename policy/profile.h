@@ -95,6 +95,15 @@ struct bg_profile {
   struct bg_strlist session_methods;
 };
 
+/* Whether LLB the gateway's schema does not know (a field, an op kind, an
+ * enum value) may pass: only when the profile leaves LLB unrestricted or its
+ * llb section says "unknown": "allow".  The one predicate behind the
+ * validator's unknown-field hook (proto/pbcheck) wherever LLB is decoded. */
+static inline int bg_llb_unknown_allowed(const struct bg_profile *p)
+{
+  return p->llb_any || p->llb_unknown_allow;
+}
+
 /* Shell-style glob: '*' matches any run of characters (including '/'), '?' one. */
 int bg_glob_match(const char *pattern, const char *s);
 /* Expand ${tenant} in a template; malloc'd result. */

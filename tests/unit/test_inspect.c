@@ -686,7 +686,7 @@ static void test_llb_rules(void **st)
 
   ops[1] = op_exec(7, 0, -1, d0);
   assert_int_equal(llb_status(&p, ops, 3, rule), BG_GRPC_PERMISSION_DENIED);
-  assert_string_equal(rule, "llb_op"); /* a value the schema does not declare: unknown LLB */
+  assert_string_equal(rule, "llb_unknown"); /* a value the schema does not declare: unknown LLB */
   free(ops[1].data);
 
   ops[1] = op_exec(0, 0, PB__MOUNT_TYPE__SECRET, d0);
@@ -752,7 +752,7 @@ static void test_llb_rules(void **st)
   ops[0].data = (uint8_t *)pass;
   ops[0].len = sizeof pass;
   assert_int_equal(llb_status(&p, ops, 1, rule), BG_GRPC_PERMISSION_DENIED);
-  assert_string_equal(rule, "llb_op");
+  assert_string_equal(rule, "llb_unknown");
 
   /* undecodable op */
   static const uint8_t bad[] = {0x12, 0x05, 0x01};

@@ -302,6 +302,20 @@ static void test_exporter_3_4_copy_of_13(void **st)
   uint8_t *m = pack_any(&q.base, &n);
   struct bg_inspect r;
   run(&r, &p, bg_inspect_control_solve, m, n);
+  /* the duplicated key itself is refused before any comparison (proto/pbcheck) */
+  assert_int_equal(r.grpc_status, BG_GRPC_INVALID_ARGUMENT);
+  assert_non_null(strstr(r.reason, "ExporterAttrsDeprecated"));
+  bg_inspect_free(&r);
+  free(m);
+  /* 3/4 that say something else than 13[0] ({name:x, store:true}): the
+   * forwarded 3/4 is a copy of the rewritten 13[0], whatever the client put there */
+  Moby__Buildkit__V1__SolveRequest__ExporterAttrsDeprecatedEntry d1 =
+      MOBY__BUILDKIT__V1__SOLVE_REQUEST__EXPORTER_ATTRS_DEPRECATED_ENTRY__INIT;
+  d1.key = "store";
+  d1.value = "true";
+  ds[1] = &d1;
+  m = pack_any(&q.base, &n);
+  run(&r, &p, bg_inspect_control_solve, m, n);
   assert_int_equal(r.grpc_status, 0);
   assert_non_null(r.out);
   Moby__Buildkit__V1__SolveRequest *o = moby__buildkit__v1__solve_request__unpack(NULL, r.outlen, r.out);

@@ -643,8 +643,8 @@ static void test_unknown_llb_fields(void **st)
   struct bg_inspect r;
   inspect_solve(&r, &p, s, n);
   assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
-  assert_string_equal(r.rule, "llb_op");
-  assert_non_null(strstr(r.reason, "Definition.def[0]: Op.exec.meta: field 13 is unknown to the gateway"));
+  assert_string_equal(r.rule, "llb_unknown");
+  assert_non_null(strstr(r.reason, "Definition.def[0]: Op.exec.meta: field 13 of pb.Meta is unknown to the gateway"));
   bg_inspect_free(&r);
   PROF_PERMISSIVE(p);
   inspect_solve(&r, &p, s, n);
