@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/attrparse.h"
 #include "policy/dump.h"
 #include "policy/inspect_int.h"
 
@@ -210,32 +211,39 @@ static void v_typed(struct view *v, const char *p, const ProtobufCMessage *m, co
   }
 }
 
-/* Frontend attrs read as the inspectors read them (inspect_solve.c,
- * frontend_cache_attrs and frontend_image_attrs): cache-imports through
- * jansson, "Type" then "type"; BUILDKIT_SYNTAX up to the first space or tab. */
+/* Frontend attrs read with the inspectors' own readers (attrparse.c, as
+ * inspect_solve.c frontend_cache_attrs and frontend_image_attrs use them):
+ * cache-imports through jansson with duplicate keys refused and struct
+ * fields matched as encoding/json matches them; BUILDKIT_SYNTAX as
+ * strings.SplitN(strings.TrimSpace(v), " ", 2)[0].  A value the inspectors
+ * refuse never reaches this view: the call path ran first. */
 static void v_attr_readings(struct view *v, const ProtobufCMessage *m, const char *name)
 {
   const char *ci = smap_last(m, name, "cache-imports");
   if (ci && ci[0]) {
-    json_t *j = json_loads(ci, JSON_DECODE_ANY, NULL);
-    if (!json_is_array(j)) {
+    json_t *j = json_loads(ci, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+    if (json_is_null(j)) {
+      /* Go: a nil slice, no imports (frontend_cache_attrs reads it so too) */
+    } else if (!json_is_array(j)) {
       put_s(v, "~cache-imports!", "not a JSON array");
     } else {
       size_t i;
       json_t *it;
       put_i(v, "~cache-imports#", (long long)json_array_size(j));
       json_array_foreach(j, i, it) {
-        const char *t = json_string_value(json_object_get(it, "Type"));
-        if (!t)
-          t = json_string_value(json_object_get(it, "type"));
+        const char *t = NULL, *why = NULL;
+        if (json_is_object(it) && bg_json_struct_keys_ok(it, &why))
+          t = json_string_value(bg_json_struct_get(it, "Type"));
         PUT_S(v, t, "~cache-imports[%zu].Type", i);
       }
     }
     json_decref(j);
   }
   const char *sy = smap_last(m, name, "build-arg:BUILDKIT_SYNTAX");
-  if (sy && sy[0])
-    put_n(v, "~BUILDKIT_SYNTAX", sy, strcspn(sy, " \t"));
+  const char *ref;
+  size_t rl;
+  if (sy && sy[0] && bg_go_syntax_ref(sy, strlen(sy), &ref, &rl) == 0)
+    put_n(v, "~BUILDKIT_SYNTAX", ref, rl);
 }
 
 static void v_meta(struct view *v, const char *p, const ProtobufCMessage *m)
@@ -622,6 +630,8 @@ static const char dump_policy_json[] =
     "{\"mode\": \"enforce\", \"anonymous\": null,"
     " \"tenants\": [{\"name\": \"oracle\", \"match\": {\"uid\": [4242]}, \"profile\": \"oracle\"}],"
     " \"profiles\": {\"oracle\": {\"methods\": [\"*\"], \"entitlements\": [\"*\"], \"session_exporter\": true,"
+    " \"cache\": {\"import\": [\"local\", \"registry\", \"gha\", \"s3\", \"azblob\"],"
+    " \"export\": [\"local\", \"registry\", \"inline\", \"gha\", \"s3\", \"azblob\"]},"
     " \"llb\": {}, \"isolate\": true}}}";
 
 struct bg_policy *bg_dump_policy(void)
