@@ -167,7 +167,7 @@ static void canonical_name(char *out, const char *in, size_t n)
 static int session_header_wanted(const char *name, size_t n)
 {
   return (n > 24 && strncasecmp(name, "x-docker-expose-session-", 24) == 0) ||
-         (n > 18 && strncasecmp(name, "x-buildkit-session-", 19) == 0);
+         (n > 19 && strncasecmp(name, "x-buildkit-session-", 19) == 0);
 }
 
 static const char *bearer_token(const struct bg_h1_request *req, size_t *len)
