@@ -81,11 +81,14 @@ int bg_glob_match(const char *pattern, const char *s);
 /* Expand ${tenant} in a template; malloc'd result. */
 char *bg_expand_tenant(const char *tmpl, const char *tenant);
 
-/* Tenant namespacing for isolate=true.  A name a tenant chooses (session ID,
- * build ref) is stored in the daemon as bg_ns_wrap(tenant, name); on the way
- * out bg_ns_unwrap returns the tenant's own name, or NULL if the daemon's
- * name does not belong to this tenant. */
+/* Tenant namespacing for isolate=true (strutil.c, docs/session-names.md).
+ * A name a tenant chooses (session ID, build ref) is stored in the daemon as
+ * bg_ns_wrap(tenant, name): "<tenant>.name", or "p:<tenant>.rest" for
+ * "p:rest", so the part BuildKit looks up after dropping a "p:" prefix is in
+ * the tenant's namespace too.  On the way out bg_ns_unwrap_dup returns the
+ * tenant's own name (malloc'd), or NULL if the daemon's name does not belong
+ * to this tenant. */
 char *bg_ns_wrap(const char *tenant, const char *name);
-const char *bg_ns_unwrap(const char *tenant, const char *wrapped);
+char *bg_ns_unwrap_dup(const char *tenant, const char *wrapped);
 
 #endif
