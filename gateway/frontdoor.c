@@ -369,6 +369,13 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
   }
   d->sess_hdrs = h;
   d->n_sess_hdrs = n;
+  if (bg_log_level >= BG_LOG_DEBUG) {
+    /* What a session arrives with, before any edit (see h2bridge.c). */
+    size_t kl = 0;
+    const char *k = bg_h1_header(req, "x-docker-expose-session-sharedkey", &kl);
+    LOG_DBG("conn %llu: /session received uuid=%.*s sharedkey=%.*s", (unsigned long long)d->id, (int)ul, uuid,
+            k ? (int)kl : 6, k ? k : "(none)");
+  }
   struct bg_call_decision dec;
   static const char path[] = "/moby.buildkit.v1.Control/Session";
   d->call = bg_call_begin(d->pc, path, sizeof path - 1, h, n, &dec);

@@ -266,34 +266,23 @@ static void deny_begin(struct bg_call *call, struct bg_call_decision *out, int s
   out->inspect_requests = out->inspect_responses = 0;
 }
 
-/* The bearer token a call presents.  Returns the number of "authorization"
- * entries; *tok is the token of the first when it is "Bearer <token>", else
- * NULL: any other scheme is not a token buildgate knows, so it identifies
- * nobody (and is stripped like every credential). */
-static size_t bearer_from_headers(const struct bg_header *hdrs, size_t n, const char **tok, size_t *toklen)
+/* The bearer token of "authorization" entry |h|, or NULL: another scheme
+ * is not a token buildgate knows, so it identifies nobody (and is stripped
+ * like every credential). */
+static const char *bearer_of(const struct bg_header *h, size_t *toklen)
 {
-  size_t cnt = 0;
-  *tok = NULL;
-  *toklen = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!hname_is(&hdrs[i], "authorization"))
-      continue;
-    if (cnt++)
-      continue;
-    const char *v = hdrs[i].value;
-    size_t l = hdrs[i].valuelen;
-    if (l > 7 && strncasecmp(v, "bearer ", 7) == 0) {
-      v += 7;
-      l -= 7;
-      while (l && *v == ' ') {
-        v++;
-        l--;
-      }
-      *tok = v;
-      *toklen = l;
-    }
+  const char *v = h->value;
+  size_t l = h->valuelen;
+  if (l <= 7 || strncasecmp(v, "bearer ", 7) != 0)
+    return NULL;
+  v += 7;
+  l -= 7;
+  while (l && *v == ' ') {
+    v++;
+    l--;
   }
-  return cnt;
+  *toklen = l;
+  return v;
 }
 
 /* Namespace every value of header |name| with the tenant (isolate). */
@@ -543,25 +532,35 @@ struct bg_call *bg_call_begin(struct bg_conn *c, const char *path, size_t pathle
    * a token), and a token for another tenant than the connection's is
    * refused.  Enforced in audit mode too: it says who the call is, not
    * what it may do. */
-  const char *tok = NULL;
-  size_t toklen = 0;
-  if (bearer_from_headers(hdrs, n_hdrs, &tok, &toklen) > 1) {
-    /* Which one would the backend's framework read?  Refuse, not guess. */
-    deny_begin(call, out, BG_GRPC_UNAUTHENTICATED, "tenants", "buildgate: %s%s",
-               "more than one \"authorization\" entry", "");
-    goto done;
-  }
   {
-    long t = -1;
-    const char *how = "";
+    /* Every token counts: gRPC clients append call credentials to the
+     * connection's, so a call may carry several, and all of them must name
+     * the one tenant.  The first identifies a connection still open for a
+     * token; each next one is checked against that. */
+    long t = c->tenant;
+    const char *how = c->how;
+    int any_tok = 0;
     char idwhy[320];
-    int rc = bg_identify(c->p, c->tenant, c->how, c->transport, c->transport_how, tok, toklen, &t, &how, idwhy,
-                         sizeof idwhy);
-    if (rc) {
-      if (rc == BG_GRPC_UNAUTHENTICATED && !tok)
-        snprintf(idwhy, sizeof idwhy, "no tenant: send \"authorization: Bearer <token>\" metadata");
-      deny_begin(call, out, rc, "tenants", "buildgate: %s%s", idwhy, "");
-      goto done;
+    for (size_t i = 0; i < n_hdrs; i++) {
+      size_t toklen = 0;
+      const char *tok = hname_is(&hdrs[i], "authorization") ? bearer_of(&hdrs[i], &toklen) : NULL;
+      if (!tok)
+        continue;
+      any_tok = 1;
+      int rc = bg_identify(c->p, t, how, -1, "", tok, toklen, &t, &how, idwhy, sizeof idwhy);
+      if (rc) {
+        deny_begin(call, out, rc, "tenants", "buildgate: %s%s", idwhy, "");
+        goto done;
+      }
+    }
+    if (!any_tok) {
+      int rc = bg_identify(c->p, c->tenant, c->how, c->transport, c->transport_how, NULL, 0, &t, &how, idwhy,
+                           sizeof idwhy);
+      if (rc) {
+        deny_begin(call, out, rc, "tenants", "buildgate: %s%s",
+                   "no tenant: send \"authorization: Bearer <token>\" metadata", "");
+        goto done;
+      }
     }
     if (c->tenant < 0) {
       c->tenant = t;

@@ -516,11 +516,21 @@ static void test_identity_rule(void **st)
   assert_int_equal(call_status(c, TOKA, NULL, NULL), 0);
   bg_conn_close(c);
 
-  /* two authorization entries: refused, whichever they name */
+  /* several authorization entries (grpc-go appends call credentials to the
+   * connection's): every token must name the one tenant */
   c = open_uid(p, 1001, NULL, "grpc");
-  struct bg_header two[] = {H("authorization", "Bearer " TOKA), H("authorization", "Bearer " TOKB)};
+  struct bg_header two[] = {H("authorization", "Bearer " TOKB), H("authorization", "Bearer " TOKA)};
   struct bg_call_decision d;
   struct bg_call *call = bg_call_begin(c, LISTW, strlen(LISTW), two, 2, &d);
+  assert_int_equal(d.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  json_decref(end_call(call, d.grpc_status));
+  struct bg_header same[] = {H("authorization", "Bearer " TOKB), H("authorization", "Bearer " TOKB)};
+  call = bg_call_begin(c, LISTW, strlen(LISTW), same, 2, &d);
+  assert_int_equal(d.grpc_status, 0);
+  assert_string_equal(bg_call_tenant(call), "bob");
+  json_decref(end_call(call, d.grpc_status));
+  struct bg_header bad2[] = {H("authorization", "Bearer " TOKB), H("authorization", "Bearer nobody")};
+  call = bg_call_begin(c, LISTW, strlen(LISTW), bad2, 2, &d);
   assert_int_equal(d.grpc_status, BG_GRPC_UNAUTHENTICATED);
   json_decref(end_call(call, d.grpc_status));
   bg_conn_close(c);
