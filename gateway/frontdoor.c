@@ -386,7 +386,11 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
   if (dec.grpc_status) {
     gw_call_end(d->gw, d->call, dec.grpc_status, dec.message, 0, 0);
     d->call = NULL;
-    door_error(d, dec.grpc_status == BG_GRPC_UNAUTHENTICATED ? 401 : 403, dec.message);
+    door_error(d,
+               dec.grpc_status == BG_GRPC_UNAUTHENTICATED      ? 401
+               : dec.grpc_status == BG_GRPC_INVALID_ARGUMENT ? 400
+                                                              : 403,
+               dec.message);
     return;
   }
   /* Apply the policy's edits (e.g. tenant-namespaced session UUID) and drop

@@ -613,6 +613,24 @@ struct bg_call *bg_call_begin(struct bg_conn *c, const char *path, size_t pathle
 
   enum bg_mkind kind = call->m ? call->m->kind : BG_MK_PLAIN;
   call->kind = kind;
+  if (prof->isolate && kind == BG_MK_CONTROL_SESSION) {
+    /* BuildKit registers a session under its UUID as sent, but looks sessions
+     * up after dropping everything up to the first ':' (Manager.Get), so a
+     * session registered with a ':' can never be used, by anyone.  Refusing it
+     * keeps every registered name "<tenant>.<no colon>", which no other
+     * tenant's wrapped lookup can produce (docs/session-names.md). */
+    for (size_t i = 0; i < n_hdrs; i++)
+      if (hname_is(&hdrs[i], "x-docker-expose-session-uuid") && memchr(hdrs[i].value, ':', hdrs[i].valuelen)) {
+        static const char msg[] = "buildgate: X-Docker-Expose-Session-Uuid contains ':': BuildKit drops everything "
+                                  "up to the first ':' when it looks a session up, so no build could use it";
+        if (p->audit_mode) {
+          bg_call_set_decision(call, "would_deny", "isolate", msg);
+        } else {
+          deny_begin(call, out, BG_GRPC_INVALID_ARGUMENT, "isolate", "%s%s", msg, "");
+          goto done;
+        }
+      }
+  }
   if (prof->isolate) {
     /* On every call that carries them, not only the catalogued ones: a method
      * the catalogue does not know yet (allowed by "*") must not become a way

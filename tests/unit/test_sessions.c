@@ -267,21 +267,30 @@ static void test_shared_key(void **st)
   struct bg_header forge[] = {H("x-docker-expose-session-uuid", "s1"),
                               H("x-docker-expose-session-sharedkey", "x:alice.app")};
   session_call(b, forge, 2, "bob.x%3Aalice.app", NULL);
-  /* issue 11 item 1 on the session door: x:<alice's ID> stays bob's */
+  /* a session registered with ':' could never be looked up: refused */
+  struct bg_header colon[] = {H("x-docker-expose-session-uuid", "x:alice.s1")};
+  struct bg_call_decision d;
+  struct bg_call *call = bg_call_begin(b, SESSION, strlen(SESSION), colon, 1, &d);
+  assert_int_equal(d.grpc_status, BG_GRPC_INVALID_ARGUMENT);
+  json_decref(end_call(call, d.grpc_status));
+  /* on other calls the header is namespaced by the one rule */
   struct bg_header steal[] = {H("x-docker-expose-session-uuid", "x:alice.s1")};
-  session_call(b, steal, 1, "bob.", "x:bob.alice.s1");
+  call = bg_call_begin(b, LISTW, strlen(LISTW), steal, 1, &d);
+  assert_int_equal(d.grpc_status, 0);
+  assert_string_equal(edit(&d, "x-docker-expose-session-uuid")->values[0], "x:bob.alice.s1");
   /* not isolated: nothing injected */
   session_call(r, none, 1, NULL, NULL);
 
-  /* the audit record shows the rewrite and the session as the client named it */
-  struct bg_call_decision d;
-  struct bg_call *call = bg_call_begin(b, SESSION, strlen(SESSION), steal, 1, &d);
+  json_decref(end_call(call, 0));
+  /* the audit record shows the rewrites and the session as the client named it */
+  struct bg_header plain[] = {H("x-docker-expose-session-uuid", "s1"), H("x-docker-expose-session-sharedkey", "k")};
+  call = bg_call_begin(b, SESSION, strlen(SESSION), plain, 2, &d);
   json_t *j = end_call(call, 0);
   assert_string_equal(jget(j, "decision"), "rewrite");
-  assert_string_equal(jget(j, "session"), "x:alice.s1");
+  assert_string_equal(jget(j, "session"), "s1");
   char *dump = json_dumps(j, JSON_COMPACT);
-  assert_non_null(strstr(dump, "\"new\":\"x:bob.alice.s1\""));
-  assert_non_null(strstr(dump, "metadata.x-docker-expose-session-sharedkey"));
+  assert_non_null(strstr(dump, "\"new\":\"bob.s1\""));
+  assert_non_null(strstr(dump, "\"field\":\"metadata.x-docker-expose-session-sharedkey\",\"old\":\"k\",\"new\":\"bob.k\""));
   free(dump);
   json_decref(j);
   bg_conn_close(a);
