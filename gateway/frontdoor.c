@@ -164,7 +164,10 @@ static void canonical_name(char *out, const char *in, size_t n)
   out[n] = 0;
 }
 
-static int session_header_wanted(const char *name, size_t n)
+/* The /session headers a session is registered with (X-Docker-Expose-
+ * Session-*, and X-Buildkit-Session-* that newer clients add): a name must
+ * carry something after the prefix. */
+int gw_session_header_wanted(const char *name, size_t n)
 {
   return (n > 24 && strncasecmp(name, "x-docker-expose-session-", 24) == 0) ||
          (n > 19 && strncasecmp(name, "x-buildkit-session-", 19) == 0);
@@ -352,7 +355,7 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
   size_t n = 0;
   for (size_t i = 0; i < req->n_headers; i++) {
     const struct bg_h1_header *x = &req->headers[i];
-    if (!session_header_wanted(x->name, x->namelen) &&
+    if (!gw_session_header_wanted(x->name, x->namelen) &&
         !(x->namelen == 13 && strncasecmp(x->name, "authorization", 13) == 0))
       continue;
     char *name = malloc(x->namelen + 1);
