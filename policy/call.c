@@ -6,9 +6,10 @@
  *   1. :path must be exactly /pkg.Service/Method (INVALID_ARGUMENT otherwise;
  *      enforced in audit mode too: no real client sends such a path, and
  *      letting it through would reach methods no rule looked at).
- *   2. The tenant: the connection's, or for a connection without an
- *      identity-based tenant, the one a per-call "authorization: Bearer"
- *      metadata names (UNAUTHENTICATED if none / unknown token).
+ *   2. The tenant, by the identity rule (tenant.c): every bearer token the
+ *      call carries must be valid (UNAUTHENTICATED) and name the connection's
+ *      tenant (PERMISSION_DENIED); a native connection not yet identified is
+ *      identified here, by its first call's token or else its transport.
  *   3. The profile's method rule (PERMISSION_DENIED naming rule and method).
  *   4. Header edits: "authorization" is always stripped (the backend never sees
  *      tenant credentials); with isolate, the session UUID of Control.Session
