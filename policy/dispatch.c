@@ -77,12 +77,13 @@ void bg_inspect_dispatch(struct bg_call *call, int response, const uint8_t *msg,
   if (!response && call->prof && (call->kind == BG_MK_RESOLVE_IMAGE || call->kind == BG_MK_RESOLVE_SOURCE)) {
     uint8_t *o = NULL;
     size_t ol = 0;
-    int rc = bg_isolate_bridge_request(call, call->kind == BG_MK_RESOLVE_SOURCE, msg, len, &o, &ol);
+    char why[200];
+    int rc = bg_isolate_bridge_request(call, call->kind == BG_MK_RESOLVE_SOURCE, msg, len, &o, &ol, why, sizeof why);
     if (rc < 0) {
       v->deny = 1;
       v->grpc_status = BG_GRPC_INVALID_ARGUMENT;
       snprintf(v->rule, sizeof v->rule, "decode");
-      snprintf(v->message, sizeof v->message, "buildgate: %.100s request could not be decoded", call->method);
+      snprintf(v->message, sizeof v->message, "buildgate: %.100s request could not be decoded: %s", call->method, why);
     } else if (rc > 0) {
       v->rewritten = 1;
       snprintf(v->rule, sizeof v->rule, "profiles.%s.isolate", call->prof->name);

@@ -13,7 +13,15 @@
  *     "llb_mounts", "llb_sources", "llb_source_attrs", "llb_devices",
  *     "llb_build", "llb_op", "source_policy") and r->reason names the offending value,
  *     the tenant and the profile.  The first violation found wins.
- *   - Undecodable message: BG_GRPC_INVALID_ARGUMENT, rule "decode".
+ *   - Undecodable message: BG_GRPC_INVALID_ARGUMENT, rule "decode".  Every
+ *     message (and each LLB Op) is validated against its schema before
+ *     protobuf-c decodes it (proto/pbcheck.h): whatever BuildKit's Go decoder
+ *     could read differently (duplicates, map keys twice, NUL or bad UTF-8
+ *     in strings, field numbers Go truncates, ...) or that would expand too
+ *     far is refused that way, r->reason naming the field
+ *     ("SolveRequest.FrontendAttrs[cache-imports]: NUL byte in string").
+ *     Unknown fields or enum values in LLB are denied as "llb_op" unless the
+ *     profile leaves LLB unrestricted.
  *   - A message the policy does not change is never re-encoded: r->out NULL.
  *     A changed message is in r->out/r->outlen (malloc'd, owned by r, freed
  *     by bg_inspect_free; take it by setting r->out = NULL).  Fields unknown
@@ -86,6 +94,7 @@ struct bg_inspect {
   struct bg_strlist entitlements;        /* requested entitlements */
   struct bg_strlist sources;             /* LLB source identifiers (distinct, capped at 64) */
   size_t n_ops;                          /* LLB ops decoded */
+  size_t decode_peak;                    /* most memory the decoded views held at once */
 };
 
 /* Start a new inspection: zero the outputs, keep the inputs. */

@@ -232,7 +232,8 @@ static void merge_source_policy(struct ictx *c, Moby__Buildkit__V1__Sourcepolicy
     return;
   }
   Moby__Buildkit__V1__Sourcepolicy__Policy *pp =
-      moby__buildkit__v1__sourcepolicy__policy__unpack(&c->arena.pc, p->source_policy_len, p->source_policy);
+      ictx_unpack(c, &moby__buildkit__v1__sourcepolicy__policy__descriptor, p->source_policy, p->source_policy_len,
+                  "profile source_policy");
   if (!pp || pp->n_rules == 0)
     return;
   Moby__Buildkit__V1__Sourcepolicy__Policy *req = *slot;
@@ -318,7 +319,7 @@ int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t le
   struct ictx c;
   ictx_init(&c, r);
   const struct bg_profile *p = r->prof;
-  Moby__Buildkit__V1__SolveRequest *q = CS(unpack)(&c.arena.pc, len, msg);
+  Moby__Buildkit__V1__SolveRequest *q = ictx_unpack(&c, &CS(descriptor), msg, len, NULL);
   if (!q) {
     ictx_bad(&c, "moby.buildkit.v1.SolveRequest");
     goto out;
@@ -465,7 +466,7 @@ int bg_inspect_bridge_solve(struct bg_inspect *r, const uint8_t *msg, size_t len
 {
   struct ictx c;
   ictx_init(&c, r);
-  Moby__Buildkit__V1__Frontend__SolveRequest *q = BS(unpack)(&c.arena.pc, len, msg);
+  Moby__Buildkit__V1__Frontend__SolveRequest *q = ictx_unpack(&c, &BS(descriptor), msg, len, NULL);
   if (!q) {
     ictx_bad(&c, "moby.buildkit.v1.frontend.SolveRequest");
     goto out;
@@ -506,7 +507,7 @@ int bg_inspect_new_container(struct bg_inspect *r, const uint8_t *msg, size_t le
   struct ictx c;
   ictx_init(&c, r);
   Moby__Buildkit__V1__Frontend__NewContainerRequest *q =
-      moby__buildkit__v1__frontend__new_container_request__unpack(&c.arena.pc, len, msg);
+      ictx_unpack(&c, &moby__buildkit__v1__frontend__new_container_request__descriptor, msg, len, NULL);
   if (!q) {
     ictx_bad(&c, "moby.buildkit.v1.frontend.NewContainerRequest");
     goto out;
@@ -530,7 +531,7 @@ int bg_inspect_exec_process(struct bg_inspect *r, const uint8_t *msg, size_t len
 {
   struct ictx c;
   ictx_init(&c, r);
-  Moby__Buildkit__V1__Frontend__ExecMessage *q = moby__buildkit__v1__frontend__exec_message__unpack(&c.arena.pc, len, msg);
+  Moby__Buildkit__V1__Frontend__ExecMessage *q = ictx_unpack(&c, &moby__buildkit__v1__frontend__exec_message__descriptor, msg, len, NULL);
   if (!q) {
     ictx_bad(&c, "moby.buildkit.v1.frontend.ExecMessage");
     goto out;
