@@ -164,10 +164,13 @@ static void canonical_name(char *out, const char *in, size_t n)
   out[n] = 0;
 }
 
-static int session_header_wanted(const char *name, size_t n)
+/* The /session headers a session is registered with (X-Docker-Expose-
+ * Session-*, and X-Buildkit-Session-* that newer clients add): a name must
+ * carry something after the prefix. */
+int gw_session_header_wanted(const char *name, size_t n)
 {
   return (n > 24 && strncasecmp(name, "x-docker-expose-session-", 24) == 0) ||
-         (n > 18 && strncasecmp(name, "x-buildkit-session-", 19) == 0);
+         (n > 19 && strncasecmp(name, "x-buildkit-session-", 19) == 0);
 }
 
 static const char *bearer_token(const struct bg_h1_request *req, size_t *len)
@@ -352,7 +355,7 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
   size_t n = 0;
   for (size_t i = 0; i < req->n_headers; i++) {
     const struct bg_h1_header *x = &req->headers[i];
-    if (!session_header_wanted(x->name, x->namelen) &&
+    if (!gw_session_header_wanted(x->name, x->namelen) &&
         !(x->namelen == 13 && strncasecmp(x->name, "authorization", 13) == 0))
       continue;
     char *name = malloc(x->namelen + 1);
@@ -369,6 +372,13 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
   }
   d->sess_hdrs = h;
   d->n_sess_hdrs = n;
+  if (bg_log_level >= BG_LOG_DEBUG) {
+    /* What a session arrives with, before any edit (see h2bridge.c). */
+    size_t kl = 0;
+    const char *k = bg_h1_header(req, "x-docker-expose-session-sharedkey", &kl);
+    LOG_DBG("conn %llu: /session received uuid=%.*s sharedkey=%.*s", (unsigned long long)d->id, (int)ul, uuid,
+            k ? (int)kl : 6, k ? k : "(none)");
+  }
   struct bg_call_decision dec;
   static const char path[] = "/moby.buildkit.v1.Control/Session";
   d->call = bg_call_begin(d->pc, path, sizeof path - 1, h, n, &dec);
@@ -379,7 +389,11 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
   if (dec.grpc_status) {
     gw_call_end(d->gw, d->call, dec.grpc_status, dec.message, 0, 0);
     d->call = NULL;
-    door_error(d, dec.grpc_status == BG_GRPC_UNAUTHENTICATED ? 401 : 403, dec.message);
+    door_error(d,
+               dec.grpc_status == BG_GRPC_UNAUTHENTICATED      ? 401
+               : dec.grpc_status == BG_GRPC_INVALID_ARGUMENT ? 400
+                                                              : 403,
+               dec.message);
     return;
   }
   /* Apply the policy's edits (e.g. tenant-namespaced session UUID) and drop

@@ -157,5 +157,7 @@ char *gw_grpc_message_encode(const char *msg);
 
 /* Docker-style error answer: JSON {"message": msg}, Connection: close. */
 void gw_http_error(struct evbuffer *out, int status, const char *msg);
+/* frontdoor.c: is |name| (|n| bytes, any case) a session header forwarded on /session? */
+int gw_session_header_wanted(const char *name, size_t n);
 
 #endif

@@ -1088,6 +1088,14 @@ static void req_headers_done(struct bstream *s)
     return;
   }
   const char *path = hdrs_get(&s->reqh, ":path");
+  if (path && strcmp(path, "/moby.buildkit.v1.Control/Session") == 0) {
+    /* What a session arrives with, before any edit: tests read the shared
+     * key a backend receives from a buildgate chained in front of it. */
+    const char *u = hdrs_get(&s->reqh, "x-docker-expose-session-uuid");
+    const char *k = hdrs_get(&s->reqh, "x-docker-expose-session-sharedkey");
+    LOG_DBG("conn %llu stream %d: Control.Session received uuid=%s sharedkey=%s", (unsigned long long)b->id, s->cid,
+            u ? u : "(none)", k ? k : "(none)");
+  }
   struct bg_header *hv = calloc(s->reqh.n ? s->reqh.n : 1, sizeof *hv);
   if (!hv) {
     stream_fail(s, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory");

@@ -6,9 +6,10 @@
  *   1. :path must be exactly /pkg.Service/Method (INVALID_ARGUMENT otherwise;
  *      enforced in audit mode too: no real client sends such a path, and
  *      letting it through would reach methods no rule looked at).
- *   2. The tenant: the connection's, or for a connection without an
- *      identity-based tenant, the one a per-call "authorization: Bearer"
- *      metadata names (UNAUTHENTICATED if none / unknown token).
+ *   2. The tenant, by the identity rule (tenant.c): every bearer token the
+ *      call carries must be valid (UNAUTHENTICATED) and name the connection's
+ *      tenant (PERMISSION_DENIED); a native connection not yet identified is
+ *      identified here, by its first call's token or else its transport.
  *   3. The profile's method rule (PERMISSION_DENIED naming rule and method).
  *   4. Header edits: "authorization" is always stripped (the backend never sees
  *      tenant credentials); with isolate, the session UUID of Control.Session
@@ -74,6 +75,8 @@ static struct bg_conn *conn_new(struct bg_policy *p, const char *door, const cha
   c->p = bg_policy_ref(p);
   c->tenant = -1;
   c->how = "";
+  c->transport = -1;
+  c->transport_how = "";
   c->id = conn_id;
   c->facts = facts;
   c->door = xstrdup(door ? door : "");
@@ -94,21 +97,30 @@ struct bg_conn *bg_conn_open(struct bg_policy *p, const struct bg_identity *id, 
   if (audit_line)
     *audit_line = NULL;
   const char *peer = id && id->peer ? id->peer : "";
-  int token_rejected = 0;
+  const char *thow = "";
+  long transport = p ? bg_tenant_by_transport(p, id, &thow) : -1;
+  const char *tok = id ? id->bearer_token : NULL;
+  /* A native connection's first call may carry a token, and a token wins
+   * (tenant.c): identify it then, not now.  The Docker-style doors have had
+   * their only chance to present one in the upgrade request. */
+  int deferred = p && p->any_tokens && !tok && door && strcmp(door, "grpc") == 0;
+  long t = -1;
   const char *how = "";
-  long t = p ? bg_tenant_resolve(p, id, &how, &token_rejected) : -1;
-  /* The native door may still learn a tenant from per-call metadata. */
-  int deferred = t < 0 && !token_rejected && p && p->any_tokens && door && strcmp(door, "grpc") == 0;
-  if (t < 0 && !deferred) {
-    char why[256];
-    if (!p)
-      snprintf(why, sizeof why, "no policy loaded");
-    else if (token_rejected)
-      snprintf(why, sizeof why, "connection refused: the bearer token matches no tenant");
-    else
+  char why[320];
+  int rc = 0;
+  if (!p) {
+    snprintf(why, sizeof why, "no policy loaded");
+    rc = BG_GRPC_UNAUTHENTICATED;
+  } else if (!deferred) {
+    rc = bg_identify(p, -1, NULL, transport, thow, tok, tok ? strlen(tok) : 0, &t, &how, why, sizeof why);
+    if (rc && !tok)
       snprintf(why, sizeof why,
                "connection refused: no tenant matches this peer (%s) and the policy has no anonymous tenant",
                peer[0] ? peer : "unknown peer");
+    else if (rc)
+      snprintf(why, sizeof why, "connection refused: the bearer token matches no tenant");
+  }
+  if (rc) {
     if (refusal)
       *refusal = strdup(why);
     if (audit_line)
@@ -120,6 +132,8 @@ struct bg_conn *bg_conn_open(struct bg_policy *p, const struct bg_identity *id, 
     return NULL;
   c->tenant = t;
   c->how = t >= 0 ? how : "";
+  c->transport = transport;
+  c->transport_how = thow;
   return c;
 }
 
@@ -159,11 +173,26 @@ const char *bg_call_tenant(const struct bg_call *call)
   return call && call->c && call->tenant >= 0 ? call->c->p->tenants[call->tenant].name : "";
 }
 
+/* The SETTINGS frame goes out before a native connection's first call can
+ * name its tenant, so until then the limit is the strictest of every tenant
+ * the connection may still become: the transport's, and every tenant that
+ * accepts tokens. */
 unsigned bg_conn_max_streams(const struct bg_conn *c)
 {
-  if (!c || c->tenant < 0)
+  if (!c)
     return 0;
-  return c->p->profiles[c->p->tenants[c->tenant].profile].max_streams;
+  const struct bg_policy *p = c->p;
+  if (c->tenant >= 0)
+    return p->profiles[p->tenants[c->tenant].profile].max_streams;
+  unsigned m = 0;
+  for (size_t i = 0; i < p->n_tenants; i++) {
+    if ((long)i != c->transport && !p->tenants[i].n_tokens)
+      continue;
+    unsigned v = p->profiles[p->tenants[i].profile].max_streams;
+    if (v && (!m || v < m))
+      m = v;
+  }
+  return m;
 }
 
 const struct bg_profile *bg_conn_profile(const struct bg_conn *c)
@@ -174,6 +203,8 @@ const struct bg_profile *bg_conn_profile(const struct bg_conn *c)
 }
 
 /* ------------------------------------------------------------------ calls */
+
+static void strv_free(char **v, size_t n);
 
 static int hname_is(const struct bg_header *h, const char *name)
 {
@@ -236,28 +267,23 @@ static void deny_begin(struct bg_call *call, struct bg_call_decision *out, int s
   out->inspect_requests = out->inspect_responses = 0;
 }
 
-static int bearer_from_headers(const struct bg_header *hdrs, size_t n, const char **tok, size_t *toklen)
+/* The bearer token of "authorization" entry |h|, or NULL: another scheme
+ * is not a token buildgate knows, so it identifies nobody (and is stripped
+ * like every credential). */
+static const char *bearer_of(const struct bg_header *h, size_t *toklen)
 {
-  for (size_t i = 0; i < n; i++)
-    if (hname_is(&hdrs[i], "authorization")) {
-      const char *v = hdrs[i].value;
-      size_t l = hdrs[i].valuelen;
-      if (l > 7 && strncasecmp(v, "bearer ", 7) == 0) {
-        v += 7;
-        l -= 7;
-        while (l && *v == ' ') {
-          v++;
-          l--;
-        }
-        *tok = v;
-        *toklen = l;
-        return 1;
-      }
-      *tok = NULL;
-      *toklen = 0;
-      return 1; /* present but not a bearer token */
-    }
-  return 0;
+  const char *v = h->value;
+  size_t l = h->valuelen;
+  if (l <= 7 || strncasecmp(v, "bearer ", 7) != 0)
+    return NULL;
+  v += 7;
+  l -= 7;
+  while (l && *v == ' ') {
+    v++;
+    l--;
+  }
+  *toklen = l;
+  return v;
 }
 
 /* Namespace every value of header |name| with the tenant (isolate). */
@@ -272,8 +298,10 @@ static void isolate_header(struct bg_call *call, const struct bg_header *hdrs, s
     return;
   const char *tenant = call->c->p->tenants[call->tenant].name;
   char **vals = calloc(cnt, sizeof *vals);
-  if (!vals)
+  if (!vals) {
+    call->oom = 1;
     return;
+  }
   size_t k = 0;
   for (size_t i = 0; i < n_hdrs; i++) {
     if (!hname_is(&hdrs[i], name))
@@ -291,12 +319,12 @@ static void isolate_header(struct bg_call *call, const struct bg_header *hdrs, s
     for (size_t i = 0; i < k; i++)
       free(vals[i]);
     free(vals);
+    call->oom = 1;
     return;
   }
   /* the audit record names the session as the client sent it */
   if (strcmp(name, "x-docker-expose-session-uuid") == 0 && !call->session) {
-    const char *raw = bg_ns_unwrap(tenant, vals[0]);
-    call->session = raw ? strdup(raw) : NULL;
+    call->session = bg_ns_unwrap_dup(tenant, vals[0]);
   }
   if (call->c->p->audit_mode) {
     for (size_t i = 0; i < k; i++)
@@ -309,6 +337,83 @@ static void isolate_header(struct bg_call *call, const struct bg_header *hdrs, s
     for (size_t i = 0; i < k; i++)
       free(vals[i]);
     free(vals);
+    call->oom = 1;
+    return;
+  }
+  bg_call_set_decision(call, "rewrite", "isolate", "tenant namespacing");
+}
+
+/* The session's shared key, in the tenant's namespace (isolate).
+ *
+ * BuildKit keys a local source's reusable snapshot by
+ *   <name> ":" <local.sharedkeyhint> ":" <the session's shared key>
+ * (source/local/local.go) and syncs only the files whose metadata differ from
+ * it, so two sessions with one shared key share a snapshot lineage: one can
+ * plant files the other's build then picks up.  The name and the hint are the
+ * tenant's to choose and may hold ':', so the key itself must keep the
+ * tenants apart: "<tenant>." + the client's value with every byte outside
+ * [A-Za-z0-9._-] written as %XX.  It holds no ':', so it is everything after
+ * the last ':' of BuildKit's key and two tenants' keys never meet; the same
+ * client value still finds its own lineage again.  Set on every
+ * Control.Session (and /session) even when the client sent none or an empty
+ * one, because "" is the value every buildctl shares. */
+static char *derive_shared_key(const char *tenant, const char *v, size_t vl)
+{
+  static const char hex[] = "0123456789ABCDEF";
+  size_t tl = strlen(tenant);
+  char *out = malloc(tl + 1 + vl * 3 + 1), *w = out;
+  if (!out)
+    return NULL;
+  memcpy(w, tenant, tl);
+  w += tl;
+  *w++ = '.';
+  for (size_t i = 0; i < vl; i++) {
+    unsigned char ch = (unsigned char)v[i];
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+        ch == '_' || ch == '-') {
+      *w++ = (char)ch;
+    } else {
+      *w++ = '%';
+      *w++ = hex[ch >> 4];
+      *w++ = hex[ch & 15];
+    }
+  }
+  *w = '\0';
+  return out;
+}
+
+static void isolate_shared_key(struct bg_call *call, const struct bg_header *hdrs, size_t n_hdrs, int inject)
+{
+  static const char name[] = "x-docker-expose-session-sharedkey";
+  const struct bg_header *first = NULL;
+  for (size_t i = 0; i < n_hdrs && !first; i++)
+    if (hname_is(&hdrs[i], name))
+      first = &hdrs[i];
+  if (!first && !inject)
+    return;
+  /* BuildKit reads one value (http.Header.Get after canonicalising): the
+   * first.  Every entry is replaced by the one derived from it. */
+  const char *tenant = call->c->p->tenants[call->tenant].name;
+  char *old = first ? hvalue(first) : NULL;
+  char *neu = derive_shared_key(tenant, old ? old : "", old ? strlen(old) : 0);
+  char **vals = neu ? calloc(1, sizeof *vals) : NULL;
+  if (!vals) {
+    free(old);
+    free(neu);
+    call->oom = 1;
+    return;
+  }
+  bg_call_add_rewrite(call, "metadata.x-docker-expose-session-sharedkey", old, neu);
+  free(old);
+  vals[0] = neu;
+  if (call->c->p->audit_mode) {
+    strv_free(vals, 1);
+    bg_call_set_decision(call, "would_rewrite", "isolate", "tenant namespacing");
+    return;
+  }
+  if (add_edit(call, name, vals, 1) < 0) {
+    strv_free(vals, 1);
+    call->oom = 1;
     return;
   }
   bg_call_set_decision(call, "rewrite", "isolate", "tenant namespacing");
@@ -423,26 +528,47 @@ struct bg_call *bg_call_begin(struct bg_conn *c, const char *path, size_t pathle
     goto done;
   }
 
-  /* A call may name its tenant with a bearer token when the connection has no
-   * identity-based tenant (none, or only the anonymous one). */
-  const char *tok;
-  size_t toklen;
-  if ((c->tenant < 0 || strcmp(c->how, "anonymous") == 0) && bearer_from_headers(hdrs, n_hdrs, &tok, &toklen)) {
-    long t = tok ? bg_tenant_by_token(c->p, tok, toklen) : -1;
-    if (t < 0) {
-      deny_begin(call, out, BG_GRPC_UNAUTHENTICATED, "tenants", "%s%s",
-                 tok ? "the bearer token in \"authorization\" matches no tenant"
-                     : "\"authorization\" metadata is not a bearer token",
-                 "");
-      goto done;
+  /* The identity rule (tenant.c): a presented token decides, a connection
+   * is identified once (here, by its first call, when it was left open for
+   * a token), and a token for another tenant than the connection's is
+   * refused.  Enforced in audit mode too: it says who the call is, not
+   * what it may do. */
+  {
+    /* Every token counts: gRPC clients append call credentials to the
+     * connection's, so a call may carry several, and all of them must name
+     * the one tenant.  The first identifies a connection still open for a
+     * token; each next one is checked against that. */
+    long t = c->tenant;
+    const char *how = c->how;
+    int any_tok = 0;
+    char idwhy[320];
+    for (size_t i = 0; i < n_hdrs; i++) {
+      size_t toklen = 0;
+      const char *tok = hname_is(&hdrs[i], "authorization") ? bearer_of(&hdrs[i], &toklen) : NULL;
+      if (!tok)
+        continue;
+      any_tok = 1;
+      int rc = bg_identify(c->p, t, how, -1, "", tok, toklen, &t, &how, idwhy, sizeof idwhy);
+      if (rc) {
+        deny_begin(call, out, rc, "tenants", "buildgate: %s%s", idwhy, "");
+        goto done;
+      }
+    }
+    if (!any_tok) {
+      int rc = bg_identify(c->p, c->tenant, c->how, c->transport, c->transport_how, NULL, 0, &t, &how, idwhy,
+                           sizeof idwhy);
+      if (rc) {
+        deny_begin(call, out, rc, "tenants", "buildgate: %s%s",
+                   "no tenant: send \"authorization: Bearer <token>\" metadata", "");
+        goto done;
+      }
+    }
+    if (c->tenant < 0) {
+      c->tenant = t;
+      c->how = how;
     }
     call->tenant = t;
-    call->how = "token";
-  }
-  if (call->tenant < 0) {
-    deny_begin(call, out, BG_GRPC_UNAUTHENTICATED, "tenants", "%s%s",
-               "no tenant: send \"authorization: Bearer <token>\" metadata", "");
-    goto done;
+    call->how = how;
   }
   const struct bg_policy *p = c->p;
   const struct bg_profile *prof = &p->profiles[p->tenants[call->tenant].profile];
@@ -488,12 +614,36 @@ struct bg_call *bg_call_begin(struct bg_conn *c, const char *path, size_t pathle
 
   enum bg_mkind kind = call->m ? call->m->kind : BG_MK_PLAIN;
   call->kind = kind;
+  if (prof->isolate && kind == BG_MK_CONTROL_SESSION) {
+    /* BuildKit registers a session under its UUID as sent, but looks sessions
+     * up after dropping everything up to the first ':' (Manager.Get), so a
+     * session registered with a ':' can never be used, by anyone.  Refusing it
+     * keeps every registered name "<tenant>.<no colon>", which no other
+     * tenant's wrapped lookup can produce (docs/session-names.md). */
+    for (size_t i = 0; i < n_hdrs; i++)
+      if (hname_is(&hdrs[i], "x-docker-expose-session-uuid") && memchr(hdrs[i].value, ':', hdrs[i].valuelen)) {
+        static const char msg[] = "buildgate: X-Docker-Expose-Session-Uuid contains ':': BuildKit drops everything "
+                                  "up to the first ':' when it looks a session up, so no build could use it";
+        if (p->audit_mode) {
+          bg_call_set_decision(call, "would_deny", "isolate", msg);
+        } else {
+          deny_begin(call, out, BG_GRPC_INVALID_ARGUMENT, "isolate", "%s%s", msg, "");
+          goto done;
+        }
+      }
+  }
   if (prof->isolate) {
     /* On every call that carries them, not only the catalogued ones: a method
      * the catalogue does not know yet (allowed by "*") must not become a way
      * to name another tenant's session or build. */
     isolate_header(call, hdrs, n_hdrs, "x-docker-expose-session-uuid", "metadata.x-docker-expose-session-uuid");
     isolate_header(call, hdrs, n_hdrs, "buildkit-controlapi-buildid", "metadata.buildkit-controlapi-buildid");
+    isolate_shared_key(call, hdrs, n_hdrs, kind == BG_MK_CONTROL_SESSION);
+    if (call->oom) {
+      /* Forwarding without the namespaced names would fail open. */
+      deny_begin(call, out, BG_GRPC_RESOURCE_EXHAUSTED, "isolate", "%s%s", "buildgate: out of memory", "");
+      goto done;
+    }
   } else if (kind == BG_MK_CONTROL_SESSION) {
     for (size_t i = 0; i < n_hdrs && !call->session; i++)
       if (hname_is(&hdrs[i], "x-docker-expose-session-uuid"))

@@ -10,12 +10,16 @@
 #include "policy/policy_int.h"
 
 enum { BG_ENC_IDENTITY = 0, BG_ENC_GZIP = 1, BG_ENC_OTHER = 2 };
-#define BG_CALL_MAX_EDITS 4
+#define BG_CALL_MAX_EDITS 8
 
 struct bg_conn {
   struct bg_policy *p;
-  long tenant;      /* index in p->tenants, -1 while unresolved */
+  long tenant;      /* index in p->tenants, -1 until identified; then fixed for good */
   const char *how;  /* static string */
+  /* What the transport says (cert, uid, ..., anonymous), for a native
+   * connection whose first call may still present a token (tenant.c). */
+  long transport;
+  const char *transport_how;
   uint64_t id;
   const struct bg_backend_facts *facts;
   char *door;
@@ -32,6 +36,7 @@ struct bg_call {
   char *method;
   struct timespec t0;
   int begin_status;                   /* denial decided in bg_call_begin */
+  int oom;                            /* an isolation edit could not be made */
   int msg_denied;
   int inspect_requests, inspect_responses;
   int encoding;

@@ -94,7 +94,6 @@ int bg_msg_valid(const ProtobufCMessage *m, int depth);
 const char *ictx_who(struct ictx *c);
 
 /* strings and lists */
-int bg_list_has(const struct bg_strlist *l, const char *s);        /* exact */
 int bg_list_glob(const struct bg_strlist *l, const char *s);       /* any pattern matches */
 void bg_strlist_add(struct bg_strlist *l, const char *s, size_t cap); /* malloc'd copy, dedup */
 int bg_entitlement_granted(const struct bg_profile *p, const char *ent);

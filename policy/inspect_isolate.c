@@ -35,8 +35,7 @@ char *bg_isolate_unwrap(const struct bg_profile *prof, const char *tenant, const
 {
   if (!prof || !prof->isolate)
     return strdup(name);
-  const char *u = bg_ns_unwrap(tenant, name);
-  return u ? strdup(u) : NULL;
+  return bg_ns_unwrap_dup(tenant, name);
 }
 
 /* empty_ok: an empty ref means something scoped by the responses (history
@@ -151,13 +150,13 @@ int bg_isolate_build_history_event(struct bg_inspect *r, const uint8_t *msg, siz
   }
   if (!c.p->isolate || !q->record)
     goto out;
-  const char *own = bg_ns_unwrap(r->tenant, q->record->ref);
+  char *own = bg_ns_unwrap_dup(r->tenant, q->record->ref);
   if (!own) {
     r->drop = 1;
     goto out;
   }
   free(r->ref);
-  r->ref = strdup(own);
+  r->ref = own;
   /* audit_only still drops nothing and changes nothing */
   if (r->audit_only)
     goto out;

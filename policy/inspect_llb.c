@@ -45,6 +45,7 @@
 #endif
 
 #include "policy/inspect_int.h"
+#include "policy/session_powers.h"
 #include "proto/pbtok.h"
 
 /* "<fld>.def[<idx>]" (idx >= 0) or fld, formatted only when a message needs it. */
@@ -144,6 +145,8 @@ void inspect_mount_type(struct ictx *c, int type, const char *fld, long idx)
   if (!c->p->llb_any && !bg_list_has(&c->p->llb_mounts, n))
     ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_mounts", "%s: %s mounts are not allowed for %s", FIELD, n,
               ictx_who(c));
+  if (!c->stop)
+    bg_powers_mount(c, type, FIELD);
 }
 
 /* ---- ExecOp.Meta powers -------------------------------------------------------- */
@@ -351,6 +354,8 @@ int inspect_source_attrs(struct ictx *c, struct bg_smap m, const char *field, in
         ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_source_attrs",
                   "%s: source attr %s reads a secret, and secrets are not allowed for %s", field, k, ictx_who(c));
     }
+    if (!c->stop) /* also with llb_any: session_methods withholds the power */
+      bg_powers_source_attr(c, k, field);
   }
   return ch;
 }

@@ -30,6 +30,7 @@
 
 #include "policy/attrparse.h"
 #include "policy/inspect_int.h"
+#include "policy/session_powers.h"
 
 static void set_summary(char **dst, const char *s)
 {
@@ -205,6 +206,8 @@ void inspect_frontend_attrs(struct ictx *c, const char *frontend, struct bg_smap
   frontend_cache_attrs(c, m, field);
   if (!c->stop)
     frontend_image_attrs(c, frontend, m, field);
+  if (!c->stop)
+    bg_powers_frontend_attrs(c, m, field);
   if (c->stop || !c->p->isolate)
     return;
   char f[300];

@@ -7,6 +7,7 @@
 
 #include "policy/policy_int.h"
 #include "proto/sourcepolicy.pb-c.h"
+#include "policy/session_powers.h"
 
 static int allows(const struct bg_profile *pr, const char *path)
 {
@@ -85,6 +86,28 @@ size_t bg_policy_lint(const struct bg_policy *p, void (*warn)(void *arg, const c
       W("profiles.%s is not used by any tenant", pr->name);
     if (pr->methods.n == 0)
       W("profiles.%s allows no methods", pr->name);
+    /* session_methods and llb.mounts say the same thing twice; the gateway
+     * enforces both (session_powers.c), so a disagreement means one of them
+     * does not do what its author meant. */
+    static const struct {
+      enum bg_session_power w;
+      const char *mount;
+    } pm[] = {{BG_POWER_SECRETS, "secret"}, {BG_POWER_SSH, "ssh"}};
+    for (size_t i = 0; i < sizeof pm / sizeof *pm; i++) {
+      int power = bg_session_power(pr, pm[i].w);
+      int mount = pr->llb_any || bg_list_has(&pr->llb_mounts, pm[i].mount);
+      if (!power && mount && !pr->llb_any)
+        W("profiles.%s allows %s mounts in llb.mounts, and its session_methods withhold %s: those mounts are "
+          "refused",
+          pr->name, pm[i].mount, bg_power_method(pm[i].w));
+      if (power && !mount && !pr->session_methods_any)
+        W("profiles.%s exposes %s in session_methods, and llb.mounts has no \"%s\": LLB %s mounts are refused",
+          pr->name, bg_power_method(pm[i].w), pm[i].mount, pm[i].mount);
+    }
+    if (!bg_session_power(pr, BG_POWER_AUTH))
+      W("profiles.%s withholds %s: the daemon still asks the session for registry credentials on every pull and "
+        "push, and the gateway cannot refuse that short of refusing images",
+        pr->name, bg_power_method(BG_POWER_AUTH));
     if (pr->isolate) {
       if (allows(pr, "/moby.buildkit.v1.Control/DiskUsage"))
         W("profiles.%s isolates but allows DiskUsage: its answer lists every tenant's cache records", pr->name);

@@ -106,10 +106,12 @@ struct bg_conn;
  * "docker-grpc" (POST /grpc upgrade) or "docker-session" (POST /session).
  * Returns NULL when the connection must be refused; then *refusal is a
  * malloc'd human-readable reason and *audit_line a malloc'd JSON audit line
- * (both freed by the caller).  For the native door a connection without any
- * identity is not refused here when bearer tokens may still arrive as
- * "authorization" metadata: bg_call_begin resolves the tenant per call then.
- * |facts| must outlive the connection. */
+ * (both freed by the caller).  The identity rule (README "Identity"): a
+ * bearer token in |id| decides; else the transport does.  On the native door
+ * ("grpc") of a policy that accepts tokens the connection is not identified
+ * here but by its first call (which may carry "authorization" metadata, and a
+ * token wins); it is not refused here either.  |facts| must outlive the
+ * connection. */
 struct bg_conn *bg_conn_open(struct bg_policy *p, const struct bg_identity *id, const char *door,
                              uint64_t conn_id, const struct bg_backend_facts *facts, char **refusal,
                              char **audit_line);
@@ -118,8 +120,10 @@ struct bg_conn *bg_conn_open(struct bg_policy *p, const struct bg_identity *id, 
 struct bg_conn *bg_conn_open_as_tenant(struct bg_policy *p, const char *tenant, const char *door,
                                        uint64_t conn_id, const struct bg_backend_facts *facts);
 void bg_conn_close(struct bg_conn *c);
-/* Tenant name ("" while unresolved) and how it was identified ("uid", "cert", "token", "anonymous";
- * also "gid", "unix" (match.any_local) and "name" (bg_conn_open_as_tenant)). */
+/* Tenant name ("" until identified; a native connection may be identified
+ * by its first call) and how it was identified ("uid", "cert", "token",
+ * "anonymous"; also "gid", "unix" (match.any_local) and "name"
+ * (bg_conn_open_as_tenant)).  Once identified, a connection keeps its tenant. */
 const char *bg_conn_tenant(const struct bg_conn *c);
 const char *bg_conn_identified_by(const struct bg_conn *c);
 /* Max concurrent streams the tenant's profile allows (0 = gateway default). */
@@ -165,9 +169,9 @@ void bg_call_request(struct bg_call *call, const uint8_t *msg, size_t len, int c
 void bg_call_response(struct bg_call *call, const uint8_t *msg, size_t len, int compressed,
                       struct bg_msg_result *out);
 
-/* The tenant a call runs as ("" before one is known): the connection's, or
- * the one its bearer-token metadata named.  The gateway keys its backend
- * connection pool by it. */
+/* The tenant a call runs as ("" when it was refused before one was known):
+ * always its connection's (a call naming another tenant is refused).  The
+ * gateway keys its backend connection pool by it. */
 const char *bg_call_tenant(const struct bg_call *call);
 
 /* End of the call: final status as the client saw it.  Returns (in

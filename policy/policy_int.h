@@ -79,11 +79,21 @@ int bg_method_pattern_check(const char *pat, char *why, size_t whylen);
 int bg_methods_allow(const struct bg_strlist *pats, const char *path, const char **rule);
 
 /* ---- tenants (tenant.c) ---- */
-/* Resolve a connection identity.  Returns tenant index or -1; *how is
- * "cert", "token", "uid", "gid", "anonymous"; *token_rejected set when a token
- * was presented and matched nothing. */
-long bg_tenant_resolve(const struct bg_policy *p, const struct bg_identity *id, const char **how,
-                       int *token_rejected);
+/* The identity rule (tenant.c header, README "Identity"), shared by every
+ * door and every call.
+ * bg_tenant_by_transport: what the transport alone says: "cert", "uid",
+ * "gid", "unix" (any_local), "anonymous"; -1 when nothing matches.
+ * bg_identify: the tenant of a connection or call.  conn_tenant/conn_how: the
+ * connection's tenant once identified (-1 before); transport/transport_how:
+ * bg_tenant_by_transport's answer, used only while the connection is not
+ * identified and no token is presented; tok: the presented bearer token or
+ * NULL.  Returns 0 with *tenant and *how, or UNAUTHENTICATED (unknown token or no
+ * tenant at all), or PERMISSION_DENIED (a token for another tenant than the
+ * connection's) with the reason in why. */
+long bg_tenant_by_transport(const struct bg_policy *p, const struct bg_identity *id, const char **how);
+int bg_identify(const struct bg_policy *p, long conn_tenant, const char *conn_how, long transport,
+                const char *transport_how, const char *tok, size_t toklen, long *tenant, const char **how,
+                char *why, size_t whylen);
 /* Match a bearer token alone (constant-time over all hashes); -1 if none. */
 long bg_tenant_by_token(const struct bg_policy *p, const char *tok, size_t toklen);
 long bg_tenant_by_name(const struct bg_policy *p, const char *name);

@@ -17,6 +17,8 @@ struct bg_strlist {
   char **v;
   size_t n;
 };
+/* 1 when |s| is exactly one of l's entries (inspect_core.c). */
+int bg_list_has(const struct bg_strlist *l, const char *s);
 
 struct bg_kv {
   char *key;
@@ -116,11 +118,14 @@ char *bg_expand_tenant(const char *tmpl, const char *tenant);
  * result in out, or -1 (a NUL inside, or out too small). */
 int bg_docker_normalize(const char *name, size_t len, int strip_tag, char *out, size_t outlen);
 
-/* Tenant namespacing for isolate=true.  A name a tenant chooses (session ID,
- * build ref) is stored in the daemon as bg_ns_wrap(tenant, name); on the way
- * out bg_ns_unwrap returns the tenant's own name, or NULL if the daemon's
- * name does not belong to this tenant. */
+/* Tenant namespacing for isolate=true (strutil.c, docs/session-names.md).
+ * A name a tenant chooses (session ID, build ref) is stored in the daemon as
+ * bg_ns_wrap(tenant, name): "<tenant>.name", or "p:<tenant>.rest" for
+ * "p:rest", so the part BuildKit looks up after dropping a "p:" prefix is in
+ * the tenant's namespace too.  On the way out bg_ns_unwrap_dup returns the
+ * tenant's own name (malloc'd), or NULL if the daemon's name does not belong
+ * to this tenant. */
 char *bg_ns_wrap(const char *tenant, const char *name);
-const char *bg_ns_unwrap(const char *tenant, const char *wrapped);
+char *bg_ns_unwrap_dup(const char *tenant, const char *wrapped);
 
 #endif

@@ -57,25 +57,59 @@ char *bg_expand_tenant(const char *tmpl, const char *tenant)
   return out;
 }
 
-/* Wrapped form: "<tenant>.<name>".  Tenant names are validated by the loader
- * to [a-z0-9_-]+, so the first '.' always ends the tenant part and one tenant
- * can never produce a name that unwraps as another's. */
+/* Tenant namespacing, closed under BuildKit's "prefix:" rule
+ * (docs/session-names.md).
+ *
+ * BuildKit reads a session name in two ways, both splitting at the FIRST ':':
+ *   session.Manager.Get:   "p:rest" with rest non-empty looks up "rest";
+ *   the local source:      local.session "p:rest" looks up "rest" and names
+ *                          the directory "p-<name>" (rest may be empty).
+ * Build refs are never split, but they get the same form so that there is
+ * one rule for every name.  So the tenant goes where the lookup starts:
+ *
+ *   name without ':'   ->  "<tenant>.<name>"
+ *   "p:rest"           ->  "p:<tenant>.rest"   (p is everything before the first ':')
+ *
+ * After either split the looked-up part begins with "<tenant>.".  Tenant
+ * names are validated to [a-z0-9_-]+ (no '.', no ':'), so:
+ *   - the part after the first ':' of a wrapped name never holds another ':'
+ *     before "<tenant>.", and nothing one tenant wraps can be read by BuildKit
+ *     as another tenant's name;
+ *   - the mapping is one-to-one, and bg_ns_unwrap_dup inverts it exactly.
+ * An empty name is not wrapped by the callers: it means "no session". */
 char *bg_ns_wrap(const char *tenant, const char *name)
 {
   size_t tl = strlen(tenant), nl = strlen(name);
-  char *out = malloc(tl + 1 + nl + 1);
+  const char *colon = memchr(name, ':', nl);
+  size_t pl = colon ? (size_t)(colon - name) + 1 : 0; /* "p:" kept in front */
+  char *out = malloc(nl + tl + 2);
   if (!out)
     return NULL;
-  memcpy(out, tenant, tl);
-  out[tl] = '.';
-  memcpy(out + tl + 1, name, nl + 1);
+  memcpy(out, name, pl);
+  memcpy(out + pl, tenant, tl);
+  out[pl + tl] = '.';
+  memcpy(out + pl + tl + 1, name + pl, nl - pl + 1);
   return out;
 }
 
-const char *bg_ns_unwrap(const char *tenant, const char *wrapped)
+/* Both forms: "<tenant>.<name>" (no ':' before it) and "p:<tenant>.rest".
+ * The form is decided by the first ':' exactly as BuildKit decides it, so a
+ * daemon-side name is attributed to the tenant whose namespace BuildKit would
+ * look it up in.  Returns NULL for a name outside the tenant's namespace.
+ * For "p:<tenant>.rest" the result is malloc'd (it is not a suffix of the
+ * input); bg_ns_unwrap_dup always returns a malloc'd string. */
+char *bg_ns_unwrap_dup(const char *tenant, const char *wrapped)
 {
-  size_t tl = strlen(tenant);
-  if (strncmp(wrapped, tenant, tl) != 0 || wrapped[tl] != '.')
+  size_t tl = strlen(tenant), wl = strlen(wrapped);
+  const char *colon = memchr(wrapped, ':', wl);
+  size_t pl = colon ? (size_t)(colon - wrapped) + 1 : 0;
+  const char *r = wrapped + pl;
+  if (wl - pl < tl + 1 || strncmp(r, tenant, tl) != 0 || r[tl] != '.')
     return NULL;
-  return wrapped + tl + 1;
+  char *out = malloc(wl - tl);
+  if (!out)
+    return NULL;
+  memcpy(out, wrapped, pl);
+  memcpy(out + pl, r + tl + 1, wl - pl - tl); /* with the NUL */
+  return out;
 }

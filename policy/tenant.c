@@ -1,19 +1,33 @@
 /*
- * tenant.c: identity -> tenant.
+ * tenant.c: identity -> tenant, and the one identity rule every door and
+ * every call goes through (README "Identity"):
  *
- * Order (DESIGN.md): verified TLS client certificate (CN, then SANs; cert_cn
- * entries are glob patterns, so "*" is any verified certificate), then a
- * bearer token, then the unix peer uid, then its gid, then "any_local"
- * (any unix-socket peer at all).  Each step scans all
- * tenants in file order and the first match wins; the loader refuses a uid,
- * gid, certificate name or token that two tenants claim, so the order of
- * tenants never silently matters.
+ *   1. A bearer token, when one is presented, decides: a valid token names
+ *      its tenant, whatever the transport says (TLS certificate, unix uid);
+ *      a token that matches no tenant is UNAUTHENTICATED.  A token is the
+ *      "Authorization: Bearer" header of an HTTP upgrade, or the
+ *      "authorization: Bearer" metadata of a call.
+ *   2. Without a token, the transport decides: verified TLS client
+ *      certificate (CN, then SANs; cert_cn entries are glob patterns), the
+ *      unix peer uid, its gid, "any_local", and last the anonymous tenant.
+ *   3. A connection is identified once and never changes tenant.  The
+ *      Docker-style doors identify it at the upgrade request.  A native
+ *      connection is identified by its first call when the policy accepts
+ *      tokens (that call may carry one), else when it opens.
+ *   4. A call on an identified connection that presents a token for another
+ *      tenant is refused with PERMISSION_DENIED; a token for the same tenant
+ *      is accepted (and stripped, like every credential).
+ *
+ * Each transport step scans all tenants in file order and the first match
+ * wins; the loader refuses a uid, gid, certificate name or token that two
+ * tenants claim, so the order of tenants never silently matters.
  *
  * Tokens are stored only as SHA-256.  The presented token is hashed once and
  * compared with CRYPTO_memcmp against every stored hash, without stopping at
  * the first hit, so timing reveals neither which tenant nor how many bytes
  * matched.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -70,10 +84,8 @@ static int cert_matches(const struct bg_tenant *t, const struct bg_identity *id)
   return 0;
 }
 
-long bg_tenant_resolve(const struct bg_policy *p, const struct bg_identity *id, const char **how,
-                       int *token_rejected)
+long bg_tenant_by_transport(const struct bg_policy *p, const struct bg_identity *id, const char **how)
 {
-  *token_rejected = 0;
   *how = "";
   if (id && (id->cert_cn || id->n_cert_sans)) {
     for (size_t i = 0; i < p->n_tenants; i++)
@@ -81,14 +93,6 @@ long bg_tenant_resolve(const struct bg_policy *p, const struct bg_identity *id, 
         *how = "cert";
         return (long)i;
       }
-  }
-  if (id && id->bearer_token) {
-    long t = bg_tenant_by_token(p, id->bearer_token, strlen(id->bearer_token));
-    if (t >= 0) {
-      *how = "token";
-      return t;
-    }
-    *token_rejected = 1;
   }
   if (id && id->has_peercred) {
     for (size_t i = 0; i < p->n_tenants; i++)
@@ -109,11 +113,47 @@ long bg_tenant_resolve(const struct bg_policy *p, const struct bg_identity *id, 
         return (long)i;
       }
   }
-  /* A presented token that matches nobody is a mistake worth reporting, not a
-   * reason to fall back to the anonymous tenant. */
-  if (!*token_rejected && p->anonymous >= 0) {
+  if (p->anonymous >= 0) {
     *how = "anonymous";
     return p->anonymous;
   }
   return -1;
+}
+
+int bg_identify(const struct bg_policy *p, long conn_tenant, const char *conn_how, long transport,
+                const char *transport_how, const char *tok, size_t toklen, long *tenant, const char **how,
+                char *why, size_t whylen)
+{
+  *tenant = -1;
+  *how = "";
+  why[0] = '\0';
+  if (tok) {
+    long t = bg_tenant_by_token(p, tok, toklen);
+    if (t < 0) {
+      snprintf(why, whylen, "the bearer token matches no tenant");
+      return BG_GRPC_UNAUTHENTICATED;
+    }
+    if (conn_tenant >= 0 && t != conn_tenant) {
+      snprintf(why, whylen,
+               "the bearer token names tenant \"%s\", and this connection is tenant \"%s\" (identified by %s): "
+               "a connection never changes tenant",
+               p->tenants[t].name, p->tenants[conn_tenant].name, conn_how);
+      return BG_GRPC_PERMISSION_DENIED;
+    }
+    *tenant = t;
+    *how = conn_tenant >= 0 ? conn_how : "token";
+    return 0;
+  }
+  if (conn_tenant >= 0) {
+    *tenant = conn_tenant;
+    *how = conn_how;
+    return 0;
+  }
+  if (transport >= 0) {
+    *tenant = transport;
+    *how = transport_how;
+    return 0;
+  }
+  snprintf(why, whylen, "no tenant matches this peer and the policy has no anonymous tenant");
+  return BG_GRPC_UNAUTHENTICATED;
 }

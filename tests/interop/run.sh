@@ -6,7 +6,7 @@
 #   BUILDGATE_BIN=build/asan/buildgate tests/interop/run.sh    the same against an ASan build
 #   POLICY_TESTS=0 tests/interop/run.sh  skip the policy scenarios
 #   KEEP_LOGS=/tmp/x tests/interop/run.sh   keep the daemons' logs and client outputs
-#   ONLY="direct docker grpc tcp chain killed malformed policy restart wire budget semantics"   choose sections
+#   ONLY="direct docker grpc tcp chain killed malformed policy restart wire budget semantics sessions"   choose sections
 #
 # Prints PASS/FAIL lines and ends with exactly one "N passed, N failed" line;
 # exits non-zero when anything failed.
@@ -18,7 +18,7 @@ cd "$root"
 
 BUILDGATE_BIN="${BUILDGATE_BIN:-$root/buildgate}"
 BGCLIENT="$root/build/bgclient"
-ONLY="${ONLY:-direct docker grpc tcp chain killed malformed policy restart wire budget semantics}"
+ONLY="${ONLY:-direct docker grpc tcp chain killed malformed policy restart wire budget semantics sessions}"
 POLICY_TESTS="${POLICY_TESTS:-1}"
 BIG_SIZE="${BIG_SIZE:-256M}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
@@ -672,6 +672,120 @@ if want semantics && [[ "$POLICY_TESTS" != 0 ]]; then
 		stop_buildgate bgs
 	else
 		fail sem-start "$(tail -n 3 "$D/bgs.err" | tr '\n' ' ')"
+	fi
+fi
+
+# ---- sessions (issue 11): two tenants by uid, one of them a client run as
+# another user through setpriv; BuildKit's "prefix:" session names, shared
+# keys as the backend receives them, session powers, the identity rule.
+if want sessions; then
+	log "== sessions (tests/interop/policy-sessions.json)"
+	if ! curl -fsS --unix-socket "$D/docker.sock" http://d/_ping >/dev/null 2>&1; then start_dockerd || fail sessions-dockerd "dockerd is not up"; fi
+	SPOL="$here/policy-sessions.json"
+	BUID=4242 # tenant bob; root (uid 0) is tenant alice
+	chmod 711 "$D" # bob reaches the socket and his own directory, nothing else
+	mkdir -p "$D/bob/tmp" "$D/bob/ctx/bin" && cp /bin/busybox "$D/bob/ctx/bin/" && echo "bob-own-data" >"$D/bob/ctx/secret.txt"
+	chown -R "$BUID:$BUID" "$D/bob"
+	printf '#!/bin/sh\nexec setpriv --reuid=%s --regid=%s --clear-groups env TMPDIR=%s HOME=%s %s "$@"\n' \
+		"$BUID" "$BUID" "$D/bob/tmp" "$D/bob" "$BGCLIENT" >"$D/bgclient-bob" && chmod 755 "$D/bgclient-bob"
+	BOB="$D/bgclient-bob"
+	"$BUILDGATE_BIN" check --policy "$SPOL" >"$D/checks.out" 2>&1
+	if grep -q 'nosecrets allows secret mounts in llb.mounts, and its session_methods withhold' "$D/checks.out"; then
+		pass sessions-check-warns-session-methods-vs-llb-mounts
+	else fail sessions-check-warns-session-methods-vs-llb-mounts "$(tr '\n' ' ' <"$D/checks.out")"; fi
+	# on the bare daemon, BuildKit drops a "prefix:" before the lookup: the form works there
+	if hold_session sessions-direct --docker "$DS"; then
+		EXPECT_RE='solve-steal: built' expect_ok sessions-direct-prefix-form-reaches-the-session --docker "$DS" solve-steal --session "x:$HOLD_ID" --name "stolen:prefix-direct"
+	else fail sessions-direct-hold "session-hold did not come up"; fi
+	drop_session
+	# bgrx: a plain buildgate in front of dockerd that logs the session headers it receives
+	BGRX="unix://$D/bgrx.sock" BGS="unix://$D/bgs.sock"
+	if start_buildgate bgrx --listen "$BGRX" --backend "docker+$DS" --no-sandbox --log-level debug &&
+		start_buildgate bgs --listen "$BGS" --socket-mode 0666 --backend "docker+$BGRX" --policy "$SPOL" \
+			--audit-log "$D/audits.log" --no-sandbox; then
+		audit_s() { # NAME REGEX
+			if grep -Eq "$2" "$D/audits.log"; then pass "$1"; else fail "$1" "no audit line matches /$2/"; fi
+		}
+		EXPECT_RE='workers: [1-9]' BGCLIENT="$BOB" expect_ok sessions-bob-by-uid-listworkers --grpc "$BGS" listworkers
+		audit_s sessions-bob-identified-by-uid '"tenant":"bob","identified_by":"uid","peer":"unix:uid=4242'
+		for tr in docker grpc; do
+			if ! hold_session "sessions-$tr" --$tr "$BGS"; then
+				fail "sessions-$tr-hold" "alice's session-hold did not come up: $(tail -n 2 "$D/out.sessions-$tr-hold" | tr '\n' ' ')"
+				continue
+			fi
+			AID="alice.$HOLD_ID" # alice's session as the daemon knows it
+			# bob names it as x:<alice's daemon ID>, in SolveRequest.Session ...
+			BGCLIENT="$BOB" expect_err "sessions-$tr-bob-prefix-session-refused" '[A-Za-z]+' --$tr "$BGS" solve-steal --session "x:$AID" --name "stolen:prefix-$tr"
+			audit_s "sessions-$tr-audit-session-rewrite" "\"tenant\":\"bob\".*\"field\":\"Session\",\"old\":\"x:$AID\",\"new\":\"x:bob.$AID\""
+			# ... and in the local source's local.session (with a session of his own)
+			o="$(outfile "sessions-$tr-bob-prefix-local")"
+			rm -rf "$D/bob/o.$tr"
+			BGCLIENT="$BOB" run_client "$o" --$tr "$BGS" steal-local --session "x:$AID" --context "$D/bob/ctx" --out "$D/bob/o.$tr"
+			if grep -q 'victim-private-data' "$o" "$D/bob/o.$tr/secret.txt" 2>/dev/null; then
+				fail "sessions-$tr-bob-prefix-local-reads-nothing-of-alice" "$(tail -n 2 "$o" | tr '\n' ' ')"
+			else pass "sessions-$tr-bob-prefix-local-reads-nothing-of-alice"; fi
+			log "   $tr: bob's steal-local: $(tail -n 1 "$o")"
+			audit_s "sessions-$tr-audit-local-session-rewrite" "\"tenant\":\"bob\".*attrs\\[local.session\\]\",\"old\":\"x:$AID\",\"new\":\"x:bob.$AID\""
+			# alice still builds from her own session (from another connection)
+			EXPECT_RE='solve-steal: built' expect_ok "sessions-$tr-alice-own-session" --$tr "$BGS" solve-steal --session "$HOLD_ID" --name "own:alice-$tr"
+			drop_session
+		done
+		imgs="$(curl -fsS --unix-socket "$D/docker.sock" http://d/images/json)"
+		if grep -q 'stolen:prefix-docker\|stolen:prefix-grpc' <<<"$imgs"; then fail sessions-no-stolen-images "an image built from alice's session by bob exists"
+		else pass sessions-no-stolen-images; fi
+
+		# shared keys: the same client value, both tenants, both doors; what bgrx receives
+		for tr in docker grpc; do
+			for key in "" "ctx:node0"; do
+				run_client "$D/out.sk-a-$tr" --$tr "$BGS" session-key --key "$key" --for 1s
+				BGCLIENT="$BOB" run_client "$D/out.sk-b-$tr" --$tr "$BGS" session-key --key "$key" --for 1s
+			done
+		done
+		sleep 0.5
+		grep -Eo '(/session|Control.Session) received uuid=[^ ]* sharedkey=[^ ]*' "$D/bgrx.err" | sort -u >"$D/rx-keys"
+		log "   backend-side session heads: $(wc -l <"$D/rx-keys") distinct"
+		rx_has() { # NAME REGEX
+			if grep -Eq "$2" "$D/rx-keys"; then pass "$1"; else fail "$1" "bgrx received no session matching /$2/: $(tr '\n' ' ' <"$D/rx-keys" | cut -c1-400)"; fi
+		}
+		rx_has sessions-sharedkey-empty-alice-session-door '^/session received uuid=alice\.[^ ]* sharedkey=alice\.$'
+		rx_has sessions-sharedkey-empty-bob-session-door '^/session received uuid=bob\.[^ ]* sharedkey=bob\.$'
+		rx_has sessions-sharedkey-alice-grpc '^Control.Session received uuid=alice\.[^ ]* sharedkey=alice\.ctx%3Anode0$'
+		rx_has sessions-sharedkey-bob-grpc '^Control.Session received uuid=bob\.[^ ]* sharedkey=bob\.ctx%3Anode0$'
+		if (($(wc -l <"$D/rx-keys") < 8)); then
+			fail sessions-sharedkey-always-namespaced "bgrx logged $(wc -l <"$D/rx-keys") session heads, 8 sessions were opened"
+		elif awk '{print $NF}' "$D/rx-keys" | grep -Ev '^sharedkey=(alice|bob)\.' | grep -q .; then
+			fail sessions-sharedkey-always-namespaced "$(awk '{print $NF}' "$D/rx-keys" | grep -Ev '^sharedkey=(alice|bob)\.' | head -n 3 | tr '\n' ' ')"
+		else pass sessions-sharedkey-always-namespaced; fi
+
+		# session powers: alice's profile exposes Secrets and may mount one; bob's does not
+		for tr in docker grpc; do
+			EXPECT_RE='solve-secret: read "s3cr3t-alice"' expect_ok "sessions-$tr-alice-secret-mount" --$tr "$BGS" solve-secret --context "$CTX" --out "$D/o.sec.$tr" --value s3cr3t-alice
+			BGCLIENT="$BOB" expect_err "sessions-$tr-bob-secret-mount-denied" PermissionDenied --$tr "$BGS" solve-secret --context "$D/bob/ctx" --out "$D/bob/o.sec.$tr" --value s3cr3t-bob
+		done
+		audit_s sessions-audit-secret-denied-by-session-methods '"tenant":"bob".*"decision":"deny","rule":"profiles.nosecrets.session_methods"'
+
+		# the identity rule: a token wins on both doors, a connection never changes tenant
+		for tr in docker grpc; do
+			EXPECT_RE='workers: [1-9]' BGCLIENT="$BOB" expect_ok "sessions-$tr-token-beats-uid" --$tr "$BGS" --token bg-alice-token listworkers
+			audit_s "sessions-$tr-audit-token-beats-uid" "\"tenant\":\"alice\",\"identified_by\":\"token\",\"peer\":\"unix:uid=4242[^\"]*\",\"door\":\"$( [[ $tr == docker ]] && echo docker-grpc || echo grpc)\""
+			EXPECT_RE='second=code=PermissionDenied' BGCLIENT="$BOB" expect_ok "sessions-$tr-other-tenant-token-on-uid-connection-denied" --$tr "$BGS" identity-probe --as bg-alice-token
+			o="$(outfile "sessions-$tr-other-tenant-token-on-uid-connection-denied")"
+			if grep -q 'first=OK' "$o"; then pass "sessions-$tr-uid-connection-first-call-ok"; else fail "sessions-$tr-uid-connection-first-call-ok" "$(tr '\n' ' ' <"$o")"; fi
+			EXPECT_RE='second=OK' BGCLIENT="$BOB" expect_ok "sessions-$tr-same-tenant-token-accepted" --$tr "$BGS" identity-probe --as bg-bob-token
+			EXPECT_RE='second=code=PermissionDenied' expect_ok "sessions-$tr-token-connection-other-token-denied" --$tr "$BGS" --token bg-bob-token identity-probe --as bg-alice-token
+		done
+		expect_err sessions-grpc-unknown-token-refused Unauthenticated --grpc "$BGS" --token nobody-has-this listworkers
+		o="$(outfile sessions-docker-unknown-token)"
+		if BGCLIENT="$BOB" run_client "$o" --docker "$BGS" --token nobody-has-this listworkers; then fail sessions-docker-unknown-token-refused "served"
+		elif grep -q 403 "$o"; then pass sessions-docker-unknown-token-refused
+		else fail sessions-docker-unknown-token-refused "$(tail -n 1 "$o")"; fi
+		audit_s sessions-audit-identity-denial '"decision":"deny","rule":"tenants","reason":"[^}]*never changes tenant'
+		if grep -qv '^{.*}$' "$D/audits.log"; then fail sessions-audit-json-lines "non-JSON lines in the audit log"
+		else pass sessions-audit-json-lines; fi
+		stop_buildgate bgs
+		stop_buildgate bgrx
+	else
+		fail sessions-start "$(tail -n 3 "$D/bgrx.err" "$D/bgs.err" 2>/dev/null | tr '\n' ' ')"
 	fi
 fi
 

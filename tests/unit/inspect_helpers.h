@@ -25,7 +25,8 @@
     (p).name = "admin";                                                            \
     (p).entitlements = SL("*");                                                    \
     (p).frontends_any = (p).exporters_any = (p).cache_any = (p).llb_any = 1;      \
-    (p).session_exporter = 1
+    (p).session_exporter = 1;                                                      \
+    (p).session_methods_any = 1 /* as the loader sets it when the key is absent */
 
 /* The "builder" profile of DESIGN.md. */
 static struct bg_exporter_rule builder_ex[5];
@@ -52,6 +53,7 @@ static struct bg_exporter_rule builder_ex[5];
     (p).llb_network = SL("sandbox", "none");                                       \
     (p).llb_security = SL("sandbox");                                              \
     (p).llb_sources = SL("docker-image://*", "local://*");                         \
+    (p).session_methods_any = 1; /* as the loader sets it when the key is absent */ \
     (p).isolate = 1
 
 

@@ -493,7 +493,7 @@ static void test_tenant_matching(void **state)
   id.has_peercred = 1;
   id.uid = 1001;
   id.gid = 100;
-  c = open_id(p, &id, "grpc", &refusal);
+  c = open_id(p, &id, "docker-grpc", &refusal);
   assert_non_null(c);
   assert_string_equal(bg_conn_tenant(c), "ci");
   assert_string_equal(bg_conn_identified_by(c), "uid");
@@ -516,7 +516,7 @@ static void test_tenant_matching(void **state)
 
   /* certificate first, even for uid 0 */
   id.cert_cn = "ci";
-  c = open_id(p, &id, "grpc", &refusal);
+  c = open_id(p, &id, "docker-grpc", &refusal);
   assert_string_equal(bg_conn_tenant(c), "ci");
   assert_string_equal(bg_conn_identified_by(c), "cert");
   bg_conn_close(c);
@@ -525,7 +525,7 @@ static void test_tenant_matching(void **state)
   id.cert_cn = "unknown";
   id.cert_sans = sans;
   id.n_cert_sans = 2;
-  c = open_id(p, &id, "grpc", &refusal);
+  c = open_id(p, &id, "docker-grpc", &refusal);
   assert_string_equal(bg_conn_tenant(c), "dev-team");
   assert_string_equal(bg_conn_identified_by(c), "cert");
   bg_conn_close(c);
@@ -539,11 +539,22 @@ static void test_tenant_matching(void **state)
   assert_string_equal(bg_conn_tenant(c), "ci");
   assert_string_equal(bg_conn_identified_by(c), "token");
   bg_conn_close(c);
-  /* wrong token: falls through to uid */
+  /* wrong token: refused, even with a uid that names a tenant (a mistyped
+   * token must not quietly run as whatever the uid is) */
   tk.bearer_token = "nope";
   c = open_id(p, &tk, "docker-grpc", &refusal);
-  assert_string_equal(bg_conn_tenant(c), "admin");
+  assert_null(c);
+  assert_non_null(strstr(refusal, "bearer token matches no tenant"));
+  free(refusal);
+  /* token over certificate too */
+  tk.bearer_token = TOKEN;
+  tk.cert_cn = "b1.dev.example.com"; /* dev-team's */
+  c = open_id(p, &tk, "docker-grpc", &refusal);
+  assert_string_equal(bg_conn_tenant(c), "ci");
+  assert_string_equal(bg_conn_identified_by(c), "token");
   bg_conn_close(c);
+  tk.cert_cn = NULL;
+  tk.bearer_token = "nope";
   /* wrong token and nothing else: refused with a clear reason */
   tk.has_peercred = 0;
   tk.peer = "tcp:1.2.3.4:5";

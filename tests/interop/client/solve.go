@@ -48,6 +48,8 @@ type solveOpts struct {
 	session string
 	// ref, when set, is the build ref (otherwise a random one)
 	ref string
+	// attach: more session attachables (e.g. a secrets provider)
+	attach []session.Attachable
 }
 
 type statusCount struct {
@@ -73,6 +75,9 @@ func runSolve(ctx context.Context, t *transport, o solveOpts) (*statusCount, err
 			return nil, err
 		}
 		s.Allow(filesync.NewFSSyncTargetDir(o.outDir))
+	}
+	for _, a := range o.attach {
+		s.Allow(a)
 	}
 	sessErr := make(chan error, 1)
 	go func() { sessErr <- s.Run(ctx, t.sessionDialer()) }()
