@@ -118,7 +118,10 @@ void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field);
 /* Source attrs (LLB SourceOp or source-policy update): power checks and
  * isolate wrapping.  apply=0: only report (1) whether a wrap is needed;
  * apply=1: wrap and record the rewrites.  Returns 1 if (it would be) changed. */
-int inspect_source_attrs(struct ictx *c, struct bg_smap m, const char *field, int apply);
+/* ident: the source's identifier (NULL when not known, as in a CONVERT
+ * update that keeps it): under isolate a local:// source gets a tenant
+ * local.unique (see inspect_llb.c). */
+int inspect_source_attrs(struct ictx *c, struct bg_smap m, const char *ident, const char *field, int apply);
 /* Field names: fld alone (idx < 0) or "<fld>.def[<idx>]", formatted lazily. */
 const char *bg_op_field(char *buf, size_t n, const char *fld, long idx);
 void inspect_source_ident(struct ictx *c, const char *ident, const char *fld, long idx);

@@ -315,12 +315,57 @@ void inspect_source_ident(struct ictx *c, const char *ident, const char *fld, lo
  *                                in llb.mounts;
  *   git.authtokensecret,
  *   git.authheadersecret         read a secret from the session: need "secret";
+ *   local.unique                 under isolate, a local:// source's
+ *                                local.unique is namespaced, and one is added
+ *                                when absent (below);
  *   http.header.*, oci.store, local.sharedkeyhint, image.resolvemode: allowed —
  *   they only act on the caller's own session/store or its own request.
- * With llb_any only the session namespacing applies. */
-int inspect_source_attrs(struct ictx *c, struct bg_smap m, const char *field, int apply)
+ * With llb_any only the session namespacing applies.
+ *
+ * Why local.unique: the solver merges vertices with the same digest across
+ * the jobs running at once, and a shared vertex syncs a local source
+ * without local.session from any session of any job sharing it (v0.8+:
+ * the job's session group).  Two tenants sending the same session-less
+ * local source at the same time would otherwise share one vertex, and one
+ * tenant's build could read the other tenant's files.  A tenant-specific
+ * local.unique makes the digests differ between tenants, and only between
+ * tenants: one tenant's builds still share their cache. */
+static int local_unique(struct ictx *c, struct bg_smap m, const char *ident, const char *field, int apply)
 {
-  int ch = 0;
+  if (!c->p->isolate || !ident || strncmp(ident, "local://", 8) != 0)
+    return 0;
+  if (!apply)
+    return 1;
+  char f[600];
+  snprintf(f, sizeof f, "%s[local.unique]", field);
+  for (size_t i = *m.n; i-- > 0;) {
+    struct bg_kv_entry *e = (*m.v)[i];
+    if (strcmp(e->key, "local.unique") == 0) { /* the validator refused duplicate keys */
+      char *w = bg_ns_wrap(c->r->tenant, e->value);
+      if (!w) {
+        ictx_bad(c, "local.unique (out of memory)");
+        return 0;
+      }
+      ictx_rewrite(c, f, e->value, w);
+      e->value = bg_arena_strdup(&c->arena, w);
+      free(w);
+      return 1;
+    }
+  }
+  char *w = bg_ns_wrap(c->r->tenant, "");
+  if (!w) {
+    ictx_bad(c, "local.unique (out of memory)");
+    return 0;
+  }
+  ictx_rewrite(c, f, NULL, w);
+  smap_append(c, m, "local.unique", w);
+  free(w);
+  return 1;
+}
+
+int inspect_source_attrs(struct ictx *c, struct bg_smap m, const char *ident, const char *field, int apply)
+{
+  int ch = local_unique(c, m, ident, field, apply);
   char f[600];
   for (size_t i = 0; i < *m.n && !c->stop; i++) {
     struct bg_kv_entry *e = (*m.v)[i];
@@ -397,11 +442,11 @@ static int check_op_kind(struct ictx *c, Pb__Op *op, const char *fld, long idx)
   }
   case PB__OP__OP_SOURCE: {
     inspect_source_ident(c, op->source->identifier, fld, idx);
-    if (c->stop || !op->source->n_attrs)
+    if (c->stop)
       return 0;
     char af[360];
     snprintf(af, sizeof af, "%s.source.attrs", FIELD);
-    return inspect_source_attrs(c, SRC_ATTRS(op->source), af, 0);
+    return inspect_source_attrs(c, SRC_ATTRS(op->source), op->source->identifier, af, 0);
   }
   case PB__OP__OP_BUILD:
     if (!p->llb_any) {
@@ -758,7 +803,7 @@ static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, cons
       if (need[i] && !done[i] && op->op_case == PB__OP__OP_SOURCE) {
         char af[340];
         snprintf(af, sizeof af, "%s.def[%zu].source.attrs", field, i);
-        ch |= inspect_source_attrs(c, SRC_ATTRS(op->source), af, 1);
+        ch |= inspect_source_attrs(c, SRC_ATTRS(op->source), op->source->identifier, af, 1);
         done[i] = 1;
       } else if (need[i] && !done[i] && op->op_case == PB__OP__OP_EXEC) {
         char af[340];

@@ -245,7 +245,7 @@ static void check_policy_updates(struct ictx *c, Moby__Buildkit__V1__Sourcepolic
     if (!c->stop) {
       char af[320];
       snprintf(af, sizeof af, "%s.attrs", f);
-      inspect_source_attrs(c, UPD_ATTRS(r->updates), af, 1);
+      inspect_source_attrs(c, UPD_ATTRS(r->updates), r->updates->identifier[0] ? r->updates->identifier : NULL, af, 1);
     }
   }
 }

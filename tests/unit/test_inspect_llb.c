@@ -296,6 +296,92 @@ static void test_unknown_in_op_metadata(void **st)
   free(op.data);
 }
 
+/* ---- shared local vertices ------------------------------------------------------------------ */
+
+static Pb__Definition *out_def(const struct bg_inspect *r, Moby__Buildkit__V1__SolveRequest **q);
+
+/* A Solve of one local source (optionally with local.unique) and an exec
+ * op reading it; returns the packed request, ops[] owned by the caller. */
+static uint8_t *solve_local(const char *unique, size_t *n, ProtobufCBinaryData ops[2])
+{
+  ops[0] = op_source("local://context", unique ? "local.unique" : NULL, unique);
+  char d0[72];
+  digest(&ops[0], d0);
+  Pb__Input in = PB__INPUT__INIT;
+  Pb__Input *ins[] = {&in};
+  in.digest = d0;
+  Pb__Op op = PB__OP__INIT;
+  op.inputs = ins;
+  op.n_inputs = 1;
+  Pb__FileOp fo = PB__FILE_OP__INIT;
+  op.op_case = PB__OP__OP_FILE;
+  op.file = &fo;
+  ops[1].len = pb__op__get_packed_size(&op);
+  ops[1].data = malloc(ops[1].len);
+  pb__op__pack(&op, ops[1].data);
+  Pb__Definition def = PB__DEFINITION__INIT;
+  def.def = ops;
+  def.n_def = 2;
+  Moby__Buildkit__V1__SolveRequest q = MOBY__BUILDKIT__V1__SOLVE_REQUEST__INIT;
+  q.ref = "r";
+  q.definition = &def;
+  return pack_any(&q.base, n);
+}
+
+/* Two tenants sending the same session-less local source at once must not
+ * share one solver vertex (it would sync from either tenant's session):
+ * under isolate each gets its own local.unique, re-keyed into the graph. */
+static void test_local_sources_per_tenant(void **st)
+{
+  struct bg_profile p;
+  PROF_RESTRICTED(p);
+  p.isolate = 1;
+  char dig[2][72];
+  for (int pass = 0; pass < 2; pass++) {
+    ProtobufCBinaryData ops[2];
+    size_t n;
+    uint8_t *m = solve_local(pass ? "abc" : NULL, &n, ops);
+    for (int t = 0; t < 2; t++) {
+      struct bg_inspect r;
+      run_as(&r, &p, t ? "dev" : "ci", &facts_v11, bg_inspect_control_solve, m, n);
+      assert_int_equal(r.grpc_status, 0);
+      assert_non_null(r.out);
+      const char *want = pass ? (t ? "dev.abc" : "ci.abc") : (t ? "dev." : "ci.");
+      assert_string_equal(rw_new(&r, "Definition.def[0].source.attrs[local.unique]"), want);
+      Moby__Buildkit__V1__SolveRequest *q;
+      Pb__Definition *d = out_def(&r, &q);
+      Pb__Op *so = pb__op__unpack(NULL, d->def[0].len, d->def[0].data);
+      assert_non_null(so);
+      int found = 0;
+      for (size_t i = 0; i < so->source->n_attrs; i++)
+        if (!strcmp(so->source->attrs[i]->key, "local.unique")) {
+          assert_string_equal(so->source->attrs[i]->value, want);
+          found++;
+        }
+      assert_int_equal(found, 1);
+      digest(&d->def[0], dig[t]);
+      Pb__Op *fo = pb__op__unpack(NULL, d->def[1].len, d->def[1].data);
+      assert_string_equal(fo->inputs[0]->digest, dig[t]); /* re-keyed */
+      pb__op__free_unpacked(fo, NULL);
+      pb__op__free_unpacked(so, NULL);
+      moby__buildkit__v1__solve_request__free_unpacked(q, NULL);
+      bg_inspect_free(&r);
+    }
+    assert_string_not_equal(dig[0], dig[1]); /* no vertex the two tenants share */
+    /* without isolate the request is forwarded as sent */
+    p.isolate = 0;
+    struct bg_inspect r;
+    run_as(&r, &p, "ci", &facts_v11, bg_inspect_control_solve, m, n);
+    assert_int_equal(r.grpc_status, 0);
+    assert_null(r.out);
+    bg_inspect_free(&r);
+    p.isolate = 1;
+    free(ops[0].data);
+    free(ops[1].data);
+    free(m);
+  }
+}
+
 /* ---- cache mounts -------------------------------------------------------------------------- */
 
 static Pb__Definition *out_def(const struct bg_inspect *r, Moby__Buildkit__V1__SolveRequest **q)
@@ -540,6 +626,7 @@ int main(void)
       cmocka_unit_test(test_docker_normalize),
       cmocka_unit_test(test_other_tenants_images),
       cmocka_unit_test(test_image_resolve_mode),
+      cmocka_unit_test(test_local_sources_per_tenant),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
