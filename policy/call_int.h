@@ -33,6 +33,7 @@ struct bg_call {
   struct timespec t0;
   int begin_status;                   /* denial decided in bg_call_begin */
   int msg_denied;
+  int facts_timed_out;                /* bg_call_facts_timeout: decide without backend facts */
   int inspect_requests, inspect_responses;
   int encoding;
   char encname[32];
@@ -57,6 +58,7 @@ struct bg_inspect_verdict {
   char rule[160];
   char message[512];
   int rewritten; /* the policy changes (or in audit mode would change) this message */
+  int need_facts; /* undecided until the backend facts are known: ask again */
   int drop;      /* do not deliver this (response) message */
   uint8_t *data; /* non-NULL: replacement bytes (malloc'd) */
   size_t len;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "policy/frontend_attrs.h"
 #include "policy/policy_int.h"
 
 static int allows(const struct bg_profile *pr, const char *path)
@@ -37,6 +38,7 @@ size_t bg_policy_lint(const struct bg_policy *p, void (*warn)(void *arg, const c
       W("profiles.%s is not used by any tenant", pr->name);
     if (pr->methods.n == 0)
       W("profiles.%s allows no methods", pr->name);
+    n += bg_fa_lint(pr, warn, arg);
     if (pr->isolate) {
       if (allows(pr, "/moby.buildkit.v1.Control/DiskUsage"))
         W("profiles.%s isolates but allows DiskUsage: its answer lists every tenant's cache records", pr->name);
