@@ -163,6 +163,28 @@ static void check_policy_updates(struct ictx *c, Moby__Buildkit__V1__Sourcepolic
  * ALLOW; refusing keeps the forwarded set exactly the admin's.)
  * NewContainer carries no source policy: its mounts name results already
  * solved under the job's policy. */
+/* The request's rules are exactly the profile's (what a gateway in front of
+ * this one forwarded under the same policy): they cannot undo anything. */
+static int rules_are_profiles(struct ictx *c, const Moby__Buildkit__V1__Sourcepolicy__Policy *req)
+{
+  Moby__Buildkit__V1__Sourcepolicy__Policy *pp = moby__buildkit__v1__sourcepolicy__policy__unpack(
+      &c->arena.pc, c->p->source_policy_len, c->p->source_policy);
+  if (!pp || !req || pp->n_rules != req->n_rules)
+    return 0;
+  for (size_t i = 0; i < pp->n_rules; i++) {
+    size_t a = protobuf_c_message_get_packed_size(&pp->rules[i]->base);
+    size_t b = protobuf_c_message_get_packed_size(&req->rules[i]->base);
+    uint8_t *x = a == b ? bg_arena_alloc(&c->arena, a + b + 2) : NULL;
+    if (!x)
+      return 0;
+    protobuf_c_message_pack(&pp->rules[i]->base, x);
+    protobuf_c_message_pack(&req->rules[i]->base, x + a + 1);
+    if (memcmp(x, x + a + 1, a) != 0)
+      return 0;
+  }
+  return 1;
+}
+
 void inspect_request_source_policy(struct ictx *c, size_t n_rules, const char *field)
 {
   if (c->p->source_policy && n_rules)
@@ -221,7 +243,10 @@ static void merge_source_policy(struct ictx *c, Moby__Buildkit__V1__Sourcepolicy
     moby__buildkit__v1__sourcepolicy__policy__init(req);
     *slot = req;
   }
-  /* The request has no rules here (inspect_request_source_policy). */
+  /* The request has no rules here (inspect_request_source_policy), or
+   * exactly the profile's: then nothing changes. */
+  if (req->n_rules)
+    return;
   req->version = pp->version ? pp->version : 1;
   req->rules = pp->rules;
   req->n_rules = pp->n_rules;
@@ -363,7 +388,7 @@ int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t le
     inspect_definition(&c, q->frontendinputs[i]->value, f);
   }
   /* 8 source policy */
-  if (!c.stop)
+  if (!c.stop && !(p->source_policy && rules_are_profiles(&c, q->sourcepolicy)))
     inspect_request_source_policy(&c, q->sourcepolicy ? q->sourcepolicy->n_rules : 0, "SourcePolicy");
   if (!c.stop)
     check_policy_updates(&c, q->sourcepolicy, "SourcePolicy");

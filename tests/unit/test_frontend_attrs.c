@@ -522,6 +522,14 @@ static void test_policy_waits_for_facts(void **st)
   Moby__Buildkit__V1__SolveRequest *o = moby__buildkit__v1__solve_request__unpack(NULL, r.outlen, r.out);
   assert_int_equal(o->sourcepolicy->n_rules, 1);
   moby__buildkit__v1__solve_request__free_unpacked(o, NULL);
+  /* a second gateway with the same policy (chained) sees exactly the
+   * profile's rules: they pass, unchanged */
+  struct bg_inspect r2;
+  bg_inspect_init(&r2, &p, "ci", 0, &v0_13);
+  bg_inspect_control_solve(&r2, r.out, r.outlen);
+  assert_int_equal(r2.grpc_status, 0);
+  assert_null(r2.out);
+  bg_inspect_free(&r2);
   bg_inspect_free(&r);
   free(m);
   free(p.source_policy);
