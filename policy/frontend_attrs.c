@@ -584,6 +584,18 @@ size_t bg_fa_lint(const struct bg_profile *pr, void (*warn)(void *arg, const cha
 {
   char m[600];
   size_t n = 0;
+  /* a grant only matters for powers and unknown keys */
+  for (size_t i = 0; i < pr->frontend_attrs_allow.n; i++) {
+    const char *g = pr->frontend_attrs_allow.v[i];
+    const struct bg_fa_entry *e = strpbrk(g, "*?") ? NULL : bg_fa_lookup(g);
+    if (e && e->cls != BG_FA_POWER && e->cls != BG_FA_UNKNOWN) {
+      snprintf(m, sizeof m,
+               "profiles.%s.frontend_attrs.allow: \"%s\" is a %s attr; granting it changes nothing%s", pr->name, g,
+               bg_fa_class_name(e->cls), e->cls == BG_FA_SOURCE ? " (its sources still go through llb.sources)" : "");
+      warn(arg, m);
+      n++;
+    }
+  }
   if (pr->source_policy_order_dependent) {
     snprintf(m, sizeof m,
              "profiles.%s.source_policy: rules %zu and %zu may match one source and mean different things in "

@@ -15,6 +15,11 @@
 static const struct bg_backend_facts v0_11 = {1, 0, "v0.11.6"};
 static const struct bg_backend_facts v0_13 = {1, 0, "v0.13.2"};
 
+static void collect_warning(void *arg, const char *msg)
+{
+  strncat(arg, msg, 1900 - strlen(arg));
+}
+
 #define D64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 /* A Control.Solve for dockerfile.v0 with the given attrs (key, value pairs). */
@@ -94,6 +99,26 @@ static void test_catalogue_classes(void **st)
       k[strlen(k) - 1] = 'x';
     assert_ptr_equal(bg_fa_lookup(k), &c[i]);
   }
+}
+
+static void test_allow_key_loaded_and_linted(void **st)
+{
+  const char *js = "{\"tenants\": [{\"name\": \"ci\", \"match\": {\"uid\": [5]}, \"profile\": \"b\"}],"
+                   " \"profiles\": {\"b\": {\"methods\": [\"*\"], \"frontend_attrs\": {\"allow\": [\"shm-size\", \"target\"]}}}}";
+  struct bg_error err;
+  struct bg_policy *pol = bg_policy_load_string(js, strlen(js), &err);
+  assert_non_null(pol);
+  assert_true(pol->profiles[0].frontend_attrs_allow_set);
+  assert_int_equal(pol->profiles[0].frontend_attrs_allow.n, 2);
+  assert_true(bg_profile_restricted(&pol->profiles[0])); /* naming allow makes it an allow-list */
+  char warned[2000] = "";
+  bg_policy_lint(pol, collect_warning, warned);
+  assert_non_null(strstr(warned, "\"target\" is a harmless attr; granting it changes nothing"));
+  assert_null(strstr(warned, "shm-size"));
+  bg_policy_unref(pol);
+  const char *bad = "{\"profiles\": {\"b\": {\"frontend_attrs\": {\"allow\": \"shm-size\"}}}}";
+  assert_null(bg_policy_load_string(bad, strlen(bad), &err));
+  assert_non_null(strstr(err.text, "profiles.b.frontend_attrs.allow"));
 }
 
 static void test_restricted_definition(void **st)
@@ -546,6 +571,11 @@ static void test_call_waits_for_facts(void **st)
   struct bg_policy *pol = bg_policy_load_string(js, strlen(js), &err);
   assert_non_null(pol);
   assert_true(pol->profiles[0].source_policy_order_dependent);
+  /* check warns about it */
+  char warned[2000] = "";
+  size_t nw = bg_policy_lint(pol, collect_warning, warned);
+  assert_true(nw >= 1);
+  assert_non_null(strstr(warned, "profiles.b.source_policy: rules 0 and 1 may match one source"));
   struct bg_backend_facts facts = {0};
   struct bg_conn *c = bg_conn_open_as_tenant(pol, "ci", "grpc", 1, &facts);
   struct bg_call_decision d;
@@ -663,6 +693,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_catalogue_classes),
       cmocka_unit_test(test_restricted_definition),
+      cmocka_unit_test(test_allow_key_loaded_and_linted),
       cmocka_unit_test(test_powers_denied_with_attr_named),
       cmocka_unit_test(test_sources_in_attrs),
       cmocka_unit_test(test_isolate_forces_pull),
