@@ -614,6 +614,41 @@ static void test_call_waits_for_facts(void **st)
   bg_policy_unref(pol);
 }
 
+/* ResolveImageConfig under a profile with a source policy and isolate: its
+ * own policies refused, its session still namespaced. */
+static void test_resolve_image_config_call(void **st)
+{
+  struct bg_error err;
+  struct bg_policy *pol = bg_policy_load_file("../../deploy/policies/multi-tenant.json", &err);
+  assert_non_null(pol);
+  static const struct bg_backend_facts facts = {1, 0, "v0.13.2"};
+  struct bg_conn *c = bg_conn_open_as_tenant(pol, "ci", "grpc", 1, &facts);
+  static const char path[] = "/moby.buildkit.v1.frontend.LLBBridge/ResolveImageConfig";
+  struct bg_call_decision d;
+  struct bg_msg_result r;
+  char *audit = NULL;
+  static const uint8_t plain[] = "\x0a\x06" "alpine" "\x32\x02" "s1";
+  struct bg_call *call = bg_call_begin(c, path, sizeof path - 1, NULL, 0, &d);
+  assert_true(d.inspect_requests);
+  bg_call_request(call, plain, sizeof plain - 1, 0, &r);
+  assert_int_equal(r.verdict, BG_MSG_REPLACE);
+  assert_non_null(memmem(r.data, r.len, "ci.s1", 5));
+  free(r.data);
+  bg_call_end(call, 0, NULL, 0, 0, &audit);
+  free(audit);
+  /* SourcePolicies (8) = [Policy{rules: [Rule{selector: {identifier: "x://"}}]}] */
+  static const uint8_t withpol[] = "\x0a\x06" "alpine" "\x32\x02" "s1" "\x42\x0a\x12\x08\x12\x06\x0a\x04" "x://";
+  call = bg_call_begin(c, path, sizeof path - 1, NULL, 0, &d);
+  bg_call_request(call, withpol, sizeof withpol - 1, 0, &r);
+  assert_int_equal(r.verdict, BG_MSG_DENY);
+  assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  assert_non_null(strstr(r.message, "ResolveImageConfig.SourcePolicies[0]"));
+  bg_call_end(call, r.grpc_status, r.message, 0, 0, &audit);
+  free(audit);
+  bg_conn_close(c);
+  bg_policy_unref(pol);
+}
+
 /* ---- LLBBridge.Return ----------------------------------------------------------------- */
 
 static uint8_t *return_with_metadata(size_t *n, const char *key, const char *value)
@@ -702,6 +737,7 @@ int main(void)
       cmocka_unit_test(test_request_policies_refused),
       cmocka_unit_test(test_policy_waits_for_facts),
       cmocka_unit_test(test_call_waits_for_facts),
+      cmocka_unit_test(test_resolve_image_config_call),
       cmocka_unit_test(test_return_metadata),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
