@@ -9,6 +9,9 @@ SHELL := /bin/bash
 #   make test       all of the above (what tests/run.sh runs after installing deps)
 #   make asan       unit + interop with AddressSanitizer/LeakSanitizer
 #   make bench      benchmarks (tests/bench)
+#   make install    binary, example policies, systemd unit, man pages
+#                   (PREFIX=/usr/local, DESTDIR for staging; see "Installing")
+#   make uninstall  the same files again, except /etc/buildgate/policy.json
 
 CC       ?= cc
 PKGS     := libevent libevent_openssl libnghttp2 libprotobuf-c jansson openssl libseccomp
@@ -31,7 +34,7 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 20
 
-.PHONY: all unit fuzz interop test asan bench clean buildgate-asan
+.PHONY: all unit fuzz interop test asan bench clean buildgate-asan install uninstall FORCE
 .SECONDARY:
 
 all: $(BIN)
@@ -48,6 +51,16 @@ $(B)/obj/gen/%.o: build/gen/%.c $(PROTO_H)
 $(B)/obj/%.o: %.c $(PROTO_H) $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# `buildgate version` names the commit it was built from.  The header is
+# rewritten only when the revision changes, so an unchanged tree rebuilds
+# nothing; outside a git checkout the revision is "unknown".
+GIT_REV := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+build/gen/bg_revision.h: FORCE
+	@mkdir -p build/gen
+	@printf '#define BG_GIT_REVISION "%s"\n' '$(GIT_REV)' >$@.$$$$; \
+	 if cmp -s $@.$$$$ $@; then rm -f $@.$$$$; else mv -f $@.$$$$ $@; fi
+$(B)/obj/gateway/version.o build/fuzz/obj/gateway/version.o: build/gen/bg_revision.h
 
 $(B)/libbuildgate.a: $(LIB_OBJ)
 	@rm -f $@
@@ -92,6 +105,8 @@ interop: buildgate
 
 test: unit fuzz interop
 
+oracle: buildgate ; tests/oracle/run.sh
+
 # ASan/LSan build of the daemon and the unit tests, then the same suites.
 ASAN_MAKE := $(MAKE) B=build/asan BIN=build/asan/buildgate CC=clang \
 	CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
@@ -104,6 +119,51 @@ asan: buildgate-asan
 
 bench: buildgate
 	tests/bench/run.sh
+
+# ---- installing
+# PREFIX holds the binary, man pages, docs and the systemd unit; the policy
+# lives in SYSCONFDIR/buildgate (/etc/buildgate whatever PREFIX is, because the
+# unit and the docs name it there).  An existing policy.json is never replaced:
+# it is the operator's; the examples beside it are refreshed.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/buildgate
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+CONFDIR    := $(SYSCONFDIR)/buildgate
+UNITS      := $(wildcard deploy/*.service)
+EXAMPLES   := $(wildcard deploy/policies/*.json)
+
+install: $(BIN)
+	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+	  $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(CONFDIR)/examples
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/buildgate
+	install -m 0644 docs/man/buildgate.8 $(DESTDIR)$(MANDIR)/man8/buildgate.8
+	install -m 0644 docs/man/buildgate-policy.5 $(DESTDIR)$(MANDIR)/man5/buildgate-policy.5
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 0644 docs/audit.md $(DESTDIR)$(DOCDIR)/audit.md
+	install -m 0644 deploy/policies/README.md $(DESTDIR)$(DOCDIR)/policy.md
+	install -m 0644 $(EXAMPLES) $(DESTDIR)$(CONFDIR)/examples/
+	@if [ -e $(DESTDIR)$(CONFDIR)/policy.json ]; then \
+	  echo "keeping the existing $(DESTDIR)$(CONFDIR)/policy.json"; \
+	else \
+	  echo "install -m 0644 deploy/policies/default.json $(DESTDIR)$(CONFDIR)/policy.json"; \
+	  install -m 0644 deploy/policies/default.json $(DESTDIR)$(CONFDIR)/policy.json; \
+	fi
+	@for u in $(UNITS); do \
+	  echo "install $$u -> $(DESTDIR)$(UNITDIR)/$$(basename $$u) (paths: $(BINDIR), $(CONFDIR))"; \
+	  sed -e 's|/usr/local/bin/buildgate|$(BINDIR)/buildgate|g' -e 's|/etc/buildgate/|$(CONFDIR)/|g' $$u \
+	    >$(DESTDIR)$(UNITDIR)/$$(basename $$u) && chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/buildgate $(DESTDIR)$(MANDIR)/man8/buildgate.8 \
+	  $(DESTDIR)$(MANDIR)/man5/buildgate-policy.5 $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS))) \
+	  $(addprefix $(DESTDIR)$(CONFDIR)/examples/,$(notdir $(EXAMPLES)))
+	rm -rf $(DESTDIR)$(DOCDIR)
+	-rmdir $(DESTDIR)$(CONFDIR)/examples 2>/dev/null
+	@echo "kept $(DESTDIR)$(CONFDIR)/policy.json (remove it by hand if it is no longer wanted)"
 
 clean:
 	rm -rf build buildgate

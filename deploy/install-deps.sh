@@ -12,10 +12,14 @@ pkgs=(
   docker.io busybox-static golang-go golang-github-docker-docker-dev golang-google-grpc-dev
   golang-github-tonistiigi-fsutil-dev golang-github-gofrs-flock-dev golang-github-google-shlex-dev
   golang-github-grpc-ecosystem-grpc-opentracing-dev
+  # differential oracle (tests/oracle): gogo decoders generated from proto/
+  gogoprotobuf golang-github-gogo-protobuf-dev protobuf-compiler
   # benchmarks
   nghttp2-client nghttp2-proxy
   # test helpers
   socat curl procps iproute2 util-linux
+  # quickstart (prints JSON) and the docs tests (man page lint)
+  jq man-db groff-base mandoc
 )
 missing=()
 for p in "${pkgs[@]}"; do

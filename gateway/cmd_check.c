@@ -24,6 +24,14 @@
  *       decision that depends on the backend is shown as the gateway makes it
  *       when Control.Info never answers.
  *   Without --policy the built-in default policy is checked.
+ *   buildgate check --dump [--policy FILE --tenant NAME]
+ *                   (--method /pkg.Service/Method --message FILE | --batch FILE|-)
+ *       prints the policy's view of the message (policy/dump.h) as one JSON
+ *       line, or {"refused": ...}.  Without --policy, the oracle policy of
+ *       bg_dump_policy() and its tenant "oracle".  --batch reads many
+ *       messages, each as a 4-byte big-endian length + method, then a 4-byte
+ *       big-endian length + message, and prints one line per message (the
+ *       differential oracle in tests/oracle feeds tens of thousands).
  * Exit status: 0 allowed (possibly rewritten), 2 denied, 1 usage/load error.
  */
 #include <errno.h>
@@ -33,18 +41,45 @@
 
 #include <jansson.h>
 
+#include "policy/dump.h"
 #include "policy/frontend_attrs.h"
 #include "policy/policy.h"
 #include "policy/policy_int.h"
 
 int bg_cmd_check(int argc, char **argv);
 
+static void usage_to(FILE *f)
+{
+  fprintf(f, "usage: buildgate check [--policy FILE] [--tenant NAME --method /pkg.Service/Method\n"
+             "                       [--message FILE] [--out FILE] [--header 'name: value']... [--gzip]\n"
+             "                       [--door grpc|docker-grpc|docker-session] [--backend-version V]]\n"
+             "       buildgate check --frontend-attrs [--policy FILE]\n"
+             "       buildgate check --dump [--policy FILE --tenant NAME]\n"
+             "                       (--method /pkg.Service/Method --message FILE | --batch FILE|-)\n"
+             "\n"
+             "  --policy FILE     the policy to load (default: the built-in default policy); alone, prints\n"
+             "                    \"ok\" or \"FILE:LINE:COL: error\", warnings on stderr\n"
+             "  --tenant NAME     evaluate one call as this tenant (needs --method)\n"
+             "  --method PATH     the call's /package.Service/Method\n"
+             "  --message FILE    the request message: raw protobuf bytes, without the 5-byte gRPC prefix\n"
+             "  --out FILE        write a rewritten message here (default: print it as hex)\n"
+             "  --header 'N: V'   a request header (metadata) of the call, repeatable\n"
+             "  --gzip            the message file is gzip-compressed (sent with grpc-encoding gzip)\n"
+             "  --door DOOR       the door the call came through: grpc (default), docker-grpc, docker-session\n"
+             "  --backend-version V  decide as if the backend ran BuildKit V (\"none\": no Control.Info, < v0.11);\n"
+             "                    without it, what needs the backend is decided as after a timed-out wait\n"
+             "  --frontend-attrs  print the frontend-attr catalogue, and with --policy what each profile makes of it\n"
+             "  --dump            print the policy's view of the message as one JSON line (for the\n"
+             "                    differential oracle, tests/oracle); default tenant \"oracle\" of a built-in policy\n"
+             "  --batch FILE|-    with --dump: many messages, each a 4-byte big-endian length + method,\n"
+             "                    then a 4-byte big-endian length + message; one line each\n"
+             "  --help            this text\n"
+             "exit status: 0 valid / allowed (possibly rewritten), 2 denied, 1 usage or load error\n");
+}
+
 static int usage(void)
 {
-  fprintf(stderr, "usage: buildgate check [--policy FILE] [--tenant NAME --method /pkg.Service/Method\n"
-                  "                       [--message FILE] [--out FILE] [--header 'name: value']... [--gzip]\n"
-                  "                       [--door grpc|docker-grpc|docker-session] [--backend-version V]]\n"
-                  "       buildgate check --frontend-attrs [--policy FILE]\n");
+  usage_to(stderr);
   return 1;
 }
 
@@ -144,11 +179,96 @@ static void print_frontend_attrs(const struct bg_policy *p)
 
 #define MAX_HDRS 32
 
+static int get_be32(FILE *f, uint32_t *v)
+{
+  unsigned char b[4];
+  size_t n = fread(b, 1, 4, f);
+  if (n == 0 && feof(f))
+    return 0;
+  if (n != 4)
+    return -1;
+  *v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+  return 1;
+}
+
+/* --dump: the policy's view of one message, or of every message of a batch. */
+static int cmd_dump(const char *policy, const char *tenant, const char *method, const char *message,
+                    const char *batch)
+{
+  struct bg_error err;
+  struct bg_policy *p = policy ? bg_policy_load_file(policy, &err) : bg_dump_policy();
+  if (!p) {
+    fprintf(stderr, "buildgate check --dump: cannot load %s: %s\n", policy ? policy : "the oracle policy",
+            policy ? err.text : "internal error");
+    return 1;
+  }
+  if (!tenant)
+    tenant = "oracle";
+  int rc = 1;
+  if (!batch) {
+    size_t len;
+    uint8_t *msg = read_all(message, &len);
+    if (!msg) {
+      fprintf(stderr, "buildgate check: %s: %s\n", message, strerror(errno));
+    } else {
+      char *s = bg_inspect_dump(p, tenant, method, msg, len);
+      if (s) {
+        printf("%s\n", s);
+        rc = 0;
+      }
+      free(s);
+      free(msg);
+    }
+    bg_policy_unref(p);
+    return rc;
+  }
+  FILE *f = strcmp(batch, "-") == 0 ? stdin : fopen(batch, "rb");
+  if (!f) {
+    fprintf(stderr, "buildgate check: %s: %s\n", batch, strerror(errno));
+    bg_policy_unref(p);
+    return 1;
+  }
+  char *m = NULL;
+  uint8_t *msg = NULL;
+  for (;;) {
+    uint32_t ml, n;
+    int r = get_be32(f, &ml);
+    if (r == 0) {
+      rc = 0;
+      break;
+    }
+    if (r < 0 || ml > 4096 || !(m = malloc(ml + 1)) || fread(m, 1, ml, f) != ml || get_be32(f, &n) != 1 ||
+        n > (1u << 30) || !(msg = malloc(n ? n : 1)) || fread(msg, 1, n, f) != n) {
+      fprintf(stderr, "buildgate check --batch: truncated or malformed record\n");
+      break;
+    }
+    m[ml] = 0;
+    char *s = bg_inspect_dump(p, tenant, m, msg, n);
+    if (!s) {
+      fprintf(stderr, "buildgate check --batch: out of memory\n");
+      break;
+    }
+    printf("%s\n", s);
+    free(s);
+    free(m);
+    free(msg);
+    m = NULL;
+    msg = NULL;
+  }
+  free(m);
+  free(msg);
+  if (f != stdin)
+    fclose(f);
+  fflush(stdout);
+  bg_policy_unref(p);
+  return rc;
+}
+
 int bg_cmd_check(int argc, char **argv)
 {
   const char *policy = NULL, *tenant = NULL, *method = NULL, *message = NULL, *outfile = NULL;
-  const char *door = "grpc", *backend_version = NULL;
-  int gz = 0, fa = 0;
+  const char *door = "grpc", *batch = NULL, *backend_version = NULL;
+  int gz = 0, dump = 0, fa = 0;
   struct bg_header hdrs[MAX_HDRS + 1];
   size_t n_hdrs = 0;
   for (int i = 1; i < argc; i++) {
@@ -166,9 +286,14 @@ int bg_cmd_check(int argc, char **argv)
       dst = &outfile;
     else if (strcmp(a, "--door") == 0)
       dst = &door;
+    else if (strcmp(a, "--batch") == 0)
+      dst = &batch;
     else if (strcmp(a, "--backend-version") == 0)
       dst = &backend_version;
-    else if (strcmp(a, "--frontend-attrs") == 0) {
+    else if (strcmp(a, "--dump") == 0) {
+      dump = 1;
+      continue;
+    } else if (strcmp(a, "--frontend-attrs") == 0) {
       fa = 1;
       continue;
     } else if (strcmp(a, "--gzip") == 0) {
@@ -188,7 +313,7 @@ int bg_cmd_check(int argc, char **argv)
       hdrs[n_hdrs++] = (struct bg_header){h, (size_t)(colon - h), v, strlen(v)};
       continue;
     } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      usage();
+      usage_to(stdout);
       return 0;
     } else {
       fprintf(stderr, "buildgate check: unknown argument \"%s\"\n", a);
@@ -199,6 +324,17 @@ int bg_cmd_check(int argc, char **argv)
       return usage();
     }
     *dst = argv[++i];
+  }
+  if (dump) {
+    if (batch ? (method || message) : !(method && message)) {
+      fprintf(stderr, "buildgate check --dump: give --method and --message, or --batch\n");
+      return usage();
+    }
+    return cmd_dump(policy, tenant, method, message, batch);
+  }
+  if (batch) {
+    fprintf(stderr, "buildgate check: --batch goes with --dump\n");
+    return usage();
   }
   if ((tenant || method || message || outfile) && !(tenant && method)) {
     fprintf(stderr, "buildgate check: --tenant and --method go together (--message needs both)\n");

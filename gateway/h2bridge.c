@@ -45,6 +45,7 @@
 #include "gateway/sock.h"
 #include "proto/grpc_frame.h"
 #include "proto/pbwire.h"
+#include "proto/pbtok.h"
 
 #define GRPC_DEFAULT_MAX_MSG (16u * 1024 * 1024)
 
@@ -936,53 +937,10 @@ static void resp_deliver(struct bstream *s, const uint8_t *data, size_t len)
 
 /* Find length-delimited field |field| (last occurrence wins, as in protobuf)
  * in a serialized message.  Returns 0 with out/outlen set (NULL/0 when absent),
- * or -1 when the bytes are not a valid message. */
+ * or -1 when the bytes are not a valid message (proto/pbtok.h rules). */
 static int field_bytes(const uint8_t *p, size_t len, unsigned field, const uint8_t **out, size_t *outlen)
 {
-  *out = NULL;
-  *outlen = 0;
-  size_t i = 0;
-  while (i < len) {
-    uint64_t key = 0;
-    int shift = 0;
-    do {
-      if (i >= len || shift > 63)
-        return -1;
-      key |= (uint64_t)(p[i] & 0x7f) << shift;
-      shift += 7;
-    } while (p[i++] & 0x80);
-    unsigned wt = key & 7;
-    uint64_t v = 0;
-    shift = 0;
-    if (wt == 0 || wt == 2) {
-      do {
-        if (i >= len || shift > 63)
-          return -1;
-        v |= (uint64_t)(p[i] & 0x7f) << shift;
-        shift += 7;
-      } while (p[i++] & 0x80);
-    }
-    if (wt == 2) {
-      if (v > len - i)
-        return -1;
-      if ((key >> 3) == field) {
-        *out = p + i;
-        *outlen = (size_t)v;
-      }
-      i += (size_t)v;
-    } else if (wt == 1) {
-      if (len - i < 8)
-        return -1;
-      i += 8;
-    } else if (wt == 5) {
-      if (len - i < 4)
-        return -1;
-      i += 4;
-    } else if (wt != 0) {
-      return -1;
-    }
-  }
-  return 0;
+  return bg_pb_last_bytes(p, len, field, out, outlen) < 0 ? -1 : 0;
 }
 
 static int on_resp_msg(void *arg, const uint8_t *msg, size_t len, int compressed)

@@ -29,6 +29,7 @@
 #include "gateway/version.h"
 
 int bg_cmd_check(int argc, char **argv); /* cmd_check.c */
+int bg_cmd_version(void);                 /* version.c */
 int gw_sandbox_enter(void);               /* sandbox.c */
 
 #define DEFAULT_LISTEN "unix:///run/buildgate.sock"
@@ -39,15 +40,25 @@ static void usage(FILE *f)
   fprintf(f,
           "usage: buildgate [--listen ADDR]... [--backend ADDR] [--policy FILE] [--audit-log FILE|-]\n"
           "                 [--socket-mode MODE] [--user NAME] [--no-sandbox] [--log-level LEVEL]\n"
-          "       buildgate check --policy FILE [--tenant NAME --method /pkg.Service/Method --message FILE]\n"
+          "       buildgate check [--policy FILE] [--tenant NAME --method /pkg.Service/Method ...]\n"
           "       buildgate version\n"
           "\n"
-          "  --listen ADDR     unix:///path or tcp://host:port (default " DEFAULT_LISTEN ")\n"
-          "  --backend ADDR    unix://, tcp:// (BuildKit gRPC) or docker+unix://, docker+tcp:// (Docker engine)\n"
-          "                    (default " DEFAULT_BACKEND ")\n"
-          "  --policy FILE     JSON policy; without it the built-in default policy applies\n"
-          "  --audit-log FILE  append one JSON line per decision (- for stdout)\n"
-          "  --log-level L     error, warn, info (default), debug\n"
+          "  --listen ADDR       unix:///path or tcp://host:port, repeatable (default " DEFAULT_LISTEN ");\n"
+          "                      each connection is sniffed: native gRPC or Docker-style HTTP/1.1\n"
+          "  --backend ADDR      unix://, tcp:// (BuildKit gRPC) or docker+unix://, docker+tcp:// (Docker engine)\n"
+          "                      (default " DEFAULT_BACKEND ")\n"
+          "  --policy FILE       JSON policy (see buildgate-policy(5)); without it the built-in default applies\n"
+          "  --audit-log FILE    append one JSON line per decision (- for stdout)\n"
+          "  --socket-mode MODE  octal permissions of unix listen sockets (default 0660)\n"
+          "  --user NAME         switch to this user after opening listeners and the audit log\n"
+          "  --no-sandbox        do not enter the seccomp sandbox after start-up\n"
+          "  --log-level LEVEL   error, warn, info (default), debug\n"
+          "  --help              this text\n"
+          "  not implemented yet (refused): --admin ADDR, --tls-cert F, --tls-key F, --tls-client-ca F,\n"
+          "                      --backend-tls-ca F, --backend-tls-cert F, --backend-tls-key F\n"
+          "\n"
+          "  check               validate a policy, or evaluate one captured call (buildgate check --help)\n"
+          "  version             version, git revision and library versions\n"
           "signals: SIGHUP reloads the policy, SIGTERM drains and exits\n");
 }
 
@@ -232,10 +243,8 @@ static int drop_user(const char *name)
 
 int main(int argc, char **argv)
 {
-  if (argc > 1 && strcmp(argv[1], "version") == 0) {
-    printf("buildgate %s\n", BG_VERSION);
-    return 0;
-  }
+  if (argc > 1 && strcmp(argv[1], "version") == 0)
+    return bg_cmd_version();
   if (argc > 1 && strcmp(argv[1], "check") == 0)
     return bg_cmd_check(argc - 1, argv + 1);
 

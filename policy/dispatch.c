@@ -32,11 +32,11 @@ int bg_inspect_wants_requests(const struct bg_call *call)
   case BG_MK_BRIDGE_RETURN:
     return call->prof && !call->prof->exporters_any;
   case BG_MK_RESOLVE_IMAGE:
+  case BG_MK_RESOLVE_SOURCE:
     return call->prof && (call->prof->isolate || call->prof->source_policy);
   case BG_MK_CONTROL_STATUS:
   case BG_MK_LISTEN_HISTORY:
   case BG_MK_UPDATE_HISTORY:
-  case BG_MK_RESOLVE_SOURCE:
     return call->prof && call->prof->isolate;
   default:
     return 0;
@@ -81,10 +81,12 @@ void bg_inspect_dispatch(struct bg_call *call, int response, const uint8_t *msg,
 {
   memset(v, 0, sizeof *v);
   if (!response && call->prof && (call->kind == BG_MK_RESOLVE_IMAGE || call->kind == BG_MK_RESOLVE_SOURCE)) {
-    /* ResolveImageConfig: its own source policies first (a denial ends the
-     * call), then the session names when isolating. */
-    if (call->kind == BG_MK_RESOLVE_IMAGE && call->prof->source_policy) {
-      run_inspector(call, bg_inspect_resolve_image_config, msg, len, v);
+    /* Their own source policies first (a denial ends the call), then the
+     * session names when isolating. */
+    if (call->prof->source_policy) {
+      run_inspector(call,
+                    call->kind == BG_MK_RESOLVE_IMAGE ? bg_inspect_resolve_image_config : bg_inspect_resolve_source_meta,
+                    msg, len, v);
       if (v->deny || v->need_facts || !call->prof->isolate)
         return;
       free(v->data);
@@ -94,12 +96,13 @@ void bg_inspect_dispatch(struct bg_call *call, int response, const uint8_t *msg,
       return;
     uint8_t *o = NULL;
     size_t ol = 0;
-    int rc = bg_isolate_bridge_request(call, call->kind == BG_MK_RESOLVE_SOURCE, msg, len, &o, &ol);
+    char why[200];
+    int rc = bg_isolate_bridge_request(call, call->kind == BG_MK_RESOLVE_SOURCE, msg, len, &o, &ol, why, sizeof why);
     if (rc < 0) {
       v->deny = 1;
       v->grpc_status = BG_GRPC_INVALID_ARGUMENT;
       snprintf(v->rule, sizeof v->rule, "decode");
-      snprintf(v->message, sizeof v->message, "buildgate: %.100s request could not be decoded", call->method);
+      snprintf(v->message, sizeof v->message, "buildgate: %.100s request could not be decoded: %s", call->method, why);
     } else if (rc > 0) {
       v->rewritten = 1;
       snprintf(v->rule, sizeof v->rule, "profiles.%s.isolate", call->prof->name);

@@ -93,9 +93,13 @@ static const struct bg_fa_entry catalogue[] = {
     /* sources */
     {"build-arg:BUILDKIT_SYNTAX", DF, BG_FA_SOURCE, BG_FAS_IMAGE, "v0.8-v0.13",
      "frontend image to forward to (first word)"},
-    {"cmdline", DF, BG_FA_SOURCE, BG_FAS_IMAGE, "v0.8-v0.13 (dockerfile.v0: v0.12+)",
-     "frontend image (gateway.v0; dockerfile.v0 forwards to it)"},
+    {"cmdline", DF, BG_FA_HARMLESS, BG_FAS_NONE, "v0.8-v0.13",
+     "arguments of a forwarded frontend; dockerfile.v0 v0.12+ then stops forwarding"},
     {"source", BG_FE_GATEWAY, BG_FA_SOURCE, BG_FAS_IMAGE, "v0.8-v0.13", "gateway.v0 frontend image"},
+    {"gateway-devel", BG_FE_GATEWAY, BG_FA_POWER, BG_FAS_NONE, "v0.8-v0.13",
+     "gateway.v0 builds its frontend image with the frontend named in source"},
+    {"gateway-*", BG_FE_GATEWAY, BG_FA_UNKNOWN, BG_FAS_NONE, "v0.8-v0.13",
+     "with gateway-devel: passed to that frontend without the prefix"},
     {"context", DF, BG_FA_SOURCE, BG_FAS_CONTEXT_URL, "v0.8-v0.13", "build context: a git or http(s) URL"},
     {"context:*", DF, BG_FA_SOURCE, BG_FAS_NAMED_CONTEXT, "v0.10-v0.13",
      "named context: docker-image:, git:, http(s):, oci-layout:, local:, input:"},
@@ -154,23 +158,61 @@ int bg_profile_restricted(const struct bg_profile *p)
 
 /* ---- image references -------------------------------------------------------- */
 
-static void first_word(const char **s, size_t *n)
+/* Go's unicode.IsSpace over one UTF-8 sequence at s (n bytes available):
+ * its length when it is a space, else 0. */
+static size_t go_space_at(const unsigned char *s, size_t n)
 {
-  const char *p = *s, *e = *s + *n;
-  while (p < e && isspace((unsigned char)*p))
-    p++;
-  const char *q = p;
-  while (q < e && !isspace((unsigned char)*q))
-    q++;
-  *s = p;
-  *n = (size_t)(q - p);
+  if (*s == ' ' || (*s >= '\t' && *s <= '\r'))
+    return 1;
+  if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0))
+    return 2;
+  if (n >= 3) {
+    unsigned cp = (unsigned)(s[0] & 0x0f) << 12 | (unsigned)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+    if ((s[0] & 0xf0) == 0xe0 && (s[1] & 0xc0) == 0x80 && (s[2] & 0xc0) == 0x80 &&
+        (cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 || cp == 0x202f ||
+         cp == 0x205f || cp == 0x3000))
+      return 3;
+  }
+  return 0;
+}
+
+/* strings.TrimSpace */
+static void go_trim_space(const char **s, size_t *n)
+{
+  const unsigned char *p = (const unsigned char *)*s, *e = p + *n;
+  size_t k;
+  while (p < e && (k = go_space_at(p, (size_t)(e - p))))
+    p += k;
+  for (;;) {
+    /* the last rune: step back over continuation bytes (at most 3) */
+    const unsigned char *q = e;
+    int back = 0;
+    while (q > p && back < 3 && (q[-1] & 0xc0) == 0x80)
+      q--, back++;
+    if (q > p)
+      q--;
+    if (q < p || q == e || go_space_at(q, (size_t)(e - q)) != (size_t)(e - q))
+      break;
+    e = q;
+  }
+  *s = (const char *)p;
+  *n = (size_t)(e - p);
+}
+
+void bg_fa_syntax_ref(const char *v, size_t vl, const char **ref, size_t *reflen)
+{
+  go_trim_space(&v, &vl);
+  const char *sp = memchr(v, ' ', vl);
+  *ref = v;
+  *reflen = sp ? (size_t)(sp - v) : vl;
 }
 
 /* docker's reference normalisation, as far as a source identifier shows it:
- * no host component -> docker.io, a single component -> library/. */
+ * no host component -> docker.io, a single component -> library/.  The
+ * reference is taken exactly as given: callers cut it the way the frontend
+ * does. */
 void bg_fa_image_ident(const char *ref, size_t reflen, char *ident, size_t n)
 {
-  first_word(&ref, &reflen);
   const char *slash = memchr(ref, '/', reflen);
   size_t first = slash ? (size_t)(slash - ref) : 0;
   int host = slash && (memchr(ref, '.', first) || memchr(ref, ':', first) ||
@@ -185,7 +227,6 @@ void bg_fa_image_ident(const char *ref, size_t reflen, char *ident, size_t n)
 
 int bg_fa_pinned(const char *ref, size_t reflen)
 {
-  first_word(&ref, &reflen);
   for (size_t i = 0; i + 8 <= reflen; i++) {
     if (memcmp(ref + i, "@sha256:", 8) != 0)
       continue;
@@ -229,17 +270,22 @@ static int forced_by_profile(const struct bg_profile *p, const char *key)
 static void check_image(struct ictx *c, const char *key, const char *value, const char *f)
 {
   char ident[700];
-  size_t vl = strlen(value);
-  if (!vl)
+  const char *ref = value;
+  size_t rl = strlen(value);
+  /* BUILDKIT_SYNTAX: strings.SplitN(strings.TrimSpace(v), " ", 2)[0];
+   * gateway.v0 source and override-copy-image: the value as it is */
+  if (!strcmp(key, "build-arg:BUILDKIT_SYNTAX"))
+    bg_fa_syntax_ref(value, rl, &ref, &rl);
+  if (!rl)
     return;
-  if (!bg_fa_pinned(value, vl)) {
+  if (!bg_fa_pinned(ref, rl)) {
     ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontend_attrs",
-              "%s: frontend image \"%.200s\" is not pinned by digest (@sha256:...); a frontend image reads attrs "
+              "%s: frontend image \"%.*s\" is not pinned by digest (@sha256:...); a frontend image reads attrs "
               "the gateway cannot know, so %s may only run pinned ones",
-              f, value, ictx_who(c));
+              f, (int)(rl > 200 ? 200 : rl), ref, ictx_who(c));
     return;
   }
-  bg_fa_image_ident(value, vl, ident, sizeof ident);
+  bg_fa_image_ident(ref, rl, ident, sizeof ident);
   inspect_source_ident(c, ident, f, -1);
 }
 
@@ -329,11 +375,10 @@ static void check_sbom(struct ictx *c, const char *v, const char *f)
     return;
   }
   int any = 0;
+  /* encoding/csv fields, not trimmed; attrs[k] = v, so the last generator wins */
   for (const char *p = v; *p && !c->stop;) {
     size_t n = strcspn(p, ",");
-    while (n && *p == ' ')
-      p++, n--;
-    if (n > 10 && !strncmp(p, "generator=", 10)) {
+    if (n >= 10 && !strncmp(p, "generator=", 10)) {
       any = 1;
       bg_fa_image_ident(p + 10, n - 10, ident, sizeof ident);
       inspect_source_ident(c, ident, f, -1);

@@ -70,8 +70,11 @@ int bg_profile_restricted(const struct bg_profile *p);
 
 /* Image reference -> source identifier as BuildKit normalises it
  * ("alpine" -> "docker-image://docker.io/library/alpine").  ref is
- * (pointer, length): the first word of it is used. */
+ * (pointer, length), taken as it is. */
 void bg_fa_image_ident(const char *ref, size_t reflen, char *ident, size_t n);
+/* The frontend image build-arg:BUILDKIT_SYNTAX names, cut as the dockerfile
+ * frontend cuts it: strings.SplitN(strings.TrimSpace(v), " ", 2)[0]. */
+void bg_fa_syntax_ref(const char *v, size_t vl, const char **ref, size_t *reflen);
 /* 1 when the reference pins a digest (...@sha256:<64 hex>). */
 int bg_fa_pinned(const char *ref, size_t reflen);
 

@@ -13,7 +13,15 @@
  *     "llb_mounts", "llb_sources", "llb_source_attrs", "llb_devices",
  *     "llb_build", "llb_op", "source_policy") and r->reason names the offending value,
  *     the tenant and the profile.  The first violation found wins.
- *   - Undecodable message: BG_GRPC_INVALID_ARGUMENT, rule "decode".
+ *   - Undecodable message: BG_GRPC_INVALID_ARGUMENT, rule "decode".  Every
+ *     message (and each LLB Op) is validated against its schema before
+ *     protobuf-c decodes it (proto/pbcheck.h): whatever BuildKit's Go decoder
+ *     could read differently (duplicates, map keys twice, NUL or bad UTF-8
+ *     in strings, field numbers Go truncates, ...) or that would expand too
+ *     far is refused that way, r->reason naming the field
+ *     ("SolveRequest.FrontendAttrs[cache-imports]: NUL byte in string").
+ *     Unknown fields or enum values in LLB are denied as "llb_op" unless the
+ *     profile leaves LLB unrestricted.
  *   - A message the policy does not change is never re-encoded: r->out NULL.
  *     A changed message is in r->out/r->outlen (malloc'd, owned by r, freed
  *     by bg_inspect_free; take it by setting r->out = NULL).  Fields unknown
@@ -91,6 +99,7 @@ struct bg_inspect {
   struct bg_strlist entitlements;        /* requested entitlements */
   struct bg_strlist sources;             /* LLB source identifiers (distinct, capped at 64) */
   size_t n_ops;                          /* LLB ops decoded */
+  size_t decode_peak;                    /* most memory the decoded views held at once */
 };
 
 /* Start a new inspection: zero the outputs, keep the inputs. */
@@ -110,6 +119,9 @@ int bg_inspect_bridge_return(struct bg_inspect *r, const uint8_t *msg, size_t le
 /* /moby.buildkit.v1.frontend.LLBBridge/ResolveImageConfig request: its own
  * SourcePolicies (8) are refused when the profile has a source policy. */
 int bg_inspect_resolve_image_config(struct bg_inspect *r, const uint8_t *msg, size_t len);
+/* /moby.buildkit.v1.frontend.LLBBridge/ResolveSourceMeta request (v0.13):
+ * the same for its SourcePolicies (8). */
+int bg_inspect_resolve_source_meta(struct bg_inspect *r, const uint8_t *msg, size_t len);
 /* /moby.buildkit.v1.frontend.LLBBridge/NewContainer request. */
 int bg_inspect_new_container(struct bg_inspect *r, const uint8_t *msg, size_t len);
 /* /moby.buildkit.v1.frontend.LLBBridge/ExecProcess: every client message may

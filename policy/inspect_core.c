@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "policy/inspect_int.h"
+#include "proto/pbcheck.h"
 
 /* ---- arena ---------------------------------------------------------------- */
 
@@ -24,6 +25,7 @@ static void pc_free(void *data, void *p) { (void)data, (void)p; }
 void bg_arena_init(struct bg_arena *a)
 {
   a->head = NULL;
+  a->bytes = a->peak = 0;
   a->pc.alloc = pc_alloc;
   a->pc.free = pc_free;
   a->pc.allocator_data = a;
@@ -31,6 +33,7 @@ void bg_arena_init(struct bg_arena *a)
 
 void bg_arena_destroy(struct bg_arena *a)
 {
+  a->bytes = 0;
   while (a->head) {
     struct bg_arena_chunk *n = a->head->next;
     free(a->head);
@@ -52,6 +55,9 @@ void *bg_arena_alloc(struct bg_arena *a, size_t n)
       return NULL;
     c->size = sz;
     c->used = 0;
+    a->bytes += sz;
+    if (a->bytes > a->peak)
+      a->peak = a->bytes;
     if (h && n > BG_ARENA_CHUNK / 4) {
       /* big block: keep the current chunk on top for small allocations */
       c->next = h->next;
@@ -89,6 +95,7 @@ void bg_arena_reset(struct bg_arena *a, struct bg_arena_mark m)
    * so big blocks simply stay until bg_arena_destroy (they are rare). */
   while (a->head && a->head != m.head) {
     struct bg_arena_chunk *n = a->head->next;
+    a->bytes -= a->head->size;
     free(a->head);
     a->head = n;
   }
@@ -109,7 +116,12 @@ void ictx_init(struct ictx *c, struct bg_inspect *r)
            r->prof && r->prof->name ? r->prof->name : "?");
 }
 
-void ictx_done(struct ictx *c) { bg_arena_destroy(&c->arena); }
+void ictx_done(struct ictx *c)
+{
+  if (c->arena.peak > c->r->decode_peak)
+    c->r->decode_peak = c->arena.peak;
+  bg_arena_destroy(&c->arena);
+}
 
 const char *ictx_who(struct ictx *c) { return c->who; }
 
@@ -138,12 +150,78 @@ int ictx_bad(struct ictx *c, const char *what)
   /* An undecodable message is refused even in audit mode: it cannot be
    * forwarded as "what the policy saw". */
   struct bg_inspect *r = c->r;
+  if (c->stop)
+    return 1; /* the verdict (often a more precise ictx_check refusal) stands */
   r->grpc_status = BG_GRPC_INVALID_ARGUMENT;
   r->would_deny = 0;
   snprintf(r->rule, sizeof r->rule, "decode");
   snprintf(r->reason, sizeof r->reason, "cannot decode %s", what);
   c->stop = 1;
   return 1;
+}
+
+/* ---- validation before decoding ------------------------------------------------ */
+
+/* Whether a profile accepts LLB the gateway does not know (fields, op kinds,
+ * enum values).  An unrestricted llb section does. */
+static int unknown_llb_allowed(const struct bg_profile *p) { return p->llb_any; }
+
+struct unknown_llb {
+  int allowed;
+  char first[240]; /* the first one met, for the denial */
+};
+
+/* Accept every unknown field while walking (the walk must finish: malformed
+ * bytes are refused first, and audit mode goes on after a denial) and
+ * remember the first one in an LLB message. */
+static int note_unknown(void *arg, const struct bg_pbcheck_unknown *u)
+{
+  struct unknown_llb *x = arg;
+  if (x->allowed || x->first[0] || !u->msg->package_name || strcmp(u->msg->package_name, "pb") != 0)
+    return 0;
+  if (u->enum_field)
+    snprintf(x->first, sizeof x->first, "%.160s: enum value %lld", u->path, (long long)u->value);
+  else
+    snprintf(x->first, sizeof x->first, "%.160s: field %u", u->path, (unsigned)u->num);
+  return 0;
+}
+
+int ictx_check(struct ictx *c, const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t len,
+               const char *where)
+{
+  if (c->stop)
+    return 0;
+  struct unknown_llb x = {unknown_llb_allowed(c->p), ""};
+  struct bg_pbcheck_opts o = {.on_unknown = note_unknown, .arg = &x};
+  struct bg_pbcheck_result res;
+  if (bg_pbcheck(d, msg, len, &o, &res) != BG_PBCHECK_OK) {
+    struct bg_inspect *r = c->r;
+    int oom = res.err == BG_PBCHECK_ENOMEM;
+    r->grpc_status = oom ? BG_GRPC_RESOURCE_EXHAUSTED : BG_GRPC_INVALID_ARGUMENT;
+    r->would_deny = 0;
+    snprintf(r->rule, sizeof r->rule, "%s", oom ? "internal" : "decode");
+    snprintf(r->reason, sizeof r->reason, "%.100s%s%.290s", where ? where : "", where ? ": " : "", res.msg);
+    c->stop = 1;
+    return 0;
+  }
+  if (x.first[0])
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s%s%s is unknown to the gateway; not allowed for %s",
+              where ? where : "", where ? ": " : "", x.first, ictx_who(c));
+  return !c->stop;
+}
+
+void *ictx_unpack(struct ictx *c, const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t len,
+                  const char *where)
+{
+  if (!ictx_check(c, d, msg, len, where))
+    return NULL;
+  void *m = protobuf_c_message_unpack(d, &c->arena.pc, len, msg);
+  if (!m) {
+    char what[200];
+    snprintf(what, sizeof what, "%.100s%s%s", where ? where : "", where ? ": " : "", d->name);
+    ictx_bad(c, what);
+  }
+  return m;
 }
 
 #define BG_MAX_REWRITES 256

@@ -25,6 +25,7 @@ struct bg_arena_chunk;
 struct bg_arena {
   struct bg_arena_chunk *head;
   ProtobufCAllocator pc; /* allocator handed to protobuf-c */
+  size_t bytes, peak;    /* chunk bytes held now / at most */
 };
 struct bg_arena_mark {
   struct bg_arena_chunk *head;
@@ -74,10 +75,23 @@ void ictx_done(struct ictx *c);
 /* Record a violation (first one wins).  Returns 1. */
 int ictx_deny(struct ictx *c, int status, const char *rule, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-int ictx_bad(struct ictx *c, const char *what); /* INVALID_ARGUMENT */
+int ictx_bad(struct ictx *c, const char *what); /* INVALID_ARGUMENT; no-op once stopped */
 void ictx_rewrite(struct ictx *c, const char *field, const char *oldv, const char *newv);
 /* Pack |m| into r->out when changed, not denied and not audit-only. */
 void ictx_finish(struct ictx *c, const ProtobufCMessage *m);
+/* Validate |len| bytes as a |d| (proto/pbcheck.h) before protobuf-c may
+ * unpack them.  Returns 1 when they may be unpacked.  A refusal is
+ * INVALID_ARGUMENT, rule "decode", the reason naming the field ("<where>: "
+ * first when where is set).  Unknown fields and undeclared enum values in
+ * LLB messages (package pb) are denied as rule "llb_op" unless the profile
+ * leaves LLB unrestricted; in audit mode that denial is recorded and 1 is
+ * returned. */
+int ictx_check(struct ictx *c, const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t len,
+               const char *where);
+/* ictx_check, then protobuf-c's unpack into the arena: the only way the
+ * inspectors decode.  NULL when refused (the verdict is set). */
+void *ictx_unpack(struct ictx *c, const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t len,
+                  const char *where);
 /* 0 when a decoded tree holds something protobuf-c would re-encode badly. */
 int bg_msg_valid(const ProtobufCMessage *m, int depth);
 /* Tenant and profile, for messages: "tenant ci (profile builder)". */
@@ -108,6 +122,10 @@ void inspect_frontend_allowlist(struct ictx *c, const char *frontend, struct bg_
 /* ${tenant} in llb.sources: point c->p at a per-call view (frontend_attrs.c). */
 void bg_fa_profile_view(struct ictx *c);
 void inspect_cache_type(struct ictx *c, int is_export, const char *type, const char *field);
+/* The type of one cache-imports entry as encoding/json reads it; -1 when
+ * undecidable (inspect_solve.c).  it is a json_t. */
+struct json_t;
+int bg_cache_import_type(const struct json_t *it, const char **t);
 /* A request's own source-policy rules, refused when the profile has a
  * source policy (inspect_solve.c). */
 void inspect_request_source_policy(struct ictx *c, size_t n_rules, const char *field);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "policy/inspect_int.h"
+#include "proto/pbcheck.h"
 #include "proto/worker.pb-c.h"
 
 char *bg_isolate_wrap(const struct bg_profile *prof, const char *tenant, const char *name)
@@ -54,7 +55,7 @@ int bg_isolate_status_request(struct bg_inspect *r, const uint8_t *msg, size_t l
 {
   struct ictx c;
   ictx_init(&c, r);
-  Moby__Buildkit__V1__StatusRequest *q = moby__buildkit__v1__status_request__unpack(&c.arena.pc, len, msg);
+  Moby__Buildkit__V1__StatusRequest *q = ictx_unpack(&c, &moby__buildkit__v1__status_request__descriptor, msg, len, NULL);
   if (!q)
     ictx_bad(&c, "moby.buildkit.v1.StatusRequest");
   else {
@@ -69,7 +70,7 @@ int bg_isolate_build_history_request(struct bg_inspect *r, const uint8_t *msg, s
 {
   struct ictx c;
   ictx_init(&c, r);
-  Moby__Buildkit__V1__BuildHistoryRequest *q = moby__buildkit__v1__build_history_request__unpack(&c.arena.pc, len, msg);
+  Moby__Buildkit__V1__BuildHistoryRequest *q = ictx_unpack(&c, &moby__buildkit__v1__build_history_request__descriptor, msg, len, NULL);
   if (!q)
     ictx_bad(&c, "moby.buildkit.v1.BuildHistoryRequest");
   else {
@@ -85,7 +86,7 @@ int bg_isolate_update_build_history(struct bg_inspect *r, const uint8_t *msg, si
   struct ictx c;
   ictx_init(&c, r);
   Moby__Buildkit__V1__UpdateBuildHistoryRequest *q =
-      moby__buildkit__v1__update_build_history_request__unpack(&c.arena.pc, len, msg);
+      ictx_unpack(&c, &moby__buildkit__v1__update_build_history_request__descriptor, msg, len, NULL);
   if (!q)
     ictx_bad(&c, "moby.buildkit.v1.UpdateBuildHistoryRequest");
   else {
@@ -101,7 +102,7 @@ int bg_isolate_build_history_event(struct bg_inspect *r, const uint8_t *msg, siz
 {
   struct ictx c;
   ictx_init(&c, r);
-  Moby__Buildkit__V1__BuildHistoryEvent *q = moby__buildkit__v1__build_history_event__unpack(&c.arena.pc, len, msg);
+  Moby__Buildkit__V1__BuildHistoryEvent *q = ictx_unpack(&c, &moby__buildkit__v1__build_history_event__descriptor, msg, len, NULL);
   if (!q) {
     ictx_bad(&c, "moby.buildkit.v1.BuildHistoryEvent");
     goto out;
@@ -130,6 +131,9 @@ out:
 
 int bg_inspect_info_version(const uint8_t *msg, size_t len, char *version, size_t versionlen)
 {
+  struct bg_pbcheck_result res;
+  if (bg_pbcheck(&moby__buildkit__v1__info_response__descriptor, msg, len, NULL, &res) != BG_PBCHECK_OK)
+    return -1;
   Moby__Buildkit__V1__InfoResponse *q = moby__buildkit__v1__info_response__unpack(NULL, len, msg);
   if (!q)
     return -1;

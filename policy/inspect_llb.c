@@ -38,6 +38,7 @@
 #endif
 
 #include "policy/inspect_int.h"
+#include "proto/pbtok.h"
 
 /* "<fld>.def[<idx>]" (idx >= 0) or fld, formatted only when a message needs it. */
 const char *bg_op_field(char *buf, size_t n, const char *fld, long idx)
@@ -48,6 +49,14 @@ const char *bg_op_field(char *buf, size_t n, const char *fld, long idx)
   return buf;
 }
 #define FIELD bg_op_field(fb_, sizeof fb_, fld, idx)
+
+/* Every Op is validated (proto/pbcheck.h) before protobuf-c decodes it; a
+ * refusal names "<fld>.def[<idx>]: Op.<path>". */
+static Pb__Op *op_view(struct ictx *c, const ProtobufCBinaryData *b, const char *fld, long idx)
+{
+  char fb_[340];
+  return ictx_unpack(c, &pb__op__descriptor, b->data, b->len, FIELD);
+}
 
 static const char *netname(int m)
 {
@@ -455,71 +464,35 @@ static long digest_of(struct dtab *t, const uint8_t *d, size_t n)
 }
 
 /* Input digests inside serialized Op bytes without decoding the Op: field 1
- * (inputs, length-delimited) -> field 1 (digest).  Records the offset and
- * length of each digest string; returns the count, or -1 when the bytes are
- * not plain enough (then the caller decodes the op). */
-static int rd_varint(const uint8_t *d, size_t n, size_t *pos, uint64_t *v)
-{
-  *v = 0;
-  for (int sh = 0; sh < 64 && *pos < n; sh += 7) {
-    uint8_t b = d[(*pos)++];
-    *v |= (uint64_t)(b & 0x7f) << sh;
-    if (!(b & 0x80))
-      return 0;
-  }
-  return -1;
-}
-
-static int skip_field(const uint8_t *d, size_t n, size_t *pos, unsigned wt)
-{
-  uint64_t v;
-  switch (wt) {
-  case 0: return rd_varint(d, n, pos, &v);
-  case 1: if (n - *pos < 8) return -1; *pos += 8; return 0;
-  case 5: if (n - *pos < 4) return -1; *pos += 4; return 0;
-  case 2:
-    if (rd_varint(d, n, pos, &v) || v > n - *pos)
-      return -1;
-    *pos += v;
-    return 0;
-  default: return -1;
-  }
-}
-
+ * (inputs, length-delimited) -> field 1 (digest), split by the project's one
+ * tokenizer (proto/pbtok.h; the op was validated before).  Records the
+ * offset and length of each digest string; returns the count, or -1 when the
+ * bytes are not plain enough (then the caller decodes the op). */
 #define MAX_FAST_INPUTS 64
 static int op_input_digests(const uint8_t *d, size_t n, size_t *off, size_t *len)
 {
-  size_t pos = 0;
-  int k = 0;
-  while (pos < n) {
-    uint64_t key, l;
-    if (rd_varint(d, n, &pos, &key))
-      return -1;
-    if (key != ((1 << 3) | 2)) {
-      if (skip_field(d, n, &pos, key & 7))
-        return -1;
+  struct bg_pbtok t, it;
+  struct bg_pbfield f, g;
+  int k = 0, rv, irv;
+  bg_pbtok_init(&t, d, n);
+  while ((rv = bg_pbtok_next(&t, &f)) == 1) {
+    if (f.num != 1)
       continue;
-    }
-    if (rd_varint(d, n, &pos, &l) || l > n - pos)
+    if (f.wt != BG_PB_LEN)
       return -1;
-    size_t end = pos + l;
-    while (pos < end) {
-      uint64_t ik, il;
-      if (rd_varint(d, end, &pos, &ik))
-        return -1;
-      if (ik != ((1 << 3) | 2)) {
-        if (skip_field(d, end, &pos, ik & 7))
-          return -1;
+    bg_pbtok_init(&it, f.val, f.vlen);
+    while ((irv = bg_pbtok_next(&it, &g)) == 1) {
+      if (g.num != 1)
         continue;
-      }
-      if (rd_varint(d, end, &pos, &il) || il > end - pos || il > 127 || k >= MAX_FAST_INPUTS)
+      if (g.wt != BG_PB_LEN || g.vlen > 127 || k >= MAX_FAST_INPUTS)
         return -1;
-      off[k] = pos;
-      len[k++] = il;
-      pos += il;
+      off[k] = (size_t)(g.val - d);
+      len[k++] = g.vlen;
     }
+    if (irv < 0)
+      return -1;
   }
-  return k;
+  return rv < 0 ? -1 : k;
 }
 
 static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, const char *field)
@@ -602,7 +575,7 @@ static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, cons
           }
         }
       }
-      Pb__Op *op = need[i] && !done[i] ? need[i] : pb__op__unpack(&c->arena.pc, def->def[i].len, def->def[i].data);
+      Pb__Op *op = need[i] && !done[i] ? need[i] : op_view(c, &def->def[i], field, (long)i);
       if (!op) {
         ictx_bad(c, "LLB op");
         break;
@@ -703,7 +676,7 @@ void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field)
   char f[300];
   for (size_t i = 0; i < def->n_def && !c->stop; i++) {
     struct bg_arena_mark mk = bg_arena_mark(&c->arena);
-    Pb__Op *op = pb__op__unpack(&c->arena.pc, def->def[i].len, def->def[i].data);
+    Pb__Op *op = op_view(c, &def->def[i], field, (long)i);
     if (!op) {
       snprintf(f, sizeof f, "LLB op %s.def[%zu]", field, i);
       ictx_bad(c, f);

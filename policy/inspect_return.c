@@ -1,6 +1,6 @@
 /*
  * inspect_return.c: what a frontend hands to the exporter besides refs, and
- * the source policies of LLBBridge.ResolveImageConfig.
+ * the source policies of LLBBridge.ResolveImageConfig and ResolveSourceMeta.
  *
  * Result metadata (LLBBridge.Return result.metadata, and ExporterAttr of a
  * final LLBBridge.Solve, which BuildKit merges into the same map) reaches
@@ -147,11 +147,9 @@ int bg_inspect_bridge_return(struct bg_inspect *r, const uint8_t *msg, size_t le
   struct ictx c;
   ictx_init(&c, r);
   Moby__Buildkit__V1__Frontend__ReturnRequest *q =
-      moby__buildkit__v1__frontend__return_request__unpack(&c.arena.pc, len, msg);
-  if (!q) {
-    ictx_bad(&c, "moby.buildkit.v1.frontend.ReturnRequest");
+      ictx_unpack(&c, &moby__buildkit__v1__frontend__return_request__descriptor, msg, len, NULL);
+  if (!q)
     goto out;
-  }
   if (q->result) {
     Moby__Buildkit__V1__Frontend__Result *res = q->result;
     for (size_t i = 0; i < res->n_metadata && !c.stop; i++)
@@ -168,14 +166,30 @@ int bg_inspect_resolve_image_config(struct bg_inspect *r, const uint8_t *msg, si
   struct ictx c;
   ictx_init(&c, r);
   Moby__Buildkit__V1__Frontend__ResolveImageConfigRequest *q =
-      moby__buildkit__v1__frontend__resolve_image_config_request__unpack(&c.arena.pc, len, msg);
-  if (!q) {
-    ictx_bad(&c, "moby.buildkit.v1.frontend.ResolveImageConfigRequest");
+      ictx_unpack(&c, &moby__buildkit__v1__frontend__resolve_image_config_request__descriptor, msg, len, NULL);
+  if (!q)
     goto out;
-  }
   for (size_t i = 0; i < q->n_sourcepolicies && !c.stop; i++) {
     char f[64];
     snprintf(f, sizeof f, "ResolveImageConfig.SourcePolicies[%zu]", i);
+    inspect_request_source_policy(&c, q->sourcepolicies[i]->n_rules, f);
+  }
+out:
+  ictx_done(&c);
+  return r->grpc_status;
+}
+
+int bg_inspect_resolve_source_meta(struct bg_inspect *r, const uint8_t *msg, size_t len)
+{
+  struct ictx c;
+  ictx_init(&c, r);
+  Moby__Buildkit__V1__Frontend__ResolveSourceMetaRequest *q =
+      ictx_unpack(&c, &moby__buildkit__v1__frontend__resolve_source_meta_request__descriptor, msg, len, NULL);
+  if (!q)
+    goto out;
+  for (size_t i = 0; i < q->n_sourcepolicies && !c.stop; i++) {
+    char f[64];
+    snprintf(f, sizeof f, "ResolveSourceMeta.SourcePolicies[%zu]", i);
     inspect_request_source_policy(&c, q->sourcepolicies[i]->n_rules, f);
   }
 out:

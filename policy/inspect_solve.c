@@ -60,6 +60,30 @@ void inspect_cache_type(struct ictx *c, int is_export, const char *type, const c
 
 /* cache-imports is a JSON array of {"Type":..,"Attrs":{..}} read by the
  * dockerfile frontend; cache-from is the legacy comma list of registry refs. */
+/* encoding/json into CacheOptionsEntry: every object key that equals "Type"
+ * ignoring case assigns in turn and the last one wins; jansson keeps neither
+ * duplicates nor, for them, the order.  So one such key is read, more than
+ * one (or a duplicate key, refused at load) is undecidable: -1.  A non-string
+ * value fails Go's decoding (the frontend errors out): -1 too. */
+int bg_cache_import_type(const json_t *it, const char **t)
+{
+  *t = NULL;
+  if (!json_is_object(it))
+    return -1;
+  int n = 0;
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)it, k, v) {
+    if (strcasecmp(k, "type") != 0)
+      continue;
+    if (!json_is_string(v) && !json_is_null(v))
+      return -1;
+    *t = json_string_value(v);
+    n++;
+  }
+  return n > 1 ? -1 : 0;
+}
+
 static void frontend_cache_attrs(struct ictx *c, struct bg_smap m, const char *field)
 {
   char f[300];
@@ -70,7 +94,7 @@ static void frontend_cache_attrs(struct ictx *c, struct bg_smap m, const char *f
       inspect_cache_type(c, 0, "registry", f);
     } else if (strcmp(e->key, "cache-imports") == 0 && e->value[0]) {
       json_error_t err;
-      json_t *j = json_loads(e->value, JSON_DECODE_ANY, &err);
+      json_t *j = json_loads(e->value, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
       if (!j || !json_is_array(j)) {
         json_decref(j);
         ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "cache_import", "%s: not a JSON array of cache imports (%s)", f,
@@ -80,9 +104,12 @@ static void frontend_cache_attrs(struct ictx *c, struct bg_smap m, const char *f
       size_t k;
       json_t *it;
       json_array_foreach(j, k, it) {
-        const char *t = json_string_value(json_object_get(it, "Type"));
-        if (!t)
-          t = json_string_value(json_object_get(it, "type"));
+        const char *t;
+        if (bg_cache_import_type(it, &t) < 0) {
+          ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "cache_import",
+                    "%s: cache import %zu does not name its type exactly once as a string (%s)", f, k, ictx_who(c));
+          break;
+        }
         inspect_cache_type(c, 0, t ? t : "", f);
         if (c->stop)
           break;
@@ -167,8 +194,9 @@ static void check_policy_updates(struct ictx *c, Moby__Buildkit__V1__Sourcepolic
  * this one forwarded under the same policy): they cannot undo anything. */
 static int rules_are_profiles(struct ictx *c, const Moby__Buildkit__V1__Sourcepolicy__Policy *req)
 {
-  Moby__Buildkit__V1__Sourcepolicy__Policy *pp = moby__buildkit__v1__sourcepolicy__policy__unpack(
-      &c->arena.pc, c->p->source_policy_len, c->p->source_policy);
+  Moby__Buildkit__V1__Sourcepolicy__Policy *pp =
+      ictx_unpack(c, &moby__buildkit__v1__sourcepolicy__policy__descriptor, c->p->source_policy,
+                  c->p->source_policy_len, "profile source_policy");
   if (!pp || !req || pp->n_rules != req->n_rules)
     return 0;
   for (size_t i = 0; i < pp->n_rules; i++) {
@@ -232,7 +260,8 @@ static void merge_source_policy(struct ictx *c, Moby__Buildkit__V1__Sourcepolicy
     return;
   }
   Moby__Buildkit__V1__Sourcepolicy__Policy *pp =
-      moby__buildkit__v1__sourcepolicy__policy__unpack(&c->arena.pc, p->source_policy_len, p->source_policy);
+      ictx_unpack(c, &moby__buildkit__v1__sourcepolicy__policy__descriptor, p->source_policy, p->source_policy_len,
+                  "profile source_policy");
   if (!pp || pp->n_rules == 0)
     return;
   Moby__Buildkit__V1__Sourcepolicy__Policy *req = *slot;
@@ -307,7 +336,7 @@ int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t le
   struct ictx c;
   ictx_init(&c, r);
   const struct bg_profile *p = r->prof;
-  Moby__Buildkit__V1__SolveRequest *q = CS(unpack)(&c.arena.pc, len, msg);
+  Moby__Buildkit__V1__SolveRequest *q = ictx_unpack(&c, &CS(descriptor), msg, len, NULL);
   if (!q) {
     ictx_bad(&c, "moby.buildkit.v1.SolveRequest");
     goto out;
@@ -472,7 +501,7 @@ int bg_inspect_bridge_solve(struct bg_inspect *r, const uint8_t *msg, size_t len
 {
   struct ictx c;
   ictx_init(&c, r);
-  Moby__Buildkit__V1__Frontend__SolveRequest *q = BS(unpack)(&c.arena.pc, len, msg);
+  Moby__Buildkit__V1__Frontend__SolveRequest *q = ictx_unpack(&c, &BS(descriptor), msg, len, NULL);
   if (!q) {
     ictx_bad(&c, "moby.buildkit.v1.frontend.SolveRequest");
     goto out;
@@ -515,7 +544,7 @@ int bg_inspect_new_container(struct bg_inspect *r, const uint8_t *msg, size_t le
   struct ictx c;
   ictx_init(&c, r);
   Moby__Buildkit__V1__Frontend__NewContainerRequest *q =
-      moby__buildkit__v1__frontend__new_container_request__unpack(&c.arena.pc, len, msg);
+      ictx_unpack(&c, &moby__buildkit__v1__frontend__new_container_request__descriptor, msg, len, NULL);
   if (!q) {
     ictx_bad(&c, "moby.buildkit.v1.frontend.NewContainerRequest");
     goto out;
@@ -539,7 +568,7 @@ int bg_inspect_exec_process(struct bg_inspect *r, const uint8_t *msg, size_t len
 {
   struct ictx c;
   ictx_init(&c, r);
-  Moby__Buildkit__V1__Frontend__ExecMessage *q = moby__buildkit__v1__frontend__exec_message__unpack(&c.arena.pc, len, msg);
+  Moby__Buildkit__V1__Frontend__ExecMessage *q = ictx_unpack(&c, &moby__buildkit__v1__frontend__exec_message__descriptor, msg, len, NULL);
   if (!q) {
     ictx_bad(&c, "moby.buildkit.v1.frontend.ExecMessage");
     goto out;

@@ -11,82 +11,21 @@
  * Without this a tenant could name another tenant's session (its namespaced
  * ID is guessable once known) and borrow its credentials or files; and its
  * own un-namespaced session name would no longer resolve.  The message is
- * walked at the wire level: every other field is copied byte for byte, so
- * fields this file does not know survive untouched.
+ * first validated against its schema (proto/pbcheck.h: no duplicate
+ * SessionID or map key, no field number that Go reads as another, no NUL),
+ * then walked with the project's one tokenizer: every other field is copied
+ * byte for byte, so fields this file does not know survive untouched.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "policy/call_int.h"
 #include "policy/isolate_bridge.h"
+#include "proto/gateway.pb-c.h"
+#include "proto/pbcheck.h"
+#include "proto/pbtok.h"
 #include "proto/pbwire.h"
-
-static int get_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
-{
-  uint64_t r = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (*off >= len)
-      return -1;
-    uint8_t b = p[(*off)++];
-    r |= (uint64_t)(b & 0x7f) << shift;
-    if (!(b & 0x80)) {
-      *v = r;
-      return 0;
-    }
-  }
-  return -1;
-}
-
-/* One field: its number, wire type, raw extent [start, end) and, for
- * length-delimited fields, the payload. */
-struct pbf {
-  uint64_t num;
-  unsigned wt;
-  size_t start, end;
-  const uint8_t *val;
-  size_t vlen;
-};
-
-static int next_field(const uint8_t *p, size_t len, size_t *off, struct pbf *f)
-{
-  uint64_t key, v;
-  f->start = *off;
-  if (get_varint(p, len, off, &key) < 0)
-    return -1;
-  f->num = key >> 3;
-  f->wt = (unsigned)(key & 7);
-  if (f->num == 0)
-    return -1;
-  f->val = NULL;
-  f->vlen = 0;
-  switch (f->wt) {
-  case 0:
-    if (get_varint(p, len, off, &v) < 0)
-      return -1;
-    break;
-  case 1:
-    if (len - *off < 8)
-      return -1;
-    *off += 8;
-    break;
-  case 5:
-    if (len - *off < 4)
-      return -1;
-    *off += 4;
-    break;
-  case 2:
-    if (get_varint(p, len, off, &v) < 0 || v > len - *off)
-      return -1;
-    f->val = p + *off;
-    f->vlen = (size_t)v;
-    *off += (size_t)v;
-    break;
-  default:
-    return -1; /* groups: never used by these messages */
-  }
-  f->end = *off;
-  return 0;
-}
 
 static char *dupn(const uint8_t *p, size_t n)
 {
@@ -125,10 +64,12 @@ static char *wrap(struct wctx *w, const char *field, const uint8_t *val, size_t 
 /* SourceOp: rewrite attrs (2) entries local.session / oci.session. */
 static int source_op(struct wctx *w, const uint8_t *p, size_t len, struct bg_pbuf *o)
 {
-  size_t off = 0;
-  struct pbf f;
-  while (off < len) {
-    if (next_field(p, len, &off, &f) < 0)
+  struct bg_pbtok t;
+  struct bg_pbfield f;
+  int rv;
+  bg_pbtok_init(&t, p, len);
+  while ((rv = bg_pbtok_next(&t, &f)) != 0) {
+    if (rv < 0)
       return -1;
     if (f.num != 2 || f.wt != 2) {
       bg_pbuf_put(o, p + f.start, f.end - f.start);
@@ -136,10 +77,12 @@ static int source_op(struct wctx *w, const uint8_t *p, size_t len, struct bg_pbu
     }
     /* map entry: key 1, value 2 */
     const uint8_t *key = NULL, *val = NULL;
-    size_t klen = 0, vlen = 0, eo = 0;
-    struct pbf e;
-    while (eo < f.vlen) {
-      if (next_field(f.val, f.vlen, &eo, &e) < 0)
+    size_t klen = 0, vlen = 0;
+    struct bg_pbtok et;
+    struct bg_pbfield e;
+    bg_pbtok_init(&et, f.val, f.vlen);
+    while ((rv = bg_pbtok_next(&et, &e)) != 0) {
+      if (rv < 0)
         return -1;
       if (e.num == 1 && e.wt == 2) {
         key = e.val;
@@ -176,17 +119,38 @@ static int source_op(struct wctx *w, const uint8_t *p, size_t len, struct bg_pbu
   return 0;
 }
 
+/* Unknown fields: the SourceOp and Platform inside are LLB, refused unless
+ * the profile leaves LLB unrestricted (as in the inspectors). */
+static int llb_unknown(void *arg, const struct bg_pbcheck_unknown *u)
+{
+  const struct bg_profile *prof = arg;
+  return !prof->llb_any && u->msg->package_name && strcmp(u->msg->package_name, "pb") == 0;
+}
+
 int bg_isolate_bridge_request(struct bg_call *call, int resolve_source, const uint8_t *msg, size_t len,
-                              uint8_t **out, size_t *outlen)
+                              uint8_t **out, size_t *outlen, char *why, size_t whylen)
 {
   *out = NULL;
   *outlen = 0;
+  if (why && whylen)
+    why[0] = 0;
+  struct bg_pbcheck_opts opts = {.on_unknown = llb_unknown, .arg = (void *)call->prof};
+  struct bg_pbcheck_result res;
+  if (bg_pbcheck(resolve_source ? &moby__buildkit__v1__frontend__resolve_source_meta_request__descriptor
+                                : &moby__buildkit__v1__frontend__resolve_image_config_request__descriptor,
+                 msg, len, &opts, &res) != BG_PBCHECK_OK) {
+    if (why && whylen)
+      snprintf(why, whylen, "%s", res.msg);
+    return -1;
+  }
   struct wctx w = {call, call->c->p->tenants[call->tenant].name, 0, 0};
   struct bg_pbuf o = {0};
-  size_t off = 0;
-  struct pbf f;
-  while (off < len) {
-    if (next_field(msg, len, &off, &f) < 0)
+  struct bg_pbtok t;
+  struct bg_pbfield f;
+  int rv;
+  bg_pbtok_init(&t, msg, len);
+  while ((rv = bg_pbtok_next(&t, &f)) != 0) {
+    if (rv < 0)
       goto bad;
     if (!resolve_source && f.num == 6 && f.wt == 2 && f.vlen) {
       char *neu = wrap(&w, "SessionID", f.val, f.vlen);

@@ -11,10 +11,11 @@
 struct bg_call;
 
 /* Returns 1 with *out (malloc'd) when a name was namespaced (rewrites are
- * recorded on the call), 0 when the message needs no change, -1 when it is
- * not a well-formed protobuf message.  resolve_source: the message is a
- * ResolveSourceMetaRequest, else a ResolveImageConfigRequest. */
+ * recorded on the call), 0 when the message needs no change, -1 when the
+ * validator (proto/pbcheck.h) refuses it; then why (may be NULL) names the
+ * field.  resolve_source: the message is a ResolveSourceMetaRequest, else a
+ * ResolveImageConfigRequest. */
 int bg_isolate_bridge_request(struct bg_call *call, int resolve_source, const uint8_t *msg, size_t len,
-                              uint8_t **out, size_t *outlen);
+                              uint8_t **out, size_t *outlen, char *why, size_t whylen);
 
 #endif

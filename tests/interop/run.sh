@@ -6,7 +6,7 @@
 #   BUILDGATE_BIN=build/asan/buildgate tests/interop/run.sh    the same against an ASan build
 #   POLICY_TESTS=0 tests/interop/run.sh  skip the policy scenarios
 #   KEEP_LOGS=/tmp/x tests/interop/run.sh   keep the daemons' logs and client outputs
-#   ONLY="direct docker grpc tcp chain killed malformed policy restart frontends"   choose sections
+#   ONLY="direct docker grpc tcp chain killed malformed policy restart wire frontends"   choose sections
 #
 # Prints PASS/FAIL lines and ends with exactly one "N passed, N failed" line;
 # exits non-zero when anything failed.
@@ -18,7 +18,7 @@ cd "$root"
 
 BUILDGATE_BIN="${BUILDGATE_BIN:-$root/buildgate}"
 BGCLIENT="$root/build/bgclient"
-ONLY="${ONLY:-direct docker grpc tcp chain killed malformed policy restart frontends}"
+ONLY="${ONLY:-direct docker grpc tcp chain killed malformed policy restart wire frontends}"
 POLICY_TESTS="${POLICY_TESTS:-1}"
 BIG_SIZE="${BIG_SIZE:-256M}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
@@ -518,6 +518,38 @@ if want restart; then
 		stop_buildgate bge
 	else
 		fail restart-start "$(tail -n 3 "$D/bge.err" | tr '\n' ' ')"
+	fi
+fi
+
+# Messages BuildKit's Go decoder reads differently from a naive C reader
+# (issue 9): refused with INVALID_ARGUMENT naming the field before dockerd
+# sees them, and audited; the honest twin of the first one still builds.
+if want wire; then
+	log "== wire rules (proto/pbcheck) for tenant ci of tests/interop/policy-multi.json"
+	BGW="unix://$D/bgw.sock"
+	if start_buildgate bgw --listen "$BGW" --backend "docker+$DS" --policy "$here/policy-multi.json" \
+		--audit-log "$D/auditw.log" --no-sandbox; then
+		o="$(outfile wire-tricks)"
+		run_client "$o" --grpc "$BGW" --token bg-ci-token wire-tricks
+		wire_case() { # NAME REGEX
+			if grep -Eq "^case $1: $2" "$o"; then pass "wire-$1"
+			else fail "wire-$1" "$(grep "^case $1:" "$o" || tail -n 2 "$o" | tr '\n' ' ')"; fi
+		}
+		wire_case solve-nul-name 'code=InvalidArgument .*ExporterAttrsDeprecated\[name\]: NUL byte in string'
+		wire_case solve-honest-name 'ok'
+		wire_case solve-duplicate-session 'code=InvalidArgument .*SolveRequest.Session: non-repeated field'
+		wire_case 'resolve-session-field-2\^32' 'code=InvalidArgument .*field number above 2\^29-1'
+		wire_case solve-4m-empty-mounts 'code=InvalidArgument .*Definition.def\[0\]: Op.exec.mounts.*too many elements'
+		rss="$(awk '/^VmHWM:/ {print $2}' "/proc/$BG_PID_bgw/status" 2>/dev/null)"
+		if [[ -n "$rss" ]] && ((rss < 96 * 1024)); then pass wire-rss-after-4m-mounts
+		else fail wire-rss-after-4m-mounts "buildgate peak RSS ${rss:-?} KiB after the 8 MB 4M-mount Solve (want < 96 MiB)"; fi
+		log "   buildgate peak RSS after the tricks: ${rss:-?} KiB"
+		n="$(grep -c '"rule":"decode"' "$D/auditw.log" 2>/dev/null)"
+		if [[ "$n" -ge 4 ]]; then pass wire-refusals-audited
+		else fail wire-refusals-audited "$n audit records with rule decode (want 4)"; fi
+		stop_buildgate bgw
+	else
+		fail wire-start "$(tail -n 3 "$D/bgw.err" | tr '\n' ' ')"
 	fi
 fi
 

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
+
 #include "policy/frontend_attrs.h"
 #include "policy/policy_int.h"
 #include "tests/unit/inspect_helpers.h"
@@ -119,6 +121,55 @@ static void test_allow_key_loaded_and_linted(void **st)
   const char *bad = "{\"profiles\": {\"b\": {\"frontend_attrs\": {\"allow\": \"shm-size\"}}}}";
   assert_null(bg_policy_load_string(bad, strlen(bad), &err));
   assert_non_null(strstr(err.text, "profiles.b.frontend_attrs.allow"));
+}
+
+/* BUILDKIT_SYNTAX as the dockerfile frontend cuts it:
+ * strings.SplitN(strings.TrimSpace(v), " ", 2)[0] -- Unicode spaces trimmed,
+ * only ' ' splits (a tab stays in the reference). */
+static void test_syntax_ref_like_go(void **st)
+{
+  static const struct {
+    const char *in, *want;
+  } cases[] = {
+      {" docker/dockerfile:1 --flag", "docker/dockerfile:1"},
+      {"evil/frontend\t--x", "evil/frontend\t--x"},
+      {"\xc2\x85" "evil/frontend", "evil/frontend"},               /* U+0085 */
+      {"\xe3\x80\x80" "evil/frontend" "\xc2\xa0", "evil/frontend"}, /* U+3000 ... U+00A0 */
+      {"\xc2" "evil", "\xc2" "evil"},                                  /* invalid UTF-8 is no space */
+      {"\n\v\f\r x y", "x"},
+      {"   ", ""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    const char *r;
+    size_t n;
+    bg_fa_syntax_ref(cases[i].in, strlen(cases[i].in), &r, &n);
+    if (n != strlen(cases[i].want) || memcmp(r, cases[i].want, n))
+      fail_msg("case %zu: got \"%.*s\"", i, (int)n, r);
+  }
+  /* cache-imports: one key equal to "Type" ignoring case, or undecidable */
+  static const struct {
+    const char *js;
+    int rc;
+    const char *t;
+  } ci[] = {
+      {"{\"Type\": \"local\"}", 0, "local"},
+      {"{\"TYPE\": \"gha\"}", 0, "gha"},
+      {"{\"type\": \"local\", \"TYPE\": \"gha\"}", -1, NULL},
+      {"{\"Type\": 3}", -1, NULL},
+      {"{\"Attrs\": {}}", 0, NULL},
+      {"\"registry\"", -1, NULL},
+  };
+  for (size_t i = 0; i < sizeof ci / sizeof *ci; i++) {
+    json_t *j = json_loads(ci[i].js, JSON_DECODE_ANY, NULL);
+    assert_non_null(j);
+    const char *t;
+    assert_int_equal(bg_cache_import_type(j, &t), ci[i].rc);
+    if (ci[i].rc == 0 && ci[i].t)
+      assert_string_equal(t, ci[i].t);
+    else if (ci[i].rc == 0)
+      assert_null(t);
+    json_decref(j);
+  }
 }
 
 static void test_restricted_definition(void **st)
@@ -728,6 +779,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_catalogue_classes),
       cmocka_unit_test(test_restricted_definition),
+      cmocka_unit_test(test_syntax_ref_like_go),
       cmocka_unit_test(test_allow_key_loaded_and_linted),
       cmocka_unit_test(test_powers_denied_with_attr_named),
       cmocka_unit_test(test_sources_in_attrs),

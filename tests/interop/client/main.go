@@ -38,6 +38,7 @@ var commands = map[string]cmdFunc{
 	"dockerfile":      cmdDockerfile,
 	"status":          cmdStatus,
 	"solve-steal":     cmdSolveSteal,
+	"wire-tricks":     cmdWireTricks,
 }
 
 // commands that do not need a gRPC connection
