@@ -15,6 +15,14 @@
  *       decision, rule, reason, rewrites and the audit record.  A rewritten
  *       message goes to --out (or is printed as hex).  --gzip says the message
  *       file is gzip-compressed (sent with grpc-encoding gzip, flag 1).
+ *   buildgate check --frontend-attrs [--policy FILE]
+ *       prints the catalogue of frontend attrs (policy/frontend_attrs.c) and,
+ *       with a policy, which profiles treat them as an allow-list and what
+ *       their frontend images must satisfy.
+ *   --backend-version VERSION  evaluates as if the backend ran that BuildKit
+ *       ("none": Control.Info unimplemented, BuildKit < v0.11); without it a
+ *       decision that depends on the backend is shown as the gateway makes it
+ *       when Control.Info never answers.
  *   Without --policy the built-in default policy is checked.
  *   buildgate check --dump [--policy FILE --tenant NAME]
  *                   (--method /pkg.Service/Method --message FILE | --batch FILE|-)
@@ -34,6 +42,7 @@
 #include <jansson.h>
 
 #include "policy/dump.h"
+#include "policy/frontend_attrs.h"
 #include "policy/policy.h"
 #include "policy/policy_int.h"
 
@@ -43,7 +52,8 @@ static void usage_to(FILE *f)
 {
   fprintf(f, "usage: buildgate check [--policy FILE] [--tenant NAME --method /pkg.Service/Method\n"
              "                       [--message FILE] [--out FILE] [--header 'name: value']... [--gzip]\n"
-             "                       [--door grpc|docker-grpc|docker-session]]\n"
+             "                       [--door grpc|docker-grpc|docker-session] [--backend-version V]]\n"
+             "       buildgate check --frontend-attrs [--policy FILE]\n"
              "       buildgate check --dump [--policy FILE --tenant NAME]\n"
              "                       (--method /pkg.Service/Method --message FILE | --batch FILE|-)\n"
              "\n"
@@ -56,6 +66,9 @@ static void usage_to(FILE *f)
              "  --header 'N: V'   a request header (metadata) of the call, repeatable\n"
              "  --gzip            the message file is gzip-compressed (sent with grpc-encoding gzip)\n"
              "  --door DOOR       the door the call came through: grpc (default), docker-grpc, docker-session\n"
+             "  --backend-version V  decide as if the backend ran BuildKit V (\"none\": no Control.Info, < v0.11);\n"
+             "                    without it, what needs the backend is decided as after a timed-out wait\n"
+             "  --frontend-attrs  print the frontend-attr catalogue, and with --policy what each profile makes of it\n"
              "  --dump            print the policy's view of the message as one JSON line (for the\n"
              "                    differential oracle, tests/oracle); default tenant \"oracle\" of a built-in policy\n"
              "  --batch FILE|-    with --dump: many messages, each a 4-byte big-endian length + method,\n"
@@ -121,6 +134,47 @@ static void print_hex(const uint8_t *d, size_t n)
       printf("%02x", d[k]);
     printf("\n");
   }
+}
+
+static void print_note(void *arg, const char *msg)
+{
+  printf("  note: %s\n", msg);
+}
+
+static void print_frontend_attrs(const struct bg_policy *p)
+{
+  size_t n;
+  const struct bg_fa_entry *e = bg_fa_catalogue(&n);
+  printf("%-40s %-9s %-22s %s\n", "attr", "class", "read by (BuildKit)", "what");
+  for (size_t i = 0; i < n; i++) {
+    char who[64];
+    snprintf(who, sizeof who, "%s%s%s %s", e[i].frontends & BG_FE_DOCKERFILE ? "df" : "",
+             e[i].frontends & BG_FE_GATEWAY ? (e[i].frontends & BG_FE_DOCKERFILE ? "+gw" : "gw") : "",
+             e[i].frontends & BG_FE_SOLVER ? "+solver" : "", e[i].versions);
+    printf("%-40s %-9s %-22s %s\n", e[i].key, bg_fa_class_name(e[i].cls), who, e[i].what);
+  }
+  printf("(any other key)                          unknown   -                      treated as a power\n");
+  printf("\nUnder a restricted profile (methods other than [\"*\"], an \"llb\" section, or frontend_attrs.allow):\n"
+         "  power and unknown attrs are denied unless frontend_attrs.allow grants them;\n"
+         "  source attrs go through llb.sources (${tenant} expands); frontend images (gateway.v0 source/cmdline,\n"
+         "  build-arg:BUILDKIT_SYNTAX, cmdline) must be pinned by digest: the attrs they read cannot be known,\n"
+         "  and a \"# syntax=\" line inside a Dockerfile is pinned only by a source_policy (BuildKit v0.11+).\n"
+         "Under isolate, image-resolve-mode is forced to pull for dockerfile.v0 and gateway.v0.\n");
+  if (!p)
+    return;
+  printf("\n");
+  for (size_t k = 0; k < p->n_profiles; k++) {
+    const struct bg_profile *pr = &p->profiles[k];
+    printf("profile %s: %s", pr->name, bg_profile_restricted(pr) ? "restricted (allow-list)" : "unrestricted");
+    if (pr->frontend_attrs_allow.n) {
+      printf("; granted:");
+      for (size_t i = 0; i < pr->frontend_attrs_allow.n; i++)
+        printf(" %s", pr->frontend_attrs_allow.v[i]);
+    }
+    printf("%s\n", pr->isolate ? "; image-resolve-mode forced to pull" : "");
+    bg_fa_notes(pr, print_note, NULL);
+  }
+  bg_policy_lint(p, print_warning, (void *)"policy");
 }
 
 #define MAX_HDRS 32
@@ -213,8 +267,8 @@ static int cmd_dump(const char *policy, const char *tenant, const char *method, 
 int bg_cmd_check(int argc, char **argv)
 {
   const char *policy = NULL, *tenant = NULL, *method = NULL, *message = NULL, *outfile = NULL;
-  const char *door = "grpc", *batch = NULL;
-  int gz = 0, dump = 0;
+  const char *door = "grpc", *batch = NULL, *backend_version = NULL;
+  int gz = 0, dump = 0, fa = 0;
   struct bg_header hdrs[MAX_HDRS + 1];
   size_t n_hdrs = 0;
   for (int i = 1; i < argc; i++) {
@@ -234,8 +288,13 @@ int bg_cmd_check(int argc, char **argv)
       dst = &door;
     else if (strcmp(a, "--batch") == 0)
       dst = &batch;
+    else if (strcmp(a, "--backend-version") == 0)
+      dst = &backend_version;
     else if (strcmp(a, "--dump") == 0) {
       dump = 1;
+      continue;
+    } else if (strcmp(a, "--frontend-attrs") == 0) {
+      fa = 1;
       continue;
     } else if (strcmp(a, "--gzip") == 0) {
       gz = 1;
@@ -300,6 +359,11 @@ int bg_cmd_check(int argc, char **argv)
       return 1;
     }
   }
+  if (fa) {
+    print_frontend_attrs(policy ? p : NULL);
+    bg_policy_unref(p);
+    return 0;
+  }
   if (!tenant) {
     bg_policy_lint(p, print_warning, (void *)(policy ? policy : "(built-in default)"));
     printf("ok\n");
@@ -312,6 +376,12 @@ int bg_cmd_check(int argc, char **argv)
   size_t msglen = 0, replacedlen = 0;
   char *audit = NULL;
   struct bg_backend_facts facts = {0};
+  if (backend_version) {
+    facts.known = 1;
+    facts.info_unimplemented = !strcmp(backend_version, "none");
+    snprintf(facts.buildkit_version, sizeof facts.buildkit_version, "%s",
+             facts.info_unimplemented ? "< v0.11 (no Control.Info)" : backend_version);
+  }
   struct bg_conn *c = bg_conn_open_as_tenant(p, tenant, door, 0, &facts);
   if (!c) {
     fprintf(stderr, "buildgate check: no tenant \"%s\" in the policy\n", tenant);
@@ -351,6 +421,12 @@ int bg_cmd_check(int argc, char **argv)
     } else {
       struct bg_msg_result r;
       bg_call_request(call, msg, msglen, gz, &r);
+      if (r.verdict == BG_MSG_WAIT_FACTS) {
+        /* what the gateway does when Control.Info never answers */
+        printf("backend facts: needed and unknown (give --backend-version); deciding as after a timed-out wait\n");
+        bg_call_facts_timeout(call);
+        bg_call_request(call, msg, msglen, gz, &r);
+      }
       if (r.verdict == BG_MSG_DENY) {
         status = r.grpc_status;
         snprintf(denial, sizeof denial, "%s", r.message);

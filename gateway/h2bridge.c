@@ -112,6 +112,14 @@ struct bstream {
   struct bstream *ib_prev, *ib_next; /* the wait list, oldest first */
   struct event *ib_timer;     /* stall timer, while a request message is partial */
   uint64_t ib_last_ms;        /* last progress of the partial message (monotonic) */
+  /* A request message whose decision needs the backend facts (the policy
+   * said BG_MSG_WAIT_FACTS): held until Control.Info has answered or
+   * GW_FACTS_WAIT_SECS have passed, then decided again. */
+  uint8_t *held;
+  size_t held_len;
+  int held_compressed;
+  struct event *facts_ev;
+  struct bstream *wprev, *wnext; /* H.waiters */
 };
 
 struct bridge {
@@ -293,6 +301,7 @@ static struct {
   struct upstream *dirty_u;
   struct upstream *ups; /* every live upstream */
   int probing;          /* a Control.Info probe is in flight */
+  struct bstream *waiters; /* streams holding a message until the facts are known */
   struct evbuffer *gather;     /* frames for one socket, written once per flush */
   struct gw_sock *gather_sock; /* ... and that socket */
   size_t gathered;             /* what the last session_send produced */
@@ -360,9 +369,12 @@ static void stream_end_call(struct bstream *s)
   s->call = NULL;
 }
 
+static void facts_unlink(struct bstream *s);
+
 static void stream_free(struct bstream *s)
 {
   struct bridge *b = s->b;
+  facts_unlink(s);
   stream_end_call(s);
   ib_forget(s, 1);
   up_stream_detach(s);
@@ -976,14 +988,106 @@ static void open_backend_stream(struct bstream *s)
   open_backend_stream_on(s, NULL);
 }
 
+/* ---------- waiting for the backend facts ----------
+ *
+ * A decision that depends on what the backend is (a source policy needs
+ * BuildKit v0.11+, and a known rule order) is never made as if the backend
+ * were new: the message waits for the Control.Info probe, a few seconds at
+ * most, and the policy then decides with the facts or, after the timeout,
+ * without them (it refuses with UNAVAILABLE).  Nothing reaches the backend
+ * meanwhile: its stream opens only once the message is approved. */
+#define GW_FACTS_WAIT_SECS 5
+
+static int on_req_msg(void *arg, const uint8_t *msg, size_t len, int compressed);
+static void req_end_resume(struct bstream *s);
+
+static void facts_unlink(struct bstream *s)
+{
+  if (s->facts_ev) {
+    event_free(s->facts_ev);
+    s->facts_ev = NULL;
+    if (s->wprev)
+      s->wprev->wnext = s->wnext;
+    else
+      H.waiters = s->wnext;
+    if (s->wnext)
+      s->wnext->wprev = s->wprev;
+    s->wprev = s->wnext = NULL;
+  }
+  free(s->held);
+  s->held = NULL;
+}
+
+/* Decide the held message again (facts known, or the wait is over). */
+static void facts_resume(struct bstream *s)
+{
+  uint8_t *m = s->held;
+  size_t n = s->held_len;
+  int z = s->held_compressed;
+  s->held = NULL;
+  facts_unlink(s);
+  mark_b(s->b);
+  if (!m || s->replied || s->abandoned || s->client_closed) {
+    free(m);
+    return;
+  }
+  if (on_req_msg(s, m, n, z) == 0 && s->req_eof)
+    req_end_resume(s);
+  free(m);
+}
+
+static void facts_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+  struct bstream *s = arg;
+  bg_call_facts_timeout(s->call);
+  facts_resume(s);
+}
+
+static void facts_wake(void)
+{
+  while (H.waiters)
+    facts_resume(H.waiters);
+}
+
+static void facts_wait(struct bstream *s, const uint8_t *msg, size_t len, int compressed)
+{
+  struct timeval tv = {GW_FACTS_WAIT_SECS, 0};
+  s->held = malloc(len ? len : 1);
+  s->facts_ev = evtimer_new(s->b->gw->base, facts_timeout_cb, s);
+  if (!s->held || !s->facts_ev || evtimer_add(s->facts_ev, &tv) != 0) {
+    if (s->facts_ev)
+      event_free(s->facts_ev);
+    s->facts_ev = NULL;
+    free(s->held);
+    s->held = NULL;
+    stream_fail(s, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  memcpy(s->held, msg, len);
+  s->held_len = len;
+  s->held_compressed = compressed;
+  s->wnext = H.waiters;
+  if (H.waiters)
+    H.waiters->wprev = s;
+  H.waiters = s;
+  start_probe(s->b, NULL);
+}
+
 static int on_req_msg(void *arg, const uint8_t *msg, size_t len, int compressed)
 {
   struct bstream *s = arg;
   ib_msg_done(s);
+  if (s->held) {
+    stream_fail(s, BG_GRPC_INVALID_ARGUMENT, "a second request message arrived while the first waits for the backend's facts");
+    return 1;
+  }
   struct bg_msg_result r = {0};
   bg_call_request(s->call, msg, len, compressed, &r);
   uint8_t prefix[BG_GRPC_PREFIX_LEN];
   switch (r.verdict) {
+  case BG_MSG_WAIT_FACTS:
+    facts_wait(s, msg, len, compressed);
+    return 0;
   case BG_MSG_PASS:
     bg_frame_prefix(prefix, compressed, (uint32_t)len);
     evbuffer_add(s->req, prefix, sizeof prefix);
@@ -1064,10 +1168,20 @@ static void req_data(struct bstream *s, const uint8_t *data, size_t len)
   req_release(s);
 }
 
+static void req_end_resume(struct bstream *s)
+{
+  if (s->replied || s->abandoned)
+    return;
+  if (!s->backend_open)
+    open_backend_stream(s);
+  else
+    up_resume(s);
+}
+
 static void req_end(struct bstream *s)
 {
   s->req_eof = 1;
-  if (s->replied || s->abandoned)
+  if (s->replied || s->abandoned || s->held)
     return;
   if ((s->inspect_req && !bg_frame_reader_idle(&s->rreq)) || (s->track && (s->trk_pfx || s->trk_body))) {
     stream_fail(s, BG_GRPC_INVALID_ARGUMENT, "request ended inside a truncated gRPC message");
@@ -1265,8 +1379,10 @@ static void probe_done(struct bstream *s)
       snprintf(f->buildkit_version, sizeof f->buildkit_version, "%.*s", (int)verl, (const char *)ver);
     }
   }
-  if (f->known)
+  if (f->known) {
     LOG_INFO("backend %s runs BuildKit %s", s->b->gw->backend.text, f->buildkit_version);
+    facts_wake();
+  }
 }
 
 static void resp_end(struct bstream *s)

@@ -812,7 +812,10 @@ static void on_message(struct bg_call *call, int response, const uint8_t *msg, s
   memset(&v, 0, sizeof v);
   bg_inspect_dispatch(call, response, msg, plainlen, &v);
   int audit = call->c->p->audit_mode;
-  if (v.deny) {
+  if (v.need_facts) {
+    /* Not a decision: the gateway holds the message and asks again. */
+    out->verdict = BG_MSG_WAIT_FACTS;
+  } else if (v.deny) {
     msg_deny(call, out, v.grpc_status ? v.grpc_status : BG_GRPC_PERMISSION_DENIED, v.rule, v.message);
   } else if (v.drop) {
     if (audit) {
@@ -840,8 +843,14 @@ void bg_call_request(struct bg_call *call, const uint8_t *msg, size_t len, int c
                      struct bg_msg_result *out)
 {
   on_message(call, 0, msg, len, compressed, out);
-  if (call)
+  if (call && out->verdict != BG_MSG_WAIT_FACTS)
     call->n_req++;
+}
+
+void bg_call_facts_timeout(struct bg_call *call)
+{
+  if (call)
+    call->facts_timed_out = 1;
 }
 
 void bg_call_response(struct bg_call *call, const uint8_t *msg, size_t len, int compressed,

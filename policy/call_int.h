@@ -38,6 +38,7 @@ struct bg_call {
   int begin_status;                   /* denial decided in bg_call_begin */
   int oom;                            /* an isolation edit could not be made */
   int msg_denied;
+  int facts_timed_out;                /* bg_call_facts_timeout: decide without backend facts */
   int inspect_requests, inspect_responses;
   int encoding;
   char encname[32];
@@ -62,6 +63,7 @@ struct bg_inspect_verdict {
   char rule[160];
   char message[512];
   int rewritten; /* the policy changes (or in audit mode would change) this message */
+  int need_facts; /* undecided until the backend facts are known: ask again */
   int drop;      /* do not deliver this (response) message */
   uint8_t *data; /* non-NULL: replacement bytes (malloc'd) */
   size_t len;

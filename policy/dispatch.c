@@ -29,11 +29,14 @@ int bg_inspect_wants_requests(const struct bg_call *call)
   case BG_MK_NEW_CONTAINER:
   case BG_MK_EXEC_PROCESS:
     return 1;
+  case BG_MK_BRIDGE_RETURN:
+    return call->prof && !call->prof->exporters_any;
+  case BG_MK_RESOLVE_IMAGE:
+  case BG_MK_RESOLVE_SOURCE:
+    return call->prof && (call->prof->isolate || call->prof->source_policy);
   case BG_MK_CONTROL_STATUS:
   case BG_MK_LISTEN_HISTORY:
   case BG_MK_UPDATE_HISTORY:
-  case BG_MK_RESOLVE_IMAGE:
-  case BG_MK_RESOLVE_SOURCE:
     return call->prof && call->prof->isolate;
   default:
     return 0;
@@ -70,11 +73,27 @@ static void merge_list(char ***dst, size_t *n, const struct bg_strlist *src)
   }
 }
 
+static void run_inspector(struct bg_call *call, int (*fn)(struct bg_inspect *, const uint8_t *, size_t),
+                          const uint8_t *msg, size_t len, struct bg_inspect_verdict *v);
+
 void bg_inspect_dispatch(struct bg_call *call, int response, const uint8_t *msg, size_t len,
                          struct bg_inspect_verdict *v)
 {
   memset(v, 0, sizeof *v);
   if (!response && call->prof && (call->kind == BG_MK_RESOLVE_IMAGE || call->kind == BG_MK_RESOLVE_SOURCE)) {
+    /* Their own source policies first (a denial ends the call), then the
+     * session names when isolating. */
+    if (call->prof->source_policy) {
+      run_inspector(call,
+                    call->kind == BG_MK_RESOLVE_IMAGE ? bg_inspect_resolve_image_config : bg_inspect_resolve_source_meta,
+                    msg, len, v);
+      if (v->deny || v->need_facts || !call->prof->isolate)
+        return;
+      free(v->data);
+      memset(v, 0, sizeof *v);
+    }
+    if (!call->prof->isolate)
+      return;
     uint8_t *o = NULL;
     size_t ol = 0;
     char why[200];
@@ -104,6 +123,7 @@ void bg_inspect_dispatch(struct bg_call *call, int response, const uint8_t *msg,
     case BG_MK_BRIDGE_SOLVE: fn = bg_inspect_bridge_solve; break;
     case BG_MK_NEW_CONTAINER: fn = bg_inspect_new_container; break;
     case BG_MK_EXEC_PROCESS: fn = bg_inspect_exec_process; break;
+    case BG_MK_BRIDGE_RETURN: fn = bg_inspect_bridge_return; break;
     case BG_MK_CONTROL_STATUS: fn = bg_isolate_status_request; break;
     case BG_MK_LISTEN_HISTORY: fn = bg_isolate_build_history_request; break;
     case BG_MK_UPDATE_HISTORY: fn = bg_isolate_update_build_history; break;
@@ -114,13 +134,26 @@ void bg_inspect_dispatch(struct bg_call *call, int response, const uint8_t *msg,
   }
   if (!fn || !call->prof)
     return;
+  run_inspector(call, fn, msg, len, v);
+}
 
+/* Run one inspector and fold its result into the call and |v|. */
+static void run_inspector(struct bg_call *call, int (*fn)(struct bg_inspect *, const uint8_t *, size_t),
+                          const uint8_t *msg, size_t len, struct bg_inspect_verdict *v)
+{
   const struct bg_policy *p = call->c->p;
   const char *tenant = p->tenants[call->tenant].name;
   struct bg_inspect r;
   memset(&r, 0, sizeof r);
   bg_inspect_init(&r, call->prof, tenant, p->audit_mode, call->c->facts);
+  r.facts_timed_out = call->facts_timed_out;
   fn(&r, msg, len);
+  if (r.need_facts) {
+    /* nothing of this evaluation counts: it runs again once facts are known */
+    v->need_facts = 1;
+    bg_inspect_free(&r);
+    return;
+  }
 
   /* audit summary: the first message that names a thing wins */
   take_str(&call->ref, &r.ref);

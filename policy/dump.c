@@ -21,6 +21,7 @@
 
 #include "policy/attrparse.h"
 #include "policy/dump.h"
+#include "policy/frontend_attrs.h"
 #include "policy/inspect_int.h"
 
 /* ---- values ------------------------------------------------------------------ */
@@ -626,12 +627,15 @@ static void view_resolve_source(struct view *v, const uint8_t *d, size_t n)
 
 /* ---- entry points ---------------------------------------------------------------- */
 
+/* frontend_attrs.allow "*": the oracle compares how bytes are read, so the
+ * attr allow-list (which refuses unknown keys) must not hide the view. */
 static const char dump_policy_json[] =
     "{\"mode\": \"enforce\", \"anonymous\": null,"
     " \"tenants\": [{\"name\": \"oracle\", \"match\": {\"uid\": [4242]}, \"profile\": \"oracle\"}],"
     " \"profiles\": {\"oracle\": {\"methods\": [\"*\"], \"entitlements\": [\"*\"], \"session_exporter\": true,"
     " \"cache\": {\"import\": [\"local\", \"registry\", \"gha\", \"s3\", \"azblob\"],"
     " \"export\": [\"local\", \"registry\", \"inline\", \"gha\", \"s3\", \"azblob\"]},"
+    " \"frontend_attrs\": {\"allow\": [\"*\"]},"
     " \"llb\": {}, \"isolate\": true}}}";
 
 struct bg_policy *bg_dump_policy(void)

@@ -78,6 +78,7 @@ struct bg_inspect {
   const char *tenant;
   int audit_only;                        /* policy mode "audit" */
   const struct bg_backend_facts *facts;  /* may be NULL: backend unknown */
+  int facts_timed_out;                   /* the gateway waited for facts and gave up */
 
   /* out: decision */
   int grpc_status;                       /* 0 = allowed (always 0 when audit_only) */
@@ -90,6 +91,10 @@ struct bg_inspect {
   uint8_t *out;
   size_t outlen;
   int drop;                              /* response filters: do not deliver this message */
+  /* The decision depends on backend facts not known yet (facts NULL or not
+   * known, facts_timed_out 0): nothing else in the result counts; ask again
+   * with the same message once facts are known or the wait timed out. */
+  int need_facts;
 
   /* out: audit details */
   struct bg_rewrite *rewrites;
@@ -113,6 +118,15 @@ void bg_inspect_free(struct bg_inspect *r);
 int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t len);
 /* /moby.buildkit.v1.frontend.LLBBridge/Solve request. */
 int bg_inspect_bridge_solve(struct bg_inspect *r, const uint8_t *msg, size_t len);
+/* /moby.buildkit.v1.frontend.LLBBridge/Return request: result metadata the
+ * exporter reads is checked like exporter attrs. */
+int bg_inspect_bridge_return(struct bg_inspect *r, const uint8_t *msg, size_t len);
+/* /moby.buildkit.v1.frontend.LLBBridge/ResolveImageConfig request: its own
+ * SourcePolicies (8) are refused when the profile has a source policy. */
+int bg_inspect_resolve_image_config(struct bg_inspect *r, const uint8_t *msg, size_t len);
+/* /moby.buildkit.v1.frontend.LLBBridge/ResolveSourceMeta request (v0.13):
+ * the same for its SourcePolicies (8). */
+int bg_inspect_resolve_source_meta(struct bg_inspect *r, const uint8_t *msg, size_t len);
 /* /moby.buildkit.v1.frontend.LLBBridge/NewContainer request. */
 int bg_inspect_new_container(struct bg_inspect *r, const uint8_t *msg, size_t len);
 /* /moby.buildkit.v1.frontend.LLBBridge/ExecProcess: every client message may

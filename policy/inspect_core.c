@@ -111,6 +111,7 @@ void ictx_init(struct ictx *c, struct bg_inspect *r)
   c->r = r;
   c->p = r->prof;
   bg_arena_init(&c->arena);
+  bg_fa_profile_view(c);
   snprintf(c->who, sizeof c->who, "tenant %s (profile %s)", r->tenant ? r->tenant : "?",
            r->prof && r->prof->name ? r->prof->name : "?");
 }

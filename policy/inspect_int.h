@@ -64,6 +64,10 @@ struct ictx {
   int depth;   /* nested Definition depth (BuildOp.def) */
   int nested;  /* inside BuildOp.def: rewrites impossible */
   char who[200];
+  /* The profile as this call sees it when its llb.sources patterns name
+   * ${tenant}: a shallow copy with those patterns expanded (arena). */
+  struct bg_profile pview;
+  struct bg_strlist pview_sources;
 };
 
 void ictx_init(struct ictx *c, struct bg_inspect *r);
@@ -111,7 +115,25 @@ int smap_equal(struct bg_smap a, struct bg_smap b); /* same entries in the same 
  * cache-imports / cache-from checks, frontend images (source, BUILDKIT_SYNTAX). */
 void inspect_frontend_attrs(struct ictx *c, const char *frontend, struct bg_smap m, const char *field);
 void inspect_frontend_name(struct ictx *c, const char *frontend);
+/* The catalogue allow-list, source attrs and forced image-resolve-mode
+ * (frontend_attrs.c); called after the deny/delete/set rules. */
+/* 1 for a frontend attr that restates an LLB power (add-hosts, hostname,
+ * ulimit, cgroup-parent, force-network-mode, BUILDKIT_SANDBOX_HOSTNAME):
+ * the llb keys decide it (inspect_power_attrs), not frontend_attrs.allow. */
+int inspect_power_attr_key(const char *key);
+void inspect_frontend_allowlist(struct ictx *c, const char *frontend, struct bg_smap m, const char *field);
+/* ${tenant} in llb.sources: point c->p at a per-call view (frontend_attrs.c). */
+void bg_fa_profile_view(struct ictx *c);
 void inspect_cache_type(struct ictx *c, int is_export, const char *type, const char *field);
+/* A request's own source-policy rules, refused when the profile has a
+ * source policy (inspect_solve.c). */
+void inspect_request_source_policy(struct ictx *c, size_t n_rules, const char *field);
+/* Result metadata the exporter reads (LLBBridge.Return, ExporterAttr):
+ * checked like an exporter attr (inspect_return.c).  value is (ptr, len). */
+void inspect_result_metadata(struct ictx *c, const char *key, const uint8_t *value, size_t len, const char *field);
+/* Go's base64.StdEncoding for JSON []byte values; out has room for n bytes.
+ * Returns the length or -1. */
+long bg_base64_std_decode(const char *in, size_t n, uint8_t *out);
 
 /* LLB (inspect_llb.c) */
 void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field);

@@ -196,6 +196,14 @@ void inspect_meta(struct ictx *c, const Pb__Meta *m, const char *fld, long idx)
     inspect_power(c, BG_POWER_CGROUP_PARENT, fld, idx);
 }
 
+int inspect_power_attr_key(const char *key)
+{
+  for (size_t k = 0; k < sizeof powers / sizeof *powers; k++)
+    if (strcmp(key, powers[k].attr) == 0)
+      return 1;
+  return strcmp(key, "force-network-mode") == 0 || strcmp(key, "build-arg:BUILDKIT_SANDBOX_HOSTNAME") == 0;
+}
+
 /* Frontend attrs that only restate an LLB power follow the LLB rule (the
  * dockerfile frontend reads each value as is, so any non-empty value asks for
  * the power; force-network-mode is matched exactly, as parseNetMode does). */

@@ -29,6 +29,7 @@
 #include <sys/random.h>
 
 #include "policy/attrparse.h"
+#include "policy/frontend_attrs.h"
 #include "policy/inspect_int.h"
 #include "policy/session_powers.h"
 
@@ -117,76 +118,6 @@ static void frontend_cache_attrs(struct ictx *c, struct bg_smap m, const char *f
   }
 }
 
-/* Frontend images chosen through attrs are sources too: gateway.v0's
- * "source" and dockerfile.v0's build-arg:BUILDKIT_SYNTAX name an image the
- * daemon pulls and runs as the frontend; context:<name> attrs name sources
- * the frontend builds from.  Each is read as its consumer reads it:
- *   source        gateway.v0: reference.ParseNormalizedNamed(v), v as is;
- *   BUILDKIT_SYNTAX  strings.SplitN(strings.TrimSpace(v), " ", 2)[0]
- *                 (dockerfile builder, v0.8 to now), and "cmdline" the same
- *                 way (it is the syntax line gateway.v0 receives);
- *   context:<n>   strings.SplitN(v, ":", 2): the scheme, then the rest with
- *                 one leading "//" trimmed; "git@..." is git.
- * They are checked against llb.sources as "docker-image://<normalised ref>"
- * (bg_docker_normalize).  A "# syntax=" line inside the Dockerfile is
- * invisible here, as is all LLB a server-side frontend generates: a profile
- * source_policy (enforced by the daemon) covers those. */
-static void image_ident(const char *ref, size_t n, char *ident, size_t len)
-{
-  char norm[512];
-  if (bg_docker_normalize(ref, n, 0, norm, sizeof norm) < 0)
-    snprintf(norm, sizeof norm, "%.*s", (int)(n < 400 ? n : 400), ref);
-  snprintf(ident, len, "docker-image://%s", norm);
-}
-
-static void frontend_image_attrs(struct ictx *c, const char *frontend, struct bg_smap m, const char *field)
-{
-  if (c->p->llb_any)
-    return;
-  char ident[600], f[300];
-  static const char *const keys[] = {"source", "cmdline", "build-arg:BUILDKIT_SYNTAX"};
-  for (int k = 0; k < 3 && !c->stop; k++) {
-    if (k < 2 && strcmp(frontend, "gateway.v0") != 0)
-      continue; /* "source"/"cmdline" mean something else to other frontends */
-    const char *v = smap_get(m, keys[k]);
-    if (!v || !v[0])
-      continue;
-    const char *ref = v;
-    size_t rl = strlen(v);
-    if (k > 0 && bg_go_syntax_ref(v, strlen(v), &ref, &rl) < 0)
-      continue; /* only white space: names no image (the frontend fails) */
-    image_ident(ref, rl, ident, sizeof ident);
-    snprintf(f, sizeof f, "%s[%s]", field, keys[k]);
-    inspect_source_ident(c, ident, f, -1);
-  }
-  /* named contexts ("local:<dir>" and "input:<name>" name the caller's own
-   * session dirs / frontend inputs and are not sources of their own) */
-  for (size_t i = 0; i < *m.n && !c->stop; i++) {
-    struct bg_kv_entry *e = (*m.v)[i];
-    if (strncmp(e->key, "context:", 8) != 0)
-      continue;
-    const char *v = e->value, *colon = strchr(v, ':');
-    if (!colon)
-      continue; /* "invalid context specifier": the frontend refuses it */
-    size_t sl = (size_t)(colon - v);
-    const char *rest = colon + 1;
-    if (strncmp(rest, "//", 2) == 0)
-      rest += 2;
-    snprintf(f, sizeof f, "%s[%s]", field, e->key);
-    if (strncmp(v, "git@", 4) == 0)
-      snprintf(ident, sizeof ident, "git://%s", v);
-    else if (sl == 12 && strncmp(v, "docker-image", 12) == 0) {
-      if (strcmp(rest, "scratch") == 0)
-        continue;
-      image_ident(rest, strlen(rest), ident, sizeof ident);
-    } else if ((sl == 5 && strncmp(v, "local", 5) == 0) || (sl == 5 && strncmp(v, "input", 5) == 0))
-      continue;
-    else
-      snprintf(ident, sizeof ident, "%.*s://%s", (int)(sl < 64 ? sl : 64), v, rest);
-    inspect_source_ident(c, ident, f, -1);
-  }
-}
-
 void inspect_frontend_attrs(struct ictx *c, const char *frontend, struct bg_smap m, const char *field)
 {
   /* An LLBBridge.Solve without a frontend is a plain LLB sub-solve: its
@@ -199,13 +130,17 @@ void inspect_frontend_attrs(struct ictx *c, const char *frontend, struct bg_smap
   apply_attr_rules(c, &ar, m, field, "frontend_attrs");
   if (c->stop)
     return;
-  inspect_power_attrs(c, m, field); /* attrs restating LLB powers follow the llb rules */
+  /* attrs restating LLB powers follow the llb rules; without a frontend
+   * (the Build flow) no frontend turns them into LLB: the client's own LLB
+   * comes through LLBBridge.Solve and is inspected there */
+  if (frontend[0])
+    inspect_power_attrs(c, m, field);
   isolate_cache_ns(c, frontend, m, field);
   if (c->stop)
     return;
   frontend_cache_attrs(c, m, field);
   if (!c->stop)
-    frontend_image_attrs(c, frontend, m, field);
+    inspect_frontend_allowlist(c, frontend, m, field);
   if (!c->stop)
     bg_powers_frontend_attrs(c, m, field);
   if (c->stop || !c->p->isolate)
@@ -250,28 +185,87 @@ static void check_policy_updates(struct ictx *c, Moby__Buildkit__V1__Sourcepolic
   }
 }
 
-/* BuildKit's engine (sourcepolicy/engine.go) evaluates one policy's rules in
- * order: CONVERT acts on the first match (then everything is re-evaluated
- * with the converted source), while for ALLOW/DENY the LAST matching rule
- * wins.  So "profile first" would let a request's ALLOW undo a profile DENY.
- * The merged policy is:
- *   [profile CONVERT rules] + [request rules] + [profile ALLOW/DENY rules]
- * so profile conversions apply first and a profile allow/deny verdict is
- * final for every source a profile rule matches; request rules decide only
- * what no profile rule covers.  Moving the profile's own CONVERT rules ahead
- * of its ALLOW/DENY rules does not change its meaning: a matching CONVERT
- * discards the allow/deny state of the pass anyway. */
+/* A source policy only the admin writes.  BuildKit's engine
+ * (sourcepolicy/engine.go, v0.11-v0.13) lets the last matching ALLOW/DENY
+ * win, and v0.11's loadSourcePolicy reads every rule of the job through a
+ * Go map, so in random order: any rule a request adds could undo a profile
+ * DENY (and, on v0.12+, where order is kept, a request rule placed after
+ * the profile's would do it every time).  So when the profile carries a
+ * source policy, a request carrying rules of its own is refused, whatever
+ * they say: Control.Solve SourcePolicy (12), LLBBridge.Solve
+ * SourcePolicies (15), LLBBridge.ResolveImageConfig SourcePolicies (8).
+ * (Reducing them to DENY rules would keep them harmless but make the
+ * merged set order-dependent wherever a request DENY meets a profile
+ * ALLOW; refusing keeps the forwarded set exactly the admin's.)
+ * NewContainer carries no source policy: its mounts name results already
+ * solved under the job's policy. */
+/* The request's rules are exactly the profile's (what a gateway in front of
+ * this one forwarded under the same policy): they cannot undo anything. */
+static int rules_are_profiles(struct ictx *c, const Moby__Buildkit__V1__Sourcepolicy__Policy *req)
+{
+  Moby__Buildkit__V1__Sourcepolicy__Policy *pp =
+      ictx_unpack(c, &moby__buildkit__v1__sourcepolicy__policy__descriptor, c->p->source_policy,
+                  c->p->source_policy_len, "profile source_policy");
+  if (!pp || !req || pp->n_rules != req->n_rules)
+    return 0;
+  for (size_t i = 0; i < pp->n_rules; i++) {
+    size_t a = protobuf_c_message_get_packed_size(&pp->rules[i]->base);
+    size_t b = protobuf_c_message_get_packed_size(&req->rules[i]->base);
+    uint8_t *x = a == b ? bg_arena_alloc(&c->arena, a + b + 2) : NULL;
+    if (!x)
+      return 0;
+    protobuf_c_message_pack(&pp->rules[i]->base, x);
+    protobuf_c_message_pack(&req->rules[i]->base, x + a + 1);
+    if (memcmp(x, x + a + 1, a) != 0)
+      return 0;
+  }
+  return 1;
+}
+
+void inspect_request_source_policy(struct ictx *c, size_t n_rules, const char *field)
+{
+  if (c->p->source_policy && n_rules)
+    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "source_policy",
+              "%s: the request carries %zu source-policy rule(s) of its own; the profile of %s sets the source "
+              "policy, and a rule added to it could undo the profile's (the last matching ALLOW/DENY wins, in an "
+              "order BuildKit v0.11 does not keep)",
+              field, n_rules, ictx_who(c));
+}
+
+/* Forward the profile's policy in Control.Solve field 12.  It depends on
+ * what the backend is, so an unknown backend is not guessed at: the
+ * inspection reports need_facts and the gateway asks again once
+ * Control.Info has answered, or with facts_timed_out set. */
 static void merge_source_policy(struct ictx *c, Moby__Buildkit__V1__Sourcepolicy__Policy **slot, const char *field)
 {
   const struct bg_profile *p = c->p;
   if (!p->source_policy)
     return;
   const struct bg_backend_facts *fx = c->r->facts;
-  if (fx && fx->known && fx->info_unimplemented) {
+  if (!fx || !fx->known) {
+    if (c->r->facts_timed_out) {
+      ictx_deny(c, BG_GRPC_UNAVAILABLE, "backend_facts",
+                "the profile of %s carries a source policy, and the backend's BuildKit version is not known (its "
+                "Control.Info did not answer in time); the policy is not forwarded blind",
+                ictx_who(c));
+    } else {
+      c->r->need_facts = 1;
+      c->stop = 1;
+    }
+    return;
+  }
+  if (fx->info_unimplemented) {
     ictx_deny(c, BG_GRPC_FAILED_PRECONDITION, "source_policy",
               "the profile of %s carries a source policy, and the backend BuildKit (%s) is too old to enforce "
               "SolveRequest.SourcePolicy (needs v0.11+)",
               ictx_who(c), fx->buildkit_version[0] ? fx->buildkit_version : "Info unimplemented");
+    return;
+  }
+  if (p->source_policy_order_dependent && !bg_buildkit_keeps_rule_order(fx->buildkit_version)) {
+    ictx_deny(c, BG_GRPC_FAILED_PRECONDITION, "source_policy",
+              "rules %zu and %zu of the source policy of %s may match one source and mean different things in "
+              "different orders; BuildKit %s reads the rules in random order (v0.12+ keeps it)",
+              p->sp_conflict[0], p->sp_conflict[1], ictx_who(c), fx->buildkit_version);
     return;
   }
   Moby__Buildkit__V1__Sourcepolicy__Policy *pp =
@@ -285,29 +279,18 @@ static void merge_source_policy(struct ictx *c, Moby__Buildkit__V1__Sourcepolicy
     if (!req)
       return;
     moby__buildkit__v1__sourcepolicy__policy__init(req);
-    req->version = pp->version ? pp->version : 1;
     *slot = req;
-  } else if (!req->version) {
-    req->version = pp->version ? pp->version : 1;
   }
-  size_t n = pp->n_rules + req->n_rules, k = 0;
-  Moby__Buildkit__V1__Sourcepolicy__Rule **nv = bg_arena_alloc(&c->arena, n * sizeof *nv);
-  if (!nv)
+  /* The request has no rules here (inspect_request_source_policy), or
+   * exactly the profile's: then nothing changes. */
+  if (req->n_rules)
     return;
-  for (size_t i = 0; i < pp->n_rules; i++)
-    if (pp->rules[i]->action == MOBY__BUILDKIT__V1__SOURCEPOLICY__POLICY_ACTION__CONVERT)
-      nv[k++] = pp->rules[i];
-  for (size_t i = 0; i < req->n_rules; i++)
-    nv[k++] = req->rules[i];
-  for (size_t i = 0; i < pp->n_rules; i++)
-    if (pp->rules[i]->action != MOBY__BUILDKIT__V1__SOURCEPOLICY__POLICY_ACTION__CONVERT)
-      nv[k++] = pp->rules[i];
-  char o[64], w[96];
-  snprintf(o, sizeof o, "%zu rules", req->n_rules);
-  snprintf(w, sizeof w, "%zu rules (%zu from profile %s)", n, pp->n_rules, p->name ? p->name : "?");
-  req->rules = nv;
-  req->n_rules = n;
-  ictx_rewrite(c, field, o, w);
+  req->version = pp->version ? pp->version : 1;
+  req->rules = pp->rules;
+  req->n_rules = pp->n_rules;
+  char w[96];
+  snprintf(w, sizeof w, "%zu rules from profile %s", pp->n_rules, p->name ? p->name : "?");
+  ictx_rewrite(c, field, NULL, w);
 }
 
 /* ---- isolation of names ------------------------------------------------------------- */
@@ -448,6 +431,8 @@ int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t le
     inspect_definition(&c, q->frontendinputs[i]->value, f);
   }
   /* 8 source policy */
+  if (!c.stop && !(p->source_policy && rules_are_profiles(&c, q->sourcepolicy)))
+    inspect_request_source_policy(&c, q->sourcepolicy ? q->sourcepolicy->n_rules : 0, "SourcePolicy");
   if (!c.stop)
     check_policy_updates(&c, q->sourcepolicy, "SourcePolicy");
   if (!c.stop)
@@ -458,7 +443,8 @@ int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t le
     wrap_name(&c, &q->session, "Session", 0);
     wrap_name(&c, &q->sourcepolicysession, "SourcePolicySession", 0);
   }
-  ictx_finish(&c, &q->base);
+  if (!r->need_facts)
+    ictx_finish(&c, &q->base);
 out:
   ictx_done(&c);
   return r->grpc_status;
@@ -504,6 +490,21 @@ static void bridge_exporter_attr(struct ictx *c, const ProtobufCBinaryData *b)
                   ictx_who(c));
         break;
       }
+      /* the values are []byte, so base64 in the JSON; what the exporter
+       * then reads goes through the same checks as LLBBridge.Return */
+      if (json_is_null(v))
+        continue;
+      const char *sv = json_string_value(v);
+      size_t sl = sv ? json_string_length(v) : 0;
+      uint8_t *dec = sv ? bg_arena_alloc(&c->arena, sl + 1) : NULL;
+      long dl = dec ? bg_base64_std_decode(sv, sl, dec) : -1;
+      if (dl < 0) {
+        ictx_bad(c, "LLBBridge SolveRequest.ExporterAttr (a value is not base64)");
+        break;
+      }
+      inspect_result_metadata(c, k, dec, (size_t)dl, "ExporterAttr");
+      if (c->stop)
+        break;
     }
   }
   json_decref(j);
@@ -541,7 +542,9 @@ int bg_inspect_bridge_solve(struct bg_inspect *r, const uint8_t *msg, size_t len
   for (size_t i = 0; i < q->n_sourcepolicies && !c.stop; i++) {
     char f[64];
     snprintf(f, sizeof f, "SourcePolicies[%zu]", i);
-    check_policy_updates(&c, q->sourcepolicies[i], f);
+    inspect_request_source_policy(&c, q->sourcepolicies[i]->n_rules, f);
+    if (!c.stop)
+      check_policy_updates(&c, q->sourcepolicies[i], f);
   }
   ictx_finish(&c, &q->base);
 out:

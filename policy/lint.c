@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "policy/frontend_attrs.h"
 #include "policy/policy_int.h"
 #include "proto/sourcepolicy.pb-c.h"
 #include "policy/session_powers.h"
@@ -108,6 +109,7 @@ size_t bg_policy_lint(const struct bg_policy *p, void (*warn)(void *arg, const c
       W("profiles.%s withholds %s: the daemon still asks the session for registry credentials on every pull and "
         "push, and the gateway cannot refuse that short of refusing images",
         pr->name, bg_power_method(BG_POWER_AUTH));
+    n += bg_fa_lint(pr, warn, arg);
     if (pr->isolate) {
       if (allows(pr, "/moby.buildkit.v1.Control/DiskUsage"))
         W("profiles.%s isolates but allows DiskUsage: its answer lists every tenant's cache records", pr->name);
@@ -125,9 +127,9 @@ size_t bg_policy_lint(const struct bg_policy *p, void (*warn)(void *arg, const c
       const char *how = frontend_choice(pr);
       if (how && !pins_images(pr))
         W("profiles.%s lets a tenant choose the frontend image (%s) and no source_policy pins images (a DENY "
-          "of docker-image://* plus ALLOWs): a frontend runs inside the daemon, its LLBBridge calls never pass "
-          "the gateway, and backends older than BuildKit v0.12.5 let it run privileged containers "
-          "(CVE-2024-23653)",
+          "of docker-image://* plus ALLOWs, which only backends that keep rule order honour: BuildKit v0.12+): a "
+          "frontend runs inside the daemon, its LLBBridge calls never pass the gateway, and backends older than "
+          "BuildKit v0.12.5 let it run privileged containers (CVE-2024-23653)",
           pr->name, how);
     }
   }

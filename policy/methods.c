@@ -42,7 +42,7 @@ static const struct bg_method catalogue[] = {
   {BR "ReadDir", BG_MC_STABLE, BG_MK_BRIDGE},
   {BR "StatFile", BG_MC_STABLE, BG_MK_BRIDGE},
   {BR "Ping", BG_MC_STABLE, BG_MK_BRIDGE},
-  {BR "Return", BG_MC_STABLE, BG_MK_BRIDGE},
+  {BR "Return", BG_MC_STABLE, BG_MK_BRIDGE_RETURN},
   {BR "Inputs", BG_MC_STABLE, BG_MK_BRIDGE},
   {BR "Warn", BG_MC_STABLE, BG_MK_BRIDGE},
   {BR "Evaluate", BG_MC_UNSTABLE, BG_MK_BRIDGE},

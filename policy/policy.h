@@ -152,7 +152,13 @@ struct bg_call *bg_call_begin(struct bg_conn *c, const char *path, size_t pathle
 
 /* BG_MSG_DROP (responses only): do not deliver this message, carry on with the
  * stream (isolation withholds another tenant's ListenBuildHistory events). */
-enum bg_msg_verdict { BG_MSG_PASS = 0, BG_MSG_REPLACE = 1, BG_MSG_DENY = 2, BG_MSG_DROP = 3 };
+/* BG_MSG_WAIT_FACTS (requests only): the decision depends on backend facts
+ * (struct bg_backend_facts) not known yet.  Nothing was decided or
+ * recorded: hold the message, get the facts (Control.Info), and pass the
+ * same message to bg_call_request again; after a bounded wait call
+ * bg_call_facts_timeout first, and the policy decides without them (it
+ * refuses what depends on them with UNAVAILABLE). */
+enum bg_msg_verdict { BG_MSG_PASS = 0, BG_MSG_REPLACE = 1, BG_MSG_DENY = 2, BG_MSG_DROP = 3, BG_MSG_WAIT_FACTS = 4 };
 
 struct bg_msg_result {
   enum bg_msg_verdict verdict;
@@ -168,6 +174,10 @@ void bg_call_request(struct bg_call *call, const uint8_t *msg, size_t len, int c
                      struct bg_msg_result *out);
 void bg_call_response(struct bg_call *call, const uint8_t *msg, size_t len, int compressed,
                       struct bg_msg_result *out);
+
+/* The gateway waited for the backend facts long enough: the next
+ * bg_call_request decides without them. */
+void bg_call_facts_timeout(struct bg_call *call);
 
 /* The tenant a call runs as ("" when it was refused before one was known):
  * always its connection's (a call naming another tenant is refused).  The

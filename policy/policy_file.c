@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "proto/pbwire.h"
+#include "policy/frontend_attrs.h"
 #include "policy/policy_int.h"
 
 /* ---------------------------------------------------------------- paths */
@@ -497,7 +498,7 @@ static int get_uint(struct ld *L, const struct jpath *p, json_t *v, json_int_t m
  * "name_prefix" and "push_registries". */
 static int get_attr_rules(struct ld *L, const struct jpath *p, json_t *v, struct bg_attr_rules *r, int exporter)
 {
-  static const char *const fa_keys[] = {"deny", "delete", "set", NULL};
+  static const char *const fa_keys[] = {"deny", "delete", "set", "allow", NULL};
   static const char *const ex_keys[] = {"deny", "delete", "set", "name_prefix", "push_registries", NULL};
   if (want(L, p, v, JSON_OBJECT, "an object") < 0 || only_keys(L, p, v, exporter ? ex_keys : fa_keys) < 0)
     return -1;
@@ -585,6 +586,7 @@ void bg_profile_free(struct bg_profile *pr)
   bg_strlist_free(&pr->entitlements);
   bg_strlist_free(&pr->frontends);
   attr_rules_free(&pr->frontend_attrs);
+  bg_strlist_free(&pr->frontend_attrs_allow);
   for (size_t i = 0; i < pr->n_exporters; i++) {
     free(pr->exporters[i].type);
     attr_rules_free(&pr->exporters[i].attrs);
@@ -865,6 +867,27 @@ static int get_llb_powers(struct ld *L, const struct jpath *q, json_t *x, struct
   return 0;
 }
 
+/* Does the profile's own rule set depend on the order the backend reads it
+ * in?  Recorded (not an error): `buildgate check` warns, and the inspector
+ * forwards such a policy only to a backend that keeps order. */
+static int source_policy_order(struct ld *L, const struct jpath *p, struct bg_profile *pr)
+{
+  Moby__Buildkit__V1__Sourcepolicy__Policy *pol =
+      moby__buildkit__v1__sourcepolicy__policy__unpack(NULL, pr->source_policy_len, pr->source_policy);
+  if (!pol)
+    return fail(L, p, 0, "source policy does not encode (internal error)");
+  size_t n;
+  struct bg_sp_rule *r = bg_sp_rules(pol, &n);
+  if (n && !r) {
+    moby__buildkit__v1__sourcepolicy__policy__free_unpacked(pol, NULL);
+    return fail(L, p, 0, "out of memory");
+  }
+  pr->source_policy_order_dependent = bg_sp_order_dependent(r, n, &pr->sp_conflict[0], &pr->sp_conflict[1]);
+  free(r);
+  moby__buildkit__v1__sourcepolicy__policy__free_unpacked(pol, NULL);
+  return 0;
+}
+
 static int fill_default(struct bg_strlist *l, const char *const *vals)
 {
   for (; *vals; vals++)
@@ -906,6 +929,13 @@ static int get_profile(struct ld *L, const struct jpath *p, const char *name, js
     q = jp_key(p, "frontend_attrs");
     if (get_attr_rules(L, &q, x, &pr->frontend_attrs, 0) < 0)
       return -1;
+    json_t *y;
+    if ((y = json_object_get(x, "allow"))) {
+      struct jpath qa = jp_key(&q, "allow");
+      if (get_strlist(L, &qa, y, &pr->frontend_attrs_allow, NULL) < 0)
+        return -1;
+      pr->frontend_attrs_allow_set = 1;
+    }
   }
   pr->exporters_any = 1;
   if ((x = json_object_get(v, "exporters"))) {
@@ -1002,6 +1032,8 @@ static int get_profile(struct ld *L, const struct jpath *p, const char *name, js
   if ((x = json_object_get(v, "source_policy")) && !json_is_null(x)) {
     q = jp_key(p, "source_policy");
     if (source_policy_encode(L, &q, x, pr) < 0)
+      return -1;
+    if (source_policy_order(L, &q, pr) < 0)
       return -1;
   }
   pr->isolate = 1;

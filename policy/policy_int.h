@@ -59,6 +59,7 @@ enum bg_mkind {
   BG_MK_BRIDGE_SOLVE,
   BG_MK_NEW_CONTAINER,
   BG_MK_EXEC_PROCESS,
+  BG_MK_BRIDGE_RETURN,       /* LLBBridge.Return: result metadata reaches the exporter */
 };
 
 struct bg_method {

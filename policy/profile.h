@@ -52,6 +52,12 @@ struct bg_profile {
   int frontends_any;              /* "frontends" absent or ["*"] */
   struct bg_strlist frontends;
   struct bg_attr_rules frontend_attrs;
+  /* frontend_attrs.allow: attr keys (globs) granted although the catalogue
+   * (frontend_attrs.c) calls them powers or does not know them; set: the
+   * key was written, which makes the allow-list apply to this profile even
+   * when it is otherwise unrestricted. */
+  struct bg_strlist frontend_attrs_allow;
+  int frontend_attrs_allow_set;
   int exporters_any;              /* "exporters" absent: any exporter, no rewriting */
   struct bg_exporter_rule *exporters;
   size_t n_exporters;
@@ -87,6 +93,12 @@ struct bg_profile {
    * encoded as a moby.buildkit.v1.sourcepolicy.Policy message; NULL for none. */
   uint8_t *source_policy;
   size_t source_policy_len;
+  /* Its rules mean different things in different orders (an ALLOW and a
+   * DENY, or two CONVERTs, may match one source): forwarded only to a
+   * backend that keeps rule order (BuildKit v0.12+).  sp_conflict: the
+   * indexes of one such pair, for messages. */
+  int source_policy_order_dependent;
+  size_t sp_conflict[2];
   int isolate;
   size_t max_message_bytes;
   unsigned max_streams;

@@ -50,7 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   static const inspector fns[] = {bg_inspect_control_solve,     bg_inspect_bridge_solve,
                                   bg_inspect_new_container,     bg_inspect_exec_process,
                                   bg_isolate_status_request,    bg_isolate_build_history_request,
-                                  bg_isolate_update_build_history, bg_isolate_build_history_event};
+                                  bg_isolate_update_build_history, bg_isolate_build_history_event,
+                                  bg_inspect_bridge_return,     bg_inspect_resolve_image_config,
+                                  bg_inspect_resolve_source_meta};
   const struct bg_profile *profs[] = {&restrictive, &permissive, &isolated};
   for (size_t f = 0; f < sizeof fns / sizeof *fns; f++)
     for (int pi = 0; pi < 3; pi++)

@@ -6,7 +6,7 @@
 #   BUILDGATE_BIN=build/asan/buildgate tests/interop/run.sh    the same against an ASan build
 #   POLICY_TESTS=0 tests/interop/run.sh  skip the policy scenarios
 #   KEEP_LOGS=/tmp/x tests/interop/run.sh   keep the daemons' logs and client outputs
-#   ONLY="direct docker grpc tcp chain killed malformed policy restart wire budget semantics sessions"   choose sections
+#   ONLY="direct docker grpc tcp chain killed malformed policy restart wire budget semantics sessions frontends"   choose sections
 #
 # Prints PASS/FAIL lines and ends with exactly one "N passed, N failed" line;
 # exits non-zero when anything failed.
@@ -18,7 +18,7 @@ cd "$root"
 
 BUILDGATE_BIN="${BUILDGATE_BIN:-$root/buildgate}"
 BGCLIENT="$root/build/bgclient"
-ONLY="${ONLY:-direct docker grpc tcp chain killed malformed policy restart wire budget semantics sessions}"
+ONLY="${ONLY:-direct docker grpc tcp chain killed malformed policy restart wire budget semantics sessions frontends}"
 POLICY_TESTS="${POLICY_TESTS:-1}"
 BIG_SIZE="${BIG_SIZE:-256M}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
@@ -787,6 +787,82 @@ if want sessions; then
 	else
 		fail sessions-start "$(tail -n 3 "$D/bgrx.err" "$D/bgs.err" 2>/dev/null | tr '\n' ' ')"
 	fi
+fi
+
+# ---- frontends: what the daemon-side Dockerfile frontend is asked through its
+# attrs, other tenants' local images, and the first Solve after start
+if want frontends && [[ "$POLICY_TESTS" != 0 ]]; then
+	log "== frontends (tests/interop/policy-frontends.json)"
+	POLF="$here/policy-frontends.json"
+	CI=(--token bg-ci-token) DEV=(--token bg-dev-token) SP=(--token bg-sp-token)
+	DF_OK='FROM scratch\nCOPY hello.txt /df/hello.txt\n'
+	mkdir -p "$D/dfctx" && echo "hello" >"$D/dfctx/hello.txt"
+	BGF="unix://$D/bgf.sock"
+	if start_buildgate bgf --listen "$BGF" --backend "docker+$DS" --policy "$POLF" --audit-log "$D/auditf.log" --no-sandbox; then
+		EXPECT_RE='dockerfile-opts: ok' expect_ok frontends-ci-dockerfile-plain --docker "$BGF" "${CI[@]}" dockerfile-opts --dockerfile "$DF_OK" --context "$D/dfctx" --out "$D/o.f.plain"
+		# attrs that the dockerfile frontend turns into container powers
+		for kv in cgroup-parent=/escape ulimit=nofile=1024:1024 shm-size=1073741824; do
+			k="${kv%%=*}"
+			o="$(outfile "frontends-ci-$k-denied")"
+			if run_client "$o" --docker "$BGF" "${CI[@]}" dockerfile-opts --dockerfile "$DF_OK" --context "$D/dfctx" --out "$D/o.f.$k" --opt "$kv"; then
+				fail "frontends-ci-$k-denied" "the build ran with --opt $kv"
+			elif grep -q 'code=PermissionDenied' "$o" && grep -q "frontend attr $k is a power" "$o"; then
+				pass "frontends-ci-$k-denied"
+			else
+				fail "frontends-ci-$k-denied" "$(tail -n 1 "$o")"
+			fi
+		done
+		# ci exports an image (named ci/secretimg by the gateway); dev's Dockerfile names it
+		SECRET="ci-secret-$RANDOM$RANDOM"
+		mkdir -p "$D/cisecret" && echo "$SECRET" >"$D/cisecret/secret.txt"
+		DF_STEAL='FROM ci/secretimg AS v\nFROM scratch\nCOPY --from=v /secret.txt /got.txt\n'
+		if expect_ok frontends-ci-exports-secretimg --docker "$BGF" "${CI[@]}" moby-export --name secretimg --context "$D/cisecret"; then
+			if curl -fsS --unix-socket "$D/docker.sock" http://d/images/json | grep -q '"ci/secretimg:latest"'; then
+				pass frontends-ci-secretimg-in-store
+			else
+				fail frontends-ci-secretimg-in-store "no ci/secretimg in the daemon's image store"
+			fi
+			# the hole, on this dockerd: without the gateway a Dockerfile reads it from the local store
+			o="$(outfile frontends-direct-dockerd-reads-local-image)"
+			run_client "$o" --docker "$DS" dockerfile-opts --dockerfile "$DF_STEAL" --out "$D/o.f.direct"
+			if grep -q "$SECRET" "$o"; then pass frontends-direct-dockerd-reads-local-image
+			else fail frontends-direct-dockerd-reads-local-image "the bare daemon did not serve ci/secretimg: $(tail -n 1 "$o")"; fi
+			for tr in docker grpc; do
+				o="$(outfile "frontends-$tr-dev-from-ci-image")"
+				run_client "$o" --$tr "$BGF" "${DEV[@]}" dockerfile-opts --dockerfile "$DF_STEAL" --out "$D/o.f.steal.$tr"
+				if grep -rq "$SECRET" "$o" "$D/o.f.steal.$tr" 2>/dev/null; then
+					fail "frontends-$tr-dev-gets-no-byte-of-ci-image" "dev read ci's secret"
+				else
+					pass "frontends-$tr-dev-gets-no-byte-of-ci-image"
+				fi
+			done
+			if grep -q '"tenant":"dev".*"field":"FrontendAttrs\[image-resolve-mode\]","old":null,"new":"pull"' "$D/auditf.log"; then
+				pass frontends-audit-resolve-mode-forced
+			else
+				fail frontends-audit-resolve-mode-forced "no audited image-resolve-mode rewrite for dev"
+			fi
+		fi
+		stop_buildgate bgf
+	else
+		fail frontends-start "$(tail -n 3 "$D/bgf.err" | tr '\n' ' ')"
+	fi
+	# The very first stream after start is a Solve from a tenant whose profile
+	# has a source policy; dockerd 20.10 (BuildKit v0.8) cannot enforce one.
+	for tr in docker grpc; do
+		if start_buildgate "bgfirst$tr" --listen "unix://$D/bgfirst$tr.sock" --backend "docker+$DS" --policy "$POLF" --audit-log "$D/auditfirst$tr.log" --no-sandbox; then
+			o="$(outfile "frontends-$tr-first-solve-old-backend")"
+			if run_client "$o" --$tr "unix://$D/bgfirst$tr.sock" "${SP[@]}" solve-plain; then
+				fail "frontends-$tr-first-solve-old-backend-refused" "the Solve ran; the old daemon ignored the source policy"
+			elif grep -q 'code=FailedPrecondition' "$o" && grep -q 'too old to enforce' "$o"; then
+				pass "frontends-$tr-first-solve-old-backend-refused"
+			else
+				fail "frontends-$tr-first-solve-old-backend-refused" "$(tail -n 1 "$o")"
+			fi
+			stop_buildgate "bgfirst$tr"
+		else
+			fail "frontends-$tr-first-start" "$(tail -n 3 "$D/bgfirst$tr.err" | tr '\n' ' ')"
+		fi
+	done
 fi
 
 log "interop: $((SECONDS - STARTED)) s"

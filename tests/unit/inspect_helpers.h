@@ -23,6 +23,7 @@
 #define PROF_PERMISSIVE(p)                                                         \
     memset(&(p), 0, sizeof(p));                                                    \
     (p).name = "admin";                                                            \
+    (p).methods = SL("*");                                                         \
     (p).entitlements = SL("*");                                                    \
     (p).frontends_any = (p).exporters_any = (p).cache_any = (p).llb_any = 1;      \
     (p).session_exporter = 1;                                                      \

@@ -440,6 +440,7 @@ static void test_bridge_frontend(void **st)
                       "FrontendOpt: attribute force-network-mode is denied for tenant ci (profile builder)");
   bg_inspect_free(&r);
 
+  /* force-network-mode=none asks for no power: the catalogue lets it through */
   p.frontend_attrs.deny = SL("add-hosts");
   p.frontend_attrs.del = SL("filename");
   run_file(&r, &p, 0, bg_inspect_bridge_solve, FX "bridge-solve-buildx-image-network-none.bin");
@@ -448,12 +449,14 @@ static void test_bridge_frontend(void **st)
   assert_string_equal(r.frontend, "dockerfile.v0");
   assert_string_equal(rw_new(&r, "FrontendOpt[filename]"), "(removed)");
   assert_string_equal(rw_new(&r, "FrontendOpt[attest:provenance]"), "mode=min");
+  /* isolate: local images of other tenants are out of reach only from the registry */
+  assert_string_equal(rw_new(&r, "FrontendOpt[image-resolve-mode]"), "pull");
   Moby__Buildkit__V1__Frontend__SolveRequest *o =
       moby__buildkit__v1__frontend__solve_request__unpack(NULL, r.outlen, r.out);
   assert_non_null(o);
-  /* force-network-mode=none (llb.network allows none), attest:provenance set,
+  /* force-network-mode=none (llb.network allows none), attest:provenance set, image-resolve-mode=pull (isolate),
    * and the dockerfile cache-mount namespace forced to the tenant's */
-  assert_int_equal(o->n_frontendopt, 3);
+  assert_int_equal(o->n_frontendopt, 4);
   int saw = 0;
   for (size_t i = 0; i < o->n_frontendopt; i++) {
     assert_string_not_equal(o->frontendopt[i]->key, "filename");
@@ -461,8 +464,10 @@ static void test_bridge_frontend(void **st)
       assert_string_equal(o->frontendopt[i]->value, "mode=min"), saw++;
     if (!strcmp(o->frontendopt[i]->key, "build-arg:BUILDKIT_CACHE_MOUNT_NS"))
       assert_string_equal(o->frontendopt[i]->value, "ci."), saw++;
+    if (!strcmp(o->frontendopt[i]->key, "image-resolve-mode"))
+      assert_string_equal(o->frontendopt[i]->value, "pull"), saw++;
   }
-  assert_int_equal(saw, 2);
+  assert_int_equal(saw, 3);
   moby__buildkit__v1__frontend__solve_request__free_unpacked(o, NULL);
   bg_inspect_free(&r);
 
@@ -474,7 +479,9 @@ static void test_bridge_frontend(void **st)
   assert_non_null(strstr(r.reason, "dockerfile.v0"));
   bg_inspect_free(&r);
 
-  /* already compliant: set value equal, nothing to delete => byte-identical */
+  /* already compliant: set value equal, nothing to delete, not isolated
+   * (which would force image-resolve-mode) => byte-identical */
+  p.isolate = 0;
   p.frontends = SL("docker*");
   p.frontend_attrs.del.n = 0;
   p.frontend_attrs.set = KVL({"attest:provenance", "mode=min,inline-only=true"});
@@ -510,12 +517,14 @@ static void test_frontend_attrs_set_tenant_and_sessionid(void **st)
   assert_int_equal(r.grpc_status, 0);
   Moby__Buildkit__V1__SolveRequest *o = moby__buildkit__v1__solve_request__unpack(NULL, r.outlen, r.out);
   assert_non_null(o);
-  assert_int_equal(o->n_frontendattrs, 3); /* + build-arg:BUILDKIT_CACHE_MOUNT_NS */
-  for (size_t i = 0; i < 3; i++) {
+  assert_int_equal(o->n_frontendattrs, 4); /* + BUILDKIT_CACHE_MOUNT_NS, image-resolve-mode */
+  for (size_t i = 0; i < 4; i++) {
     if (!strcmp(o->frontendattrs[i]->key, "build-arg:TENANT"))
       assert_string_equal(o->frontendattrs[i]->value, "ci");
     else if (!strcmp(o->frontendattrs[i]->key, "build-arg:BUILDKIT_CACHE_MOUNT_NS"))
       assert_string_equal(o->frontendattrs[i]->value, "ci.");
+    else if (!strcmp(o->frontendattrs[i]->key, "image-resolve-mode"))
+      assert_string_equal(o->frontendattrs[i]->value, "pull");
     else
       assert_string_equal(o->frontendattrs[i]->value, "ci.sessA");
   }
@@ -1050,18 +1059,27 @@ static void test_source_policy_merge(void **st)
   size_t n = 0;
   uint8_t *m = pack_any(&q.base, &n);
   struct bg_inspect r;
+  /* the request's own rules could undo the profile's: refused, field named */
+  run(&r, &p, 0, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(r.rule, "source_policy");
+  assert_non_null(strstr(r.reason, "SourcePolicy: the request carries 1 source-policy rule(s) of its own"));
+  assert_null(r.out);
+  bg_inspect_free(&r);
+
+  /* an empty request policy: the profile's rules, in the profile's order */
+  pol.n_rules = 0;
+  free(m);
+  m = pack_any(&q.base, &n);
   run(&r, &p, 0, bg_inspect_control_solve, m, n);
   assert_int_equal(r.grpc_status, 0);
-  assert_non_null(r.out);
   Moby__Buildkit__V1__SolveRequest *o = moby__buildkit__v1__solve_request__unpack(NULL, r.outlen, r.out);
   Moby__Buildkit__V1__Sourcepolicy__Policy *op = o->sourcepolicy;
   assert_non_null(op);
   assert_int_equal(op->version, 1);
-  assert_int_equal(op->n_rules, 3);
-  /* profile CONVERT first, request rules, profile ALLOW/DENY last (last match wins) */
-  assert_int_equal(op->rules[0]->action, MOBY__BUILDKIT__V1__SOURCEPOLICY__POLICY_ACTION__CONVERT);
-  assert_int_equal(op->rules[1]->action, MOBY__BUILDKIT__V1__SOURCEPOLICY__POLICY_ACTION__ALLOW);
-  assert_int_equal(op->rules[2]->action, MOBY__BUILDKIT__V1__SOURCEPOLICY__POLICY_ACTION__DENY);
+  assert_int_equal(op->n_rules, 2);
+  assert_int_equal(op->rules[0]->action, MOBY__BUILDKIT__V1__SOURCEPOLICY__POLICY_ACTION__DENY);
+  assert_int_equal(op->rules[1]->action, MOBY__BUILDKIT__V1__SOURCEPOLICY__POLICY_ACTION__CONVERT);
   moby__buildkit__v1__solve_request__free_unpacked(o, NULL);
   bg_inspect_free(&r);
 
@@ -1311,6 +1329,8 @@ static void test_info_version(void **st)
   free(m);
 }
 
+#define D64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 static void test_frontend_image_attrs(void **st)
 {
   struct bg_profile p;
@@ -1322,7 +1342,7 @@ static void test_frontend_image_attrs(void **st)
   Moby__Buildkit__V1__SolveRequest__FrontendAttrsEntry a = MOBY__BUILDKIT__V1__SOLVE_REQUEST__FRONTEND_ATTRS_ENTRY__INIT;
   Moby__Buildkit__V1__SolveRequest__FrontendAttrsEntry *as[] = {&a};
   a.key = "source";
-  a.value = "docker/dockerfile:1.5";
+  a.value = "docker/dockerfile:1.5@sha256:" D64;
   q.frontendattrs = as;
   q.n_frontendattrs = 1;
   q.frontend = "gateway.v0";
@@ -1334,16 +1354,25 @@ static void test_frontend_image_attrs(void **st)
   assert_null(r.out);
   bg_inspect_free(&r);
   free(m);
-  a.value = "evil.example/frontend:latest";
+  /* a frontend image reads attrs nobody can list: only pinned ones run */
+  a.value = "docker/dockerfile:1.5";
+  m = pack_any(&q.base, &n);
+  run(&r, &p, 0, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(r.rule, "frontend_attrs");
+  assert_non_null(strstr(r.reason, "is not pinned by digest"));
+  bg_inspect_free(&r);
+  free(m);
+  a.value = "evil.example/frontend:latest@sha256:" D64;
   m = pack_any(&q.base, &n);
   run(&r, &p, 0, bg_inspect_control_solve, m, n);
   assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
   assert_string_equal(r.rule, "llb_sources");
-  assert_non_null(strstr(r.reason, "docker-image://evil.example/frontend:latest"));
+  assert_non_null(strstr(r.reason, "docker-image://evil.example/frontend:latest@sha256:"));
   bg_inspect_free(&r);
   free(m);
   a.key = "build-arg:BUILDKIT_SYNTAX";
-  a.value = "busybox";
+  a.value = "busybox@sha256:" D64;
   q.frontend = "dockerfile.v0";
   m = pack_any(&q.base, &n);
   run(&r, &p, 0, bg_inspect_control_solve, m, n);

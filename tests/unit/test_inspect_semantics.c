@@ -123,17 +123,24 @@ static void test_syntax_and_source_attrs(void **st)
   PROF_SOURCES(p, "docker-image://docker.io/docker/dockerfile:*");
   char why[400];
   const char *k = "build-arg:BUILDKIT_SYNTAX";
-  assert_int_equal(attrs_status(&p, why, "dockerfile.v0", k, "docker/dockerfile:1.7", NULL), 0);
+  /* frontend images must be pinned (frontend_attrs.c); the pinned ones are
+   * then read as the frontend reads them and checked as sources */
+#define PIN "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+  assert_int_equal(attrs_status(&p, why, "dockerfile.v0", k, "docker/dockerfile:1.7" PIN, NULL), 0);
   /* leading white space that a cut at the first space/tab used to read as "" */
-  assert_int_equal(attrs_status(&p, why, "dockerfile.v0", k, "\t evil/frontend:1", NULL), BG_GRPC_PERMISSION_DENIED);
-  assert_non_null(strstr(why, "docker-image://docker.io/evil/frontend:1"));
-  assert_int_equal(attrs_status(&p, why, "dockerfile.v0", k, "\xe3\x80\x80""evil/frontend:1 x", NULL),
+  assert_int_equal(attrs_status(&p, why, "dockerfile.v0", k, "\t evil/frontend:1" PIN, NULL), BG_GRPC_PERMISSION_DENIED);
+  assert_non_null(strstr(why, "docker-image://docker.io/evil/frontend:1@sha256:"));
+  assert_int_equal(attrs_status(&p, why, "dockerfile.v0", k, "\xe3\x80\x80""evil/frontend:1" PIN " x", NULL),
                    BG_GRPC_PERMISSION_DENIED);
-  assert_non_null(strstr(why, "docker.io/evil/frontend:1\""));
+  assert_non_null(strstr(why, "docker.io/evil/frontend:1" PIN "\""));
+  /* unpinned: refused before any source rule */
+  assert_int_equal(attrs_status(&p, why, "dockerfile.v0", k, " docker/dockerfile:1.7", NULL), BG_GRPC_PERMISSION_DENIED);
+  assert_non_null(strstr(why, "not pinned by digest"));
   /* gateway.v0 reads "source" as is */
-  assert_int_equal(attrs_status(&p, why, "gateway.v0", "source", "docker/dockerfile:1", NULL), 0);
-  assert_int_equal(attrs_status(&p, why, "gateway.v0", "source", "index.docker.io/evil/x", NULL),
+  assert_int_equal(attrs_status(&p, why, "gateway.v0", "source", "docker/dockerfile:1" PIN, NULL), 0);
+  assert_int_equal(attrs_status(&p, why, "gateway.v0", "source", "index.docker.io/evil/x" PIN, NULL),
                    BG_GRPC_PERMISSION_DENIED);
+#undef PIN
 }
 
 static void test_named_context_split(void **st)
@@ -249,8 +256,12 @@ static void test_cache_mount_ns_forced(void **st)
   /* the tenant's own value is kept inside its namespace: "dev." cannot reach tenant dev's mounts */
   assert_string_equal(rw_new(&r, "FrontendAttrs[build-arg:BUILDKIT_CACHE_MOUNT_NS]"), "ci.dev.");
   Moby__Buildkit__V1__SolveRequest *o = moby__buildkit__v1__solve_request__unpack(NULL, r.outlen, r.out);
-  assert_int_equal(o->n_frontendattrs, 1);
-  assert_string_equal(o->frontendattrs[0]->value, "ci.dev.");
+  assert_int_equal(o->n_frontendattrs, 2); /* and image-resolve-mode=pull, forced under isolate */
+  int ns = 0;
+  for (size_t i = 0; i < o->n_frontendattrs; i++)
+    if (!strcmp(o->frontendattrs[i]->key, "build-arg:BUILDKIT_CACHE_MOUNT_NS"))
+      assert_string_equal(o->frontendattrs[i]->value, "ci.dev."), ns++;
+  assert_int_equal(ns, 1);
   moby__buildkit__v1__solve_request__free_unpacked(o, NULL);
   bg_inspect_free(&r);
   free(m);

@@ -78,9 +78,21 @@ static void test_evaluate(void **state)
 
   const char *o = "/tmp/bg-check-out.bin";
   unlink(o);
+  /* the profile has a source policy: what it means depends on the backend */
+  char *nofacts[] = {"check", "--policy", "../../deploy/policies/multi-tenant.json", "--tenant", "ci", "--method",
+                     "/moby.buildkit.v1.Control/Solve", "--message", "../fixtures/policy/control-solve-local.bin",
+                     NULL};
+  assert_int_equal(run(nofacts), 2);
+  assert_non_null(strstr(out, "backend facts: needed and unknown"));
+  assert_non_null(strstr(out, "grpc_status: 14"));
+  char *old[] = {"check", "--policy", "../../deploy/policies/multi-tenant.json", "--tenant", "ci", "--method",
+                 "/moby.buildkit.v1.Control/Solve", "--message", "../fixtures/policy/control-solve-local.bin",
+                 "--backend-version", "none", NULL};
+  assert_int_equal(run(old), 2);
+  assert_non_null(strstr(out, "grpc_status: 9"));
   char *rw[] = {"check", "--policy", "../../deploy/policies/multi-tenant.json", "--tenant", "ci", "--method",
                 "/moby.buildkit.v1.Control/Solve", "--message", "../fixtures/policy/control-solve-local.bin", "--out",
-                (char *)o, NULL};
+                (char *)o, "--backend-version", "v0.13.2", NULL};
   assert_int_equal(run(rw), 0);
   assert_non_null(strstr(out, "decision: rewrite"));
   assert_non_null(strstr(out, "rewrite: Ref:"));

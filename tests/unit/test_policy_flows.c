@@ -52,7 +52,10 @@ static void replay(struct bg_policy *p, uid_t uid, const char *scenario, struct 
   id.gid = uid;
   id.peer = "unix:test";
   char *refusal = NULL, *audit = NULL;
-  struct bg_conn *c = bg_conn_open(p, &id, "grpc", 1, NULL, &refusal, &audit);
+  /* a backend that keeps source-policy rule order: decisions that depend on
+   * the backend (multi-tenant.json has a source policy) are made, not held */
+  static const struct bg_backend_facts facts = {1, 0, "v0.13.2"};
+  struct bg_conn *c = bg_conn_open(p, &id, "grpc", 1, &facts, &refusal, &audit);
   assert_non_null(c);
 
   /* index.jsonl: a call line (with metadata) then its message lines */
