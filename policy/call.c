@@ -26,9 +26,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include <zlib.h>
-
 #include "policy/call_int.h"
+#include "proto/grpc_encoding.h"
 
 /* ------------------------------------------------------------ policy refs */
 
@@ -496,7 +495,7 @@ struct bg_call *bg_call_begin(struct bg_conn *c, const char *path, size_t pathle
   call->decision = "allow";
   call->tenant = c ? c->tenant : -1;
   call->how = c ? c->how : "";
-  call->encoding = BG_ENC_IDENTITY;
+  call->encoding = BG_GRPC_ENC_IDENTITY;
   size_t plen = pathlen > BG_MAX_PATH_LEN ? BG_MAX_PATH_LEN : pathlen;
   call->method = malloc(plen + 1);
   if (!call->method) {
@@ -604,12 +603,7 @@ struct bg_call *bg_call_begin(struct bg_conn *c, const char *path, size_t pathle
       size_t l = hdrs[i].valuelen < sizeof call->encname - 1 ? hdrs[i].valuelen : sizeof call->encname - 1;
       memcpy(call->encname, hdrs[i].value, l);
       call->encname[l] = '\0';
-      if (hdrs[i].valuelen == 8 && strncasecmp(hdrs[i].value, "identity", 8) == 0)
-        call->encoding = BG_ENC_IDENTITY;
-      else if (hdrs[i].valuelen == 4 && strncasecmp(hdrs[i].value, "gzip", 4) == 0)
-        call->encoding = BG_ENC_GZIP;
-      else
-        call->encoding = BG_ENC_OTHER;
+      call->encoding = bg_grpc_encoding_parse(hdrs[i].value, hdrs[i].valuelen);
     }
 
   enum bg_mkind kind = call->m ? call->m->kind : BG_MK_PLAIN;
@@ -668,70 +662,6 @@ done:
 
 /* ------------------------------------------------------------- messages */
 
-static int gunzip(const uint8_t *in, size_t inlen, size_t max, uint8_t **out, size_t *outlen, int *too_big)
-{
-  z_stream zs;
-  memset(&zs, 0, sizeof zs);
-  *too_big = 0;
-  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
-    return -1;
-  size_t cap = inlen * 4 < 4096 ? 4096 : inlen * 4;
-  if (cap > max + 1)
-    cap = max + 1;
-  uint8_t *buf = malloc(cap);
-  if (!buf) {
-    inflateEnd(&zs);
-    return -1;
-  }
-  zs.next_in = (Bytef *)in;
-  zs.avail_in = (uInt)inlen;
-  size_t have = 0;
-  int rc;
-  for (;;) {
-    zs.next_out = buf + have;
-    zs.avail_out = (uInt)(cap - have);
-    rc = inflate(&zs, Z_NO_FLUSH);
-    have = cap - zs.avail_out;
-    if (rc == Z_STREAM_END)
-      break;
-    if (rc != Z_OK && rc != Z_BUF_ERROR)
-      goto fail;
-    if (have > max) {
-      *too_big = 1;
-      goto fail;
-    }
-    if (zs.avail_out == 0) {
-      if (cap > max) {
-        *too_big = 1;
-        goto fail;
-      }
-      size_t nc = cap * 2 > max + 1 ? max + 1 : cap * 2;
-      uint8_t *nb = realloc(buf, nc);
-      if (!nb)
-        goto fail;
-      buf = nb;
-      cap = nc;
-    } else if (rc == Z_BUF_ERROR || zs.avail_in == 0) {
-      goto fail; /* truncated stream */
-    }
-  }
-  if (have > max) {
-    *too_big = 1;
-    goto fail;
-  }
-  /* Trailing bytes after the gzip member are not a valid message. */
-  if (zs.avail_in != 0)
-    goto fail;
-  inflateEnd(&zs);
-  *out = buf;
-  *outlen = have;
-  return 0;
-fail:
-  inflateEnd(&zs);
-  free(buf);
-  return -1;
-}
-
 /* Record a message-level denial; in audit mode the message passes. */
 static void msg_deny(struct bg_call *call, struct bg_msg_result *out, int status, const char *rule,
                      const char *msg)
@@ -784,19 +714,19 @@ static void on_message(struct bg_call *call, int response, const uint8_t *msg, s
   uint8_t *plain = NULL;
   size_t plainlen = len;
   if (compressed) {
-    if (call->encoding == BG_ENC_IDENTITY) {
+    if (call->encoding == BG_GRPC_ENC_IDENTITY) {
       snprintf(m, sizeof m, "buildgate: compressed message on %s without a grpc-encoding", call->method);
       msg_deny(call, out, BG_GRPC_INVALID_ARGUMENT, "grpc-encoding", m);
       return;
     }
-    if (call->encoding == BG_ENC_OTHER) {
+    if (call->encoding == BG_GRPC_ENC_OTHER) {
       snprintf(m, sizeof m, "buildgate: grpc-encoding \"%.40s\" is not accepted on inspected method %s (use identity or gzip)",
                call->encname, call->method);
       msg_deny(call, out, BG_GRPC_UNIMPLEMENTED, "grpc-encoding", m);
       return;
     }
     int too_big = 0;
-    if (gunzip(msg, len, max, &plain, &plainlen, &too_big) < 0) {
+    if (bg_grpc_gunzip(msg, len, max, &plain, &plainlen, &too_big) < 0) {
       if (too_big) {
         snprintf(m, sizeof m, "buildgate: %s message inflates beyond %s (%zu)", call->method, rule, max);
         msg_deny(call, out, BG_GRPC_RESOURCE_EXHAUSTED, rule, m);

@@ -9,7 +9,6 @@
 
 #include "policy/policy_int.h"
 
-enum { BG_ENC_IDENTITY = 0, BG_ENC_GZIP = 1, BG_ENC_OTHER = 2 };
 #define BG_CALL_MAX_EDITS 8
 
 struct bg_conn {
@@ -40,7 +39,7 @@ struct bg_call {
   int msg_denied;
   int facts_timed_out;                /* bg_call_facts_timeout: decide without backend facts */
   int inspect_requests, inspect_responses;
-  int encoding;
+  int encoding;                       /* enum bg_grpc_enc (proto/grpc_encoding.h) */
   char encname[32];
   unsigned n_req, n_resp;
   const char *decision;               /* static string */
