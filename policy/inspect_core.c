@@ -226,8 +226,12 @@ void *bg_ictx_unpack(struct bg_ictx *c, const ProtobufCMessageDescriptor *d, con
 
 void bg_ictx_rewrite(struct bg_ictx *c, const char *field, const char *oldv, const char *newv)
 {
-  struct bg_inspect *r = c->r;
   c->changed = 1;
+  bg_inspect_add_rewrite(c->r, field, oldv, newv);
+}
+
+void bg_inspect_add_rewrite(struct bg_inspect *r, const char *field, const char *oldv, const char *newv)
+{
   if (r->n_rewrites >= BG_MAX_REWRITES)
     return;
   if (r->n_rewrites % 16 == 0) {

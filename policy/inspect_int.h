@@ -77,6 +77,9 @@ int bg_ictx_deny(struct bg_ictx *c, int status, const char *rule, const char *fm
     __attribute__((format(printf, 4, 5)));
 int bg_ictx_bad(struct bg_ictx *c, const char *what); /* INVALID_ARGUMENT; no-op once stopped */
 void bg_ictx_rewrite(struct bg_ictx *c, const char *field, const char *oldv, const char *newv);
+/* The same on a bare result, for inspectors that need no decoding context
+ * (isolate_bridge.c).  At most 256 rewrites are listed. */
+void bg_inspect_add_rewrite(struct bg_inspect *r, const char *field, const char *oldv, const char *newv);
 /* Pack |m| into r->out when changed, not denied and not audit-only. */
 void bg_ictx_finish(struct bg_ictx *c, const ProtobufCMessage *m);
 /* Validate |len| bytes as a |d| (proto/pbcheck.h) before protobuf-c may

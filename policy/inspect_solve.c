@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "policy/attrparse.h"
 #include "policy/frontend_attrs.h"
@@ -295,11 +294,14 @@ static void merge_source_policy(struct bg_ictx *c, Moby__Buildkit__V1__Sourcepol
 
 /* ---- isolation of names ------------------------------------------------------------- */
 
-static char *gen_ref(void)
+/* 25 characters of [0-9a-z] from the inspection's random source. */
+static char *gen_ref(const struct bg_env *env)
 {
   static const char al[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-  unsigned char rnd[25];
-  if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+  uint8_t rnd[25];
+  if (!env)
+    env = &bg_env_system;
+  if (env->random_bytes(env->arg, rnd, sizeof rnd) != 0)
     return NULL;
   char *s = malloc(26);
   if (!s)
@@ -320,7 +322,7 @@ static void wrap_name(struct bg_ictx *c, char **slot, const char *field, int gen
   if (!name[0]) {
     if (!gen)
       return;
-    if (!(own = gen_ref()))
+    if (!(own = gen_ref(c->r->env)))
       return;
     name = own;
     /* the audit record shows the ref the tenant will see in its history */
