@@ -230,9 +230,9 @@ static void check_image(struct bg_ictx *c, const char *key, const char *value, c
     return;
   if (!bg_fa_pinned(ref, rl)) {
     bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontend_attrs",
-              "%s: frontend image \"%.*s\" is not pinned by digest (@sha256:...); a frontend image reads attrs "
-              "the gateway cannot know, so %s may only run pinned ones",
-              f, (int)(rl > 200 ? 200 : rl), ref, bg_ictx_who(c));
+                 "%s: frontend image \"%.*s\" is not pinned by digest (@sha256:...); a frontend image reads attrs "
+                 "the gateway cannot know, so %s may only run pinned ones",
+                 f, (int)(rl > 200 ? 200 : rl), ref, bg_ictx_who(c));
     return;
   }
   bg_fa_image_ident(ref, rl, ident, sizeof ident);
@@ -285,7 +285,7 @@ static void check_named_context(struct bg_ictx *c, const char *v, const char *f)
   const char *colon = strchr(v, ':');
   if (!colon) {
     bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontend_attrs", "%s: named context \"%.200s\" has no scheme (%s)", f,
-              v, bg_ictx_who(c));
+                 v, bg_ictx_who(c));
     return;
   }
   size_t sl = (size_t)(colon - v);
@@ -308,7 +308,7 @@ static void check_named_context(struct bg_ictx *c, const char *v, const char *f)
     return; /* the caller's own session dir / a FrontendInputs definition (inspected) */
   } else {
     bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontend_attrs", "%s: named context scheme \"%.*s\" is unknown (%s)", f,
-              (int)(sl > 40 ? 40 : sl), v, bg_ictx_who(c));
+                 (int)(sl > 40 ? 40 : sl), v, bg_ictx_who(c));
     return;
   }
   bg_inspect_source_ident(c, ident, f, -1);
@@ -321,7 +321,7 @@ static void check_sbom(struct bg_ictx *c, const char *v, const char *f)
   char ident[700];
   if (strchr(v, '"')) {
     bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontend_attrs",
-              "%s: quoted CSV in an attestation attr is not accepted by the gateway (%s)", f, bg_ictx_who(c));
+                 "%s: quoted CSV in an attestation attr is not accepted by the gateway (%s)", f, bg_ictx_who(c));
     return;
   }
   int any = 0;
@@ -413,9 +413,9 @@ void bg_inspect_frontend_allowlist(struct bg_ictx *c, const char *frontend, stru
     case BG_FA_UNKNOWN:
       if (!granted(p, k))
         bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontend_attrs",
-                  "%s: frontend attr %s is %s (%s); not granted to %s (frontend_attrs.allow)", f, k,
-                  cls == BG_FA_POWER ? "a power" : "not in the gateway's catalogue",
-                  e ? e->what : "the frontend may turn it into anything", bg_ictx_who(c));
+                     "%s: frontend attr %s is %s (%s); not granted to %s (frontend_attrs.allow)", f, k,
+                     cls == BG_FA_POWER ? "a power" : "not in the gateway's catalogue",
+                     e ? e->what : "the frontend may turn it into anything", bg_ictx_who(c));
       break;
     case BG_FA_SOURCE:
       switch (e->src) {

@@ -184,7 +184,7 @@ static int note_unknown(void *arg, const struct bg_pbcheck_unknown *u)
 }
 
 int bg_ictx_check(struct bg_ictx *c, const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t len,
-               const char *where)
+                  const char *where)
 {
   if (c->stop)
     return 0;
@@ -203,8 +203,8 @@ int bg_ictx_check(struct bg_ictx *c, const ProtobufCMessageDescriptor *d, const 
   }
   if (x.first[0])
     bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_unknown",
-              "%s%s%s is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")", where ? where : "",
-              where ? ": " : "", x.first, bg_ictx_who(c));
+                 "%s%s%s is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")", where ? where : "",
+                 where ? ": " : "", x.first, bg_ictx_who(c));
   return !c->stop;
 }
 

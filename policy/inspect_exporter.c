@@ -177,8 +177,8 @@ static char *prefix_names(struct bg_ictx *c, const char *value, const char *pref
     char *n = bg_exporter_prefix_name(tok, prefix, &why);
     if (!n) {
       bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporter_name",
-                "%s: image name \"%s\" is refused (%s; names must stay under \"%s\") for %s", field, tok,
-                why, prefix, bg_ictx_who(c));
+                   "%s: image name \"%s\" is refused (%s; names must stay under \"%s\") for %s", field, tok,
+                   why, prefix, bg_ictx_who(c));
       free(out);
       free(copy);
       return NULL;
@@ -230,7 +230,7 @@ static void check_push(struct bg_ictx *c, const struct bg_attr_rules *ar, struct
     bg_ref_registry(tok, host, sizeof host);
     if (!bg_list_glob(&ar->push_registries, host)) {
       bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporter_push",
-                "%s: push of \"%s\" to registry %s is not allowed for %s", field, tok, host, bg_ictx_who(c));
+                   "%s: push of \"%s\" to registry %s is not allowed for %s", field, tok, host, bg_ictx_who(c));
       break;
     }
   }
@@ -239,14 +239,14 @@ static void check_push(struct bg_ictx *c, const struct bg_attr_rules *ar, struct
 
 /* Deny/delete/set over a string map (shared with frontend attrs). */
 void bg_apply_attr_rules(struct bg_ictx *c, const struct bg_attr_rules *ar, struct bg_smap m,
-                      const char *field, const char *rule)
+                         const char *field, const char *rule)
 {
   char f[320];
   for (size_t i = 0; i < *m.n; i++) {
     const char *k = (*m.v)[i]->key;
     if (bg_list_glob(&ar->deny, k)) {
       bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, rule, "%s: attribute %s is denied for %s", field, k,
-                bg_ictx_who(c));
+                   bg_ictx_who(c));
       return;
     }
   }
@@ -278,7 +278,7 @@ void bg_apply_attr_rules(struct bg_ictx *c, const struct bg_attr_rules *ar, stru
 }
 
 void bg_inspect_exporter(struct bg_ictx *c, const char *type, struct bg_smap attrs, const char *field,
-                      const char *attrs_field)
+                         const char *attrs_field)
 {
   const struct bg_profile *p = c->p;
   bg_strlist_add(&c->r->exporters, type, 16);
@@ -287,7 +287,7 @@ void bg_inspect_exporter(struct bg_ictx *c, const char *type, struct bg_smap att
   const struct bg_exporter_rule *rule = find_rule(p, type);
   if (!rule) {
     bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporters", "%s: exporter type \"%s\" is not allowed for %s",
-              field, type, bg_ictx_who(c));
+                 field, type, bg_ictx_who(c));
     return;
   }
   const struct bg_attr_rules *ar = &rule->attrs;

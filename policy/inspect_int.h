@@ -90,7 +90,7 @@ void bg_ictx_finish(struct bg_ictx *c, const ProtobufCMessage *m);
  * bg_llb_unknown_allowed(profile); in audit mode that denial is recorded and 1 is
  * returned. */
 int bg_ictx_check(struct bg_ictx *c, const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t len,
-               const char *where);
+                  const char *where);
 /* bg_ictx_check, then protobuf-c's unpack into the arena: the only way the
  * inspectors decode.  NULL when refused (the verdict is set). */
 void *bg_ictx_unpack(struct bg_ictx *c, const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t len,
@@ -169,10 +169,10 @@ void bg_isolate_cache_ns(struct bg_ictx *c, const char *frontend, struct bg_smap
 
 /* Exporters (bg_inspect_exporter.c) */
 void bg_apply_attr_rules(struct bg_ictx *c, const struct bg_attr_rules *ar, struct bg_smap m,
-                      const char *field, const char *rule);
+                         const char *field, const char *rule);
 /* field names the exporter ("Exporters[1]"), attrs_field its attrs map. */
 void bg_inspect_exporter(struct bg_ictx *c, const char *type, struct bg_smap attrs, const char *field,
-                      const char *attrs_field);
+                         const char *attrs_field);
 /* Name rules, exposed for tests of the escape logic: returns malloc'd new
  * name, or NULL with *why set when the name is refused. */
 char *bg_exporter_prefix_name(const char *name, const char *prefix, const char **why);

@@ -50,7 +50,7 @@ static void wrap_ref(struct bg_ictx *c, char **slot, const char *field, int empt
   if (!(*slot)[0]) {
     if (!empty_ok)
       bg_ictx_deny(c, BG_GRPC_INVALID_ARGUMENT, "isolate",
-                "%s: an empty build ref names no build of %s (isolate: refs are per tenant)", field, bg_ictx_who(c));
+                   "%s: an empty build ref names no build of %s (isolate: refs are per tenant)", field, bg_ictx_who(c));
     return;
   }
   char *w = bg_ns_wrap(c->r->tenant, *slot);

@@ -93,14 +93,14 @@ void bg_inspect_network(struct bg_ictx *c, int mode, const char *fld, long idx)
   }
   if (mode == PB__NET_MODE__HOST && !bg_entitlement_granted(p, "network.host")) {
     bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "entitlements",
-              "%s: network mode host needs entitlement network.host, which is not granted to %s", FIELD,
+                 "%s: network mode host needs entitlement network.host, which is not granted to %s", FIELD,
               bg_ictx_who(c));
     return;
   }
   /* the frontend attr that restates this power: denying one denies both */
   if (mode == PB__NET_MODE__HOST && bg_list_glob(&p->frontend_attrs.deny, "force-network-mode"))
     bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_network",
-              "%s: network mode host is not allowed for %s (frontend attr force-network-mode is denied)", FIELD,
+                 "%s: network mode host is not allowed for %s (frontend attr force-network-mode is denied)", FIELD,
               bg_ictx_who(c));
 }
 
@@ -116,12 +116,12 @@ void bg_inspect_security(struct bg_ictx *c, int mode, const char *fld, long idx)
   }
   if (!p->llb_any && !bg_list_has(&p->llb_security, n)) {
     bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_security", "%s: security mode %s is not allowed for %s", FIELD,
-              n, bg_ictx_who(c));
+                 n, bg_ictx_who(c));
     return;
   }
   if (mode == PB__SECURITY_MODE__INSECURE && !bg_entitlement_granted(p, "security.insecure"))
     bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "entitlements",
-              "%s: security mode insecure needs entitlement security.insecure, which is not granted to %s", FIELD,
+                 "%s: security mode insecure needs entitlement security.insecure, which is not granted to %s", FIELD,
               bg_ictx_who(c));
 }
 
@@ -139,7 +139,7 @@ void bg_inspect_mount_type(struct bg_ictx *c, int type, const char *fld, long id
   default:
     if (!c->p->llb_any)
       bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_mounts", "%s: unknown mount type %d for %s", FIELD, type,
-                bg_ictx_who(c));
+                   bg_ictx_who(c));
     return;
   }
   if (!c->p->llb_any && !bg_list_has(&c->p->llb_mounts, n))
@@ -174,12 +174,12 @@ void bg_inspect_power(struct bg_ictx *c, enum bg_llb_power pw, const char *fld, 
   const struct llb_power *w = &powers[pw];
   if (bg_list_glob(&p->frontend_attrs.deny, w->attr)) {
     bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, w->rule, "%s: setting %s is not allowed for %s (frontend attr %s is denied)",
-              FIELD, w->what, bg_ictx_who(c), w->attr);
+                 FIELD, w->what, bg_ictx_who(c), w->attr);
     return;
   }
   if (!p->llb_any && !*(const int *)((const char *)p + w->off))
     bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, w->rule, "%s: setting %s is not allowed for %s (llb.%s is false)",
-              FIELD, w->what, bg_ictx_who(c), w->key);
+                 FIELD, w->what, bg_ictx_who(c), w->key);
 }
 
 void bg_inspect_meta(struct bg_ictx *c, const Pb__Meta *m, const char *fld, long idx)
@@ -292,8 +292,8 @@ static void foreign_image(struct bg_ictx *c, const char *ident, const char *fiel
     size_t pl = strlen(l->v[i].value);
     if (strcmp(l->v[i].key, c->r->tenant) != 0 && pl > own && strncmp(norm, l->v[i].value, pl) == 0) {
       bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_sources",
-                "%s: image \"%s\" is under another tenant's name prefix \"%s\"; not allowed for %s", field, norm,
-                l->v[i].value, bg_ictx_who(c));
+                   "%s: image \"%s\" is under another tenant's name prefix \"%s\"; not allowed for %s", field, norm,
+                   l->v[i].value, bg_ictx_who(c));
       return;
     }
   }
@@ -396,16 +396,16 @@ int bg_inspect_source_attrs(struct bg_ictx *c, struct bg_smap m, const char *ide
       const char *mode = e->value[0] ? e->value : "default";
       if (!bg_list_has(&c->p->llb_resolve_modes, mode))
         bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_image_resolve_mode",
-                  "%s: image resolve mode \"%s\" is not allowed for %s (llb.image_resolve_mode)", field, e->value,
+                     "%s: image resolve mode \"%s\" is not allowed for %s (llb.image_resolve_mode)", field, e->value,
                   bg_ictx_who(c));
     } else if (!c->p->llb_any && strcmp(k, "git.mountsshsock") == 0) {
       if (!bg_list_has(&c->p->llb_mounts, "ssh"))
         bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_source_attrs",
-                  "%s: source attr %s forwards the SSH agent, and ssh is not allowed for %s", field, k, bg_ictx_who(c));
+                     "%s: source attr %s forwards the SSH agent, and ssh is not allowed for %s", field, k, bg_ictx_who(c));
     } else if (!c->p->llb_any && (strcmp(k, "git.authtokensecret") == 0 || strcmp(k, "git.authheadersecret") == 0)) {
       if (!bg_list_has(&c->p->llb_mounts, "secret"))
         bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_source_attrs",
-                  "%s: source attr %s reads a secret, and secrets are not allowed for %s", field, k, bg_ictx_who(c));
+                     "%s: source attr %s reads a secret, and secrets are not allowed for %s", field, k, bg_ictx_who(c));
     }
     if (!c->stop) /* also with llb_any: session_methods withholds the power */
       bg_powers_source_attr(c, k, field);
@@ -441,7 +441,7 @@ static int check_op_kind(struct bg_ictx *c, Pb__Op *op, const char *fld, long id
       snprintf(ent, sizeof ent, "device=%s", e->cdidevices[i]->name);
       if (!bg_entitlement_granted(p, ent))
         bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_devices",
-                  "%s: device %s needs entitlement %s, which is not granted to %s", FIELD, e->cdidevices[i]->name, ent,
+                     "%s: device %s needs entitlement %s, which is not granted to %s", FIELD, e->cdidevices[i]->name, ent,
                   bg_ictx_who(c));
     }
     if (!c->stop)
@@ -459,7 +459,7 @@ static int check_op_kind(struct bg_ictx *c, Pb__Op *op, const char *fld, long id
   case PB__OP__OP_BUILD:
     if (!p->llb_any) {
       bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_build",
-                "%s: BuildOp loads LLB the gateway cannot inspect; not allowed for %s", FIELD, bg_ictx_who(c));
+                   "%s: BuildOp loads LLB the gateway cannot inspect; not allowed for %s", FIELD, bg_ictx_who(c));
       return 0;
     }
     if (op->build->def) {
@@ -476,8 +476,8 @@ static int check_op_kind(struct bg_ictx *c, Pb__Op *op, const char *fld, long id
   case PB__OP__OP_PASSTHROUGH:
     if (!bg_llb_unknown_allowed(p))
       bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_unknown",
-                "%s: op kind passthrough is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")",
-                FIELD, bg_ictx_who(c));
+                   "%s: op kind passthrough is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")",
+                   FIELD, bg_ictx_who(c));
     return 0;
   case PB__OP__OP__NOT_SET: /* no op kind: BuildKit refuses such an op itself */
   default:
@@ -874,7 +874,7 @@ static void rekey(struct bg_ictx *c, Pb__Definition *def, Pb__Op *const *need, c
   if (again && !c->stop) {
     dtab_free(&t);
     bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s: definition could not be re-keyed (cyclic inputs?) for %s",
-              field, bg_ictx_who(c));
+                 field, bg_ictx_who(c));
     return;
   }
   for (size_t i = 0; i < def->n_metadata; i++) {
@@ -921,7 +921,7 @@ void bg_inspect_definition(struct bg_ictx *c, Pb__Definition *def, const char *f
     else {
       if (c->nested) {
         bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_build",
-                  "%s.def[%zu]: a session or cache ID named inside BuildOp.def cannot be namespaced for %s", field, i,
+                     "%s.def[%zu]: a session or cache ID named inside BuildOp.def cannot be namespaced for %s", field, i,
                   bg_ictx_who(c));
         break;
       }

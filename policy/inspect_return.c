@@ -74,7 +74,7 @@ void bg_inspect_result_metadata(struct bg_ictx *c, const char *key, const uint8_
    * compared as the exporter sees them, so such a value is refused. */
   if (memchr(value, 0, len)) {
     bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporter_attrs", "%s[%s]: result metadata with a NUL byte (%s)", field,
-              key, bg_ictx_who(c));
+                 key, bg_ictx_who(c));
     return;
   }
   char *v = bg_arena_alloc(&c->arena, len + 1);
@@ -90,7 +90,7 @@ void bg_inspect_result_metadata(struct bg_ictx *c, const char *key, const uint8_
       continue;
     if (exporter_rules_touch(c, type, attr, v, why, sizeof why))
       bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporter_attrs",
-                "%s[%s]: result metadata the exporter reads as its \"%s\" attr is refused: %s", field, key, attr, why);
+                   "%s[%s]: result metadata the exporter reads as its \"%s\" attr is refused: %s", field, key, attr, why);
   }
 }
 
@@ -154,7 +154,7 @@ int bg_inspect_bridge_return(struct bg_inspect *r, const uint8_t *msg, size_t le
     Moby__Buildkit__V1__Frontend__Result *res = q->result;
     for (size_t i = 0; i < res->n_metadata && !c.stop; i++)
       bg_inspect_result_metadata(&c, res->metadata[i]->key, res->metadata[i]->value.data, res->metadata[i]->value.len,
-                              "Return.result.metadata");
+                                 "Return.result.metadata");
   }
 out:
   bg_ictx_done(&c);

@@ -58,7 +58,7 @@ void bg_inspect_cache_type(struct bg_ictx *c, int is_export, const char *type, c
   const struct bg_strlist *l = is_export ? &p->cache_export : &p->cache_import;
   if (!bg_list_glob(l, type))
     bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, is_export ? "cache_export" : "cache_import",
-              "%s: cache %s type \"%s\" is not allowed for %s", field, is_export ? "export" : "import", type,
+                 "%s: cache %s type \"%s\" is not allowed for %s", field, is_export ? "export" : "import", type,
               bg_ictx_who(c));
 }
 
@@ -92,7 +92,7 @@ static void frontend_cache_attrs(struct bg_ictx *c, struct bg_smap m, const char
           bg_ictx_bad(c, why);
         } else {
           bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "cache_import", "%s: not a JSON array of cache imports (%s)", f,
-                    bg_ictx_who(c));
+                       bg_ictx_who(c));
         }
         return;
       }
@@ -204,7 +204,7 @@ static int rules_are_profiles(struct bg_ictx *c, const Moby__Buildkit__V1__Sourc
 {
   Moby__Buildkit__V1__Sourcepolicy__Policy *pp =
       bg_ictx_unpack(c, &moby__buildkit__v1__sourcepolicy__policy__descriptor, c->p->source_policy,
-                  c->p->source_policy_len, "profile source_policy");
+                     c->p->source_policy_len, "profile source_policy");
   if (!pp || !req || pp->n_rules != req->n_rules)
     return 0;
   for (size_t i = 0; i < pp->n_rules; i++) {
@@ -225,10 +225,10 @@ void bg_inspect_request_source_policy(struct bg_ictx *c, size_t n_rules, const c
 {
   if (c->p->source_policy && n_rules)
     bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "source_policy",
-              "%s: the request carries %zu source-policy rule(s) of its own; the profile of %s sets the source "
-              "policy, and a rule added to it could undo the profile's (the last matching ALLOW/DENY wins, in an "
-              "order BuildKit v0.11 does not keep)",
-              field, n_rules, bg_ictx_who(c));
+                 "%s: the request carries %zu source-policy rule(s) of its own; the profile of %s sets the source "
+                 "policy, and a rule added to it could undo the profile's (the last matching ALLOW/DENY wins, in an "
+                 "order BuildKit v0.11 does not keep)",
+                 field, n_rules, bg_ictx_who(c));
 }
 
 /* Forward the profile's policy in Control.Solve field 12.  It depends on
@@ -244,9 +244,9 @@ static void merge_source_policy(struct bg_ictx *c, Moby__Buildkit__V1__Sourcepol
   if (!fx || !fx->known) {
     if (c->r->facts_timed_out) {
       bg_ictx_deny(c, BG_GRPC_UNAVAILABLE, "backend_facts",
-                "the profile of %s carries a source policy, and the backend's BuildKit version is not known (its "
-                "Control.Info did not answer in time); the policy is not forwarded blind",
-                bg_ictx_who(c));
+                   "the profile of %s carries a source policy, and the backend's BuildKit version is not known (its "
+                   "Control.Info did not answer in time); the policy is not forwarded blind",
+                   bg_ictx_who(c));
     } else {
       c->r->need_facts = 1;
       c->stop = 1;
@@ -255,21 +255,21 @@ static void merge_source_policy(struct bg_ictx *c, Moby__Buildkit__V1__Sourcepol
   }
   if (fx->info_unimplemented) {
     bg_ictx_deny(c, BG_GRPC_FAILED_PRECONDITION, "source_policy",
-              "the profile of %s carries a source policy, and the backend BuildKit (%s) is too old to enforce "
-              "SolveRequest.SourcePolicy (needs v0.11+)",
-              bg_ictx_who(c), fx->buildkit_version[0] ? fx->buildkit_version : "Info unimplemented");
+                 "the profile of %s carries a source policy, and the backend BuildKit (%s) is too old to enforce "
+                 "SolveRequest.SourcePolicy (needs v0.11+)",
+                 bg_ictx_who(c), fx->buildkit_version[0] ? fx->buildkit_version : "Info unimplemented");
     return;
   }
   if (p->source_policy_order_dependent && !bg_buildkit_keeps_rule_order(fx->buildkit_version)) {
     bg_ictx_deny(c, BG_GRPC_FAILED_PRECONDITION, "source_policy",
-              "rules %zu and %zu of the source policy of %s may match one source and mean different things in "
-              "different orders; BuildKit %s reads the rules in random order (v0.12+ keeps it)",
-              p->sp_conflict[0], p->sp_conflict[1], bg_ictx_who(c), fx->buildkit_version);
+                 "rules %zu and %zu of the source policy of %s may match one source and mean different things in "
+                 "different orders; BuildKit %s reads the rules in random order (v0.12+ keeps it)",
+                 p->sp_conflict[0], p->sp_conflict[1], bg_ictx_who(c), fx->buildkit_version);
     return;
   }
   Moby__Buildkit__V1__Sourcepolicy__Policy *pp =
       bg_ictx_unpack(c, &moby__buildkit__v1__sourcepolicy__policy__descriptor, p->source_policy, p->source_policy_len,
-                  "profile source_policy");
+                     "profile source_policy");
   if (!pp || pp->n_rules == 0)
     return;
   Moby__Buildkit__V1__Sourcepolicy__Policy *req = *slot;
@@ -361,18 +361,18 @@ int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t le
   for (size_t i = 0; i < q->n_entitlements && !c.stop; i++)
     if (!bg_entitlement_granted(p, q->entitlements[i]))
       bg_ictx_deny(&c, BG_GRPC_PERMISSION_DENIED, "entitlements", "entitlement %s is not granted to %s",
-                q->entitlements[i], bg_ictx_who(&c));
+                   q->entitlements[i], bg_ictx_who(&c));
   /* 2 session exporter */
   if (!c.stop && q->enablesessionexporter && !p->session_exporter)
     bg_ictx_deny(&c, BG_GRPC_PERMISSION_DENIED, "session_exporter",
-              "EnableSessionExporter lets the client pick exporters inside the session; not granted to %s",
-              bg_ictx_who(&c));
+                 "EnableSessionExporter lets the client pick exporters inside the session; not granted to %s",
+                 bg_ictx_who(&c));
   /* 3, 4 frontend */
   if (!c.stop)
     bg_inspect_frontend_name(&c, q->frontend);
   if (!c.stop)
     bg_inspect_frontend_attrs(&c, q->frontend, BG_SMAP(&q->n_frontendattrs, &q->frontendattrs, &CS(frontend_attrs_entry__descriptor)),
-                           "FrontendAttrs");
+                              "FrontendAttrs");
   /* 5 exporters */
   struct bg_smap ea4 =
       BG_SMAP(&q->n_exporterattrsdeprecated, &q->exporterattrsdeprecated, &CS(exporter_attrs_deprecated_entry__descriptor));
@@ -382,7 +382,7 @@ int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t le
       snprintf(f, sizeof f, "Exporters[%zu]", i);
       snprintf(af, sizeof af, "Exporters[%zu].Attrs", i);
       bg_inspect_exporter(&c, q->exporters[i]->type,
-                       BG_SMAP(&q->exporters[i]->n_attrs, &q->exporters[i]->attrs,
+                          BG_SMAP(&q->exporters[i]->n_attrs, &q->exporters[i]->attrs,
                                &moby__buildkit__v1__exporter__attrs_entry__descriptor),
                        f, af);
     }
@@ -488,8 +488,8 @@ static void bridge_exporter_attr(struct bg_ictx *c, const ProtobufCBinaryData *b
       }
       if (bad) {
         bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporter_attrs",
-                  "ExporterAttr: result metadata key %s would override an exporter attribute; not allowed for %s", k,
-                  bg_ictx_who(c));
+                     "ExporterAttr: result metadata key %s would override an exporter attribute; not allowed for %s", k,
+                     bg_ictx_who(c));
         break;
       }
       /* the values are []byte, so base64 in the JSON; what the exporter
@@ -526,7 +526,7 @@ int bg_inspect_bridge_solve(struct bg_inspect *r, const uint8_t *msg, size_t len
   bg_inspect_frontend_name(&c, q->frontend);
   if (!c.stop)
     bg_inspect_frontend_attrs(&c, q->frontend, BG_SMAP(&q->n_frontendopt, &q->frontendopt, &BS(frontend_opt_entry__descriptor)),
-                           "FrontendOpt");
+                              "FrontendOpt");
   if (!c.stop)
     bridge_exporter_attr(&c, &q->exporterattr);
   for (size_t i = 0; i < q->n_cacheimports && !c.stop; i++) {

@@ -60,9 +60,9 @@ int bg_session_power(const struct bg_profile *p, enum bg_session_power w)
 static void deny_power(struct bg_ictx *c, enum bg_session_power w, const char *field, const char *what)
 {
   bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "session_methods",
-            "%s: %s makes the daemon call %s on the client's session, and profiles.%s.session_methods does not "
-            "expose %s (%s)",
-            field, what, power_method[w], c->p->name ? c->p->name : "?", power_word[w], bg_ictx_who(c));
+               "%s: %s makes the daemon call %s on the client's session, and profiles.%s.session_methods does not "
+               "expose %s (%s)",
+               field, what, power_method[w], c->p->name ? c->p->name : "?", power_word[w], bg_ictx_who(c));
 }
 
 void bg_powers_mount(struct bg_ictx *c, int type, const char *field)
