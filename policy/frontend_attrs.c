@@ -640,34 +640,3 @@ size_t bg_fa_notes(const struct bg_profile *pr, void (*warn)(void *arg, const ch
   }
   return n;
 }
-
-/* ---- ${tenant} in source patterns ---------------------------------------------- */
-
-/* A pattern "docker-image://docker.io/${tenant}/..." lets each tenant name its own
- * images (and, with registry patterns, nothing else): the same source rules
- * then hold for LLB sources and for the sources frontend attrs name. */
-void bg_fa_profile_view(struct bg_ictx *c)
-{
-  const struct bg_profile *p = c->p;
-  if (!p || p->llb_any || !c->r->tenant)
-    return;
-  int templated = 0;
-  for (size_t i = 0; i < p->llb_sources.n && !templated; i++)
-    templated = strstr(p->llb_sources.v[i], "${tenant}") != NULL;
-  if (!templated)
-    return;
-  char **v = bg_arena_alloc(&c->arena, p->llb_sources.n * sizeof *v);
-  if (!v)
-    return; /* patterns stay literal: "${tenant}" then matches nothing */
-  for (size_t i = 0; i < p->llb_sources.n; i++) {
-    char *x = bg_expand_tenant(p->llb_sources.v[i], c->r->tenant);
-    v[i] = x ? bg_arena_strdup(&c->arena, x) : NULL;
-    free(x);
-    if (!v[i])
-      return;
-  }
-  c->pview = *p;
-  c->pview.llb_sources.v = v;
-  c->pview.llb_sources.n = p->llb_sources.n;
-  c->p = &c->pview;
-}

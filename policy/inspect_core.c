@@ -105,13 +105,44 @@ void bg_arena_reset(struct bg_arena *a, struct bg_arena_mark m)
 
 /* ---- decisions -------------------------------------------------------------- */
 
+/* ${tenant} in llb.sources: point c->p at a per-call view with the patterns
+ * expanded.  A pattern "docker-image://docker.io/${tenant}/..." lets each
+ * tenant name its own images (and, with registry patterns, nothing else): the
+ * same source rules then hold for LLB sources and for the sources frontend
+ * attrs name. */
+static void profile_view(struct bg_ictx *c)
+{
+  const struct bg_profile *p = c->p;
+  if (!p || p->llb_any || !c->r->tenant)
+    return;
+  int templated = 0;
+  for (size_t i = 0; i < p->llb_sources.n && !templated; i++)
+    templated = strstr(p->llb_sources.v[i], "${tenant}") != NULL;
+  if (!templated)
+    return;
+  char **v = bg_arena_alloc(&c->arena, p->llb_sources.n * sizeof *v);
+  if (!v)
+    return; /* patterns stay literal: "${tenant}" then matches nothing */
+  for (size_t i = 0; i < p->llb_sources.n; i++) {
+    char *x = bg_expand_tenant(p->llb_sources.v[i], c->r->tenant);
+    v[i] = x ? bg_arena_strdup(&c->arena, x) : NULL;
+    free(x);
+    if (!v[i])
+      return;
+  }
+  c->pview = *p;
+  c->pview.llb_sources.v = v;
+  c->pview.llb_sources.n = p->llb_sources.n;
+  c->p = &c->pview;
+}
+
 void bg_ictx_init(struct bg_ictx *c, struct bg_inspect *r)
 {
   memset(c, 0, sizeof *c);
   c->r = r;
   c->p = r->prof;
   bg_arena_init(&c->arena);
-  bg_fa_profile_view(c);
+  profile_view(c);
   snprintf(c->who, sizeof c->who, "tenant %s (profile %s)", r->tenant ? r->tenant : "?",
            r->prof && r->prof->name ? r->prof->name : "?");
 }

@@ -125,8 +125,6 @@ void bg_inspect_frontend_name(struct bg_ictx *c, const char *frontend);
  * the llb keys decide it (bg_inspect_power_attrs), not frontend_attrs.allow. */
 int bg_inspect_power_attr_key(const char *key);
 void bg_inspect_frontend_allowlist(struct bg_ictx *c, const char *frontend, struct bg_smap m, const char *field);
-/* ${tenant} in llb.sources: point c->p at a per-call view (frontend_attrs.c). */
-void bg_fa_profile_view(struct bg_ictx *c);
 void bg_inspect_cache_type(struct bg_ictx *c, int is_export, const char *type, const char *field);
 /* A request's own source-policy rules, refused when the profile has a
  * source policy (inspect_solve.c). */

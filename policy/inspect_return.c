@@ -1,6 +1,5 @@
 /*
- * inspect_return.c: what a frontend hands to the exporter besides refs, and
- * the source policies of LLBBridge.ResolveImageConfig and ResolveSourceMeta.
+ * inspect_return.c: what a frontend hands to the exporter besides refs.
  *
  * Result metadata (LLBBridge.Return result.metadata, and ExporterAttr of a
  * final LLBBridge.Solve, which BuildKit merges into the same map) reaches
@@ -155,42 +154,6 @@ int bg_inspect_bridge_return(struct bg_inspect *r, const uint8_t *msg, size_t le
     for (size_t i = 0; i < res->n_metadata && !c.stop; i++)
       bg_inspect_result_metadata(&c, res->metadata[i]->key, res->metadata[i]->value.data, res->metadata[i]->value.len,
                                  "Return.result.metadata");
-  }
-out:
-  bg_ictx_done(&c);
-  return r->grpc_status;
-}
-
-int bg_inspect_resolve_image_config(struct bg_inspect *r, const uint8_t *msg, size_t len)
-{
-  struct bg_ictx c;
-  bg_ictx_init(&c, r);
-  Moby__Buildkit__V1__Frontend__ResolveImageConfigRequest *q =
-      bg_ictx_unpack(&c, &moby__buildkit__v1__frontend__resolve_image_config_request__descriptor, msg, len, NULL);
-  if (!q)
-    goto out;
-  for (size_t i = 0; i < q->n_sourcepolicies && !c.stop; i++) {
-    char f[64];
-    snprintf(f, sizeof f, "ResolveImageConfig.SourcePolicies[%zu]", i);
-    bg_inspect_request_source_policy(&c, q->sourcepolicies[i]->n_rules, f);
-  }
-out:
-  bg_ictx_done(&c);
-  return r->grpc_status;
-}
-
-int bg_inspect_resolve_source_meta(struct bg_inspect *r, const uint8_t *msg, size_t len)
-{
-  struct bg_ictx c;
-  bg_ictx_init(&c, r);
-  Moby__Buildkit__V1__Frontend__ResolveSourceMetaRequest *q =
-      bg_ictx_unpack(&c, &moby__buildkit__v1__frontend__resolve_source_meta_request__descriptor, msg, len, NULL);
-  if (!q)
-    goto out;
-  for (size_t i = 0; i < q->n_sourcepolicies && !c.stop; i++) {
-    char f[64];
-    snprintf(f, sizeof f, "ResolveSourceMeta.SourcePolicies[%zu]", i);
-    bg_inspect_request_source_policy(&c, q->sourcepolicies[i]->n_rules, f);
   }
 out:
   bg_ictx_done(&c);

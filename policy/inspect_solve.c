@@ -292,6 +292,45 @@ static void merge_source_policy(struct bg_ictx *c, Moby__Buildkit__V1__Sourcepol
   bg_ictx_rewrite(c, field, NULL, w);
 }
 
+/* The source policies a frontend's lookups carry (LLBBridge.ResolveImageConfig
+ * and ResolveSourceMeta, field 8): refused like a Solve's own, so a lookup
+ * cannot resolve what the profile's policy would convert or deny. */
+int bg_inspect_resolve_image_config(struct bg_inspect *r, const uint8_t *msg, size_t len)
+{
+  struct bg_ictx c;
+  bg_ictx_init(&c, r);
+  Moby__Buildkit__V1__Frontend__ResolveImageConfigRequest *q =
+      bg_ictx_unpack(&c, &moby__buildkit__v1__frontend__resolve_image_config_request__descriptor, msg, len, NULL);
+  if (!q)
+    goto out;
+  for (size_t i = 0; i < q->n_sourcepolicies && !c.stop; i++) {
+    char f[64];
+    snprintf(f, sizeof f, "ResolveImageConfig.SourcePolicies[%zu]", i);
+    bg_inspect_request_source_policy(&c, q->sourcepolicies[i]->n_rules, f);
+  }
+out:
+  bg_ictx_done(&c);
+  return r->grpc_status;
+}
+
+int bg_inspect_resolve_source_meta(struct bg_inspect *r, const uint8_t *msg, size_t len)
+{
+  struct bg_ictx c;
+  bg_ictx_init(&c, r);
+  Moby__Buildkit__V1__Frontend__ResolveSourceMetaRequest *q =
+      bg_ictx_unpack(&c, &moby__buildkit__v1__frontend__resolve_source_meta_request__descriptor, msg, len, NULL);
+  if (!q)
+    goto out;
+  for (size_t i = 0; i < q->n_sourcepolicies && !c.stop; i++) {
+    char f[64];
+    snprintf(f, sizeof f, "ResolveSourceMeta.SourcePolicies[%zu]", i);
+    bg_inspect_request_source_policy(&c, q->sourcepolicies[i]->n_rules, f);
+  }
+out:
+  bg_ictx_done(&c);
+  return r->grpc_status;
+}
+
 /* ---- isolation of names ------------------------------------------------------------- */
 
 /* 25 characters of [0-9a-z] from the inspection's random source. */
