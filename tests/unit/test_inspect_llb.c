@@ -3,7 +3,9 @@
  * cgroup_parent), fields/op kinds/enum values the gateway does not know
  * (llb.unknown), tenant-scoped cache mounts, other tenants' images on a
  * Docker engine, image.resolvemode, and the same powers in NewContainer and
- * ExecProcess. */
+ * ExecProcess.  Then the rest of policy/inspect_llb.c (moved from
+ * test_inspect.c): op and source rules, CDI devices, local-session rekeying
+ * of the Definition, FrontendInputs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
