@@ -69,12 +69,20 @@ $(B)/libbuildgate.a: $(LIB_OBJ)
 $(BIN): $(B)/obj/gateway/main.o $(B)/libbuildgate.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/unit/%: tests/unit/%.c $(B)/libbuildgate.a $(wildcard tests/unit/*.h)
+# Every unit binary also links tests/unit/unit_env.c, which moves it into
+# this tree's tests/unit before main(), so it finds its fixtures when run by
+# hand from anywhere; BG_SRCDIR tells it where the tree is.
+$(B)/unit/%: tests/unit/%.c tests/unit/unit_env.c $(B)/libbuildgate.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libbuildgate.a $(LDLIBS) $(shell pkg-config --libs cmocka)
+	$(CC) $(CPPFLAGS) -DBG_SRCDIR='"$(CURDIR)"' $(CFLAGS) -o $@ $< tests/unit/unit_env.c $(B)/libbuildgate.a \
+	  $(LDLIBS) $(shell pkg-config --libs cmocka)
 
+# The binaries run from the repository root, and one of them once more from
+# /, so a test that depends on the working directory fails here.
+UNIT_ELSEWHERE := $(B)/unit/test_policy_call
 unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; (cd tests/unit && ../../$$t); done
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	@echo "== $(UNIT_ELSEWHERE), run from /"; cd / && $(abspath $(UNIT_ELSEWHERE))
 
 # libFuzzer targets are built with clang against the library sources compiled
 # with the same instrumentation; each runs on its seed corpus for FUZZ_SECONDS.

@@ -61,20 +61,18 @@ static json_t *jlist(const char *const *v, size_t n)
   return a;
 }
 
-static void now_rfc3339(char *buf, size_t len)
+static void rfc3339(const struct timespec *ts, char *buf, size_t len)
 {
-  struct timespec ts;
   struct tm tm;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
+  gmtime_r(&ts->tv_sec, &tm);
   size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+  snprintf(buf + n, len - n, ".%03ldZ", ts->tv_nsec / 1000000);
 }
 
 char *bg_audit_line(const struct bg_audit *a)
 {
   char ts[40];
-  now_rfc3339(ts, sizeof ts);
+  rfc3339(&a->time, ts, sizeof ts);
   json_t *o = json_object();
   if (!o)
     return NULL;

@@ -26,9 +26,75 @@
 #include <strings.h>
 #include <time.h>
 
-#include <zlib.h>
+#include "policy/dispatch.h"
+#include "policy/inspect.h"
+#include "policy/policy_int.h"
+#include "proto/grpc_encoding.h"
 
-#include "policy/call_int.h"
+#define BG_CALL_MAX_EDITS 8
+
+struct bg_conn {
+  struct bg_policy *p;
+  long tenant;      /* index in p->tenants, -1 until identified; then fixed for good */
+  const char *how;  /* static string */
+  /* What the transport says (cert, uid, ..., anonymous), for a native
+   * connection whose first call may still present a token (tenant.c). */
+  long transport;
+  const char *transport_how;
+  uint64_t id;
+  const struct bg_backend_facts *facts;
+  char *door;
+  char *peer;
+};
+
+struct bg_call {
+  struct bg_conn *c;
+  long tenant;
+  const char *how;
+  const struct bg_profile *prof;      /* NULL when denied before a tenant was known */
+  const struct bg_method *m;          /* NULL for methods outside the catalogue */
+  enum bg_mkind kind;
+  char *method;
+  struct timespec t0;
+  int begin_status;                   /* denial decided in bg_call_begin */
+  int oom;                            /* an isolation edit could not be made */
+  int msg_denied;
+  int facts_timed_out;                /* bg_call_facts_timeout: decide without backend facts */
+  int inspect_requests, inspect_responses;
+  int encoding;                       /* enum bg_grpc_enc (proto/grpc_encoding.h) */
+  char encname[32];
+  unsigned n_req, n_resp;
+  const char *decision;               /* static string */
+  char rule[200];
+  char reason[512];
+  struct bg_header_edit edits[BG_CALL_MAX_EDITS];
+  size_t n_edits;
+  struct bg_rewrite_rec *rewrites;
+  size_t n_rewrites;
+  /* summary for the audit record (malloc'd) */
+  char *ref, *session, *frontend;
+  char **exporters, **entitlements, **sources;
+  size_t n_exporters, n_entitlements, n_sources;
+};
+
+/* What an inspector made of one message. */
+struct bg_inspect_verdict {
+  int deny;
+  int grpc_status;
+  char rule[160];
+  char message[512];
+  int rewritten; /* the policy changes (or in audit mode would change) this message */
+  int need_facts; /* undecided until the backend facts are known: ask again */
+  int drop;      /* do not deliver this (response) message */
+  uint8_t *data; /* non-NULL: replacement bytes (malloc'd) */
+  size_t len;
+};
+
+static void bg_call_set_decision(struct bg_call *call, const char *decision, const char *rule, const char *reason);
+static int bg_call_add_rewrite(struct bg_call *call, const char *field, const char *old, const char *neu);
+static char *bg_call_audit(struct bg_call *call, int grpc_status, uint64_t bytes_in, uint64_t bytes_out);
+static void bg_call_free(struct bg_call *call);
+static int wants_messages(const struct bg_call *call, int response);
 
 /* ------------------------------------------------------------ policy refs */
 
@@ -63,6 +129,8 @@ static char *conn_audit(const struct bg_policy *p, uint64_t conn_id, const char 
   a.reason = reason;
   a.grpc_status = BG_GRPC_UNAUTHENTICATED;
   a.mode_audit = p ? p->audit_mode : 0;
+  const struct bg_env *env = bg_policy_env(p);
+  env->now(env->arg, CLOCK_REALTIME, &a.time);
   return bg_audit_line(&a);
 }
 
@@ -237,7 +305,7 @@ static int add_edit(struct bg_call *call, const char *name, char **values, size_
   return 0;
 }
 
-void bg_call_set_decision(struct bg_call *call, const char *decision, const char *rule, const char *reason)
+static void bg_call_set_decision(struct bg_call *call, const char *decision, const char *rule, const char *reason)
 {
   /* deny beats rewrite beats allow; the first deny's rule and reason stay. */
   static const char *const rank[] = {"allow", "would_rewrite", "rewrite", "would_deny", "deny", NULL};
@@ -470,7 +538,7 @@ static void filter_session_methods(struct bg_call *call, const struct bg_header 
   }
 }
 
-int bg_call_add_rewrite(struct bg_call *call, const char *field, const char *old, const char *neu)
+static int bg_call_add_rewrite(struct bg_call *call, const char *field, const char *old, const char *neu)
 {
   struct bg_rewrite_rec *nv = realloc(call->rewrites, (call->n_rewrites + 1) * sizeof *nv);
   if (!nv)
@@ -491,12 +559,13 @@ struct bg_call *bg_call_begin(struct bg_conn *c, const char *path, size_t pathle
   struct bg_call *call = calloc(1, sizeof *call);
   if (!call)
     return NULL;
-  clock_gettime(CLOCK_MONOTONIC, &call->t0);
+  const struct bg_env *env = bg_policy_env(c ? c->p : NULL);
+  env->now(env->arg, CLOCK_MONOTONIC, &call->t0);
   call->c = c;
   call->decision = "allow";
   call->tenant = c ? c->tenant : -1;
   call->how = c ? c->how : "";
-  call->encoding = BG_ENC_IDENTITY;
+  call->encoding = BG_GRPC_ENC_IDENTITY;
   size_t plen = pathlen > BG_MAX_PATH_LEN ? BG_MAX_PATH_LEN : pathlen;
   call->method = malloc(plen + 1);
   if (!call->method) {
@@ -604,12 +673,7 @@ struct bg_call *bg_call_begin(struct bg_conn *c, const char *path, size_t pathle
       size_t l = hdrs[i].valuelen < sizeof call->encname - 1 ? hdrs[i].valuelen : sizeof call->encname - 1;
       memcpy(call->encname, hdrs[i].value, l);
       call->encname[l] = '\0';
-      if (hdrs[i].valuelen == 8 && strncasecmp(hdrs[i].value, "identity", 8) == 0)
-        call->encoding = BG_ENC_IDENTITY;
-      else if (hdrs[i].valuelen == 4 && strncasecmp(hdrs[i].value, "gzip", 4) == 0)
-        call->encoding = BG_ENC_GZIP;
-      else
-        call->encoding = BG_ENC_OTHER;
+      call->encoding = bg_grpc_encoding_parse(hdrs[i].value, hdrs[i].valuelen);
     }
 
   enum bg_mkind kind = call->m ? call->m->kind : BG_MK_PLAIN;
@@ -655,8 +719,8 @@ struct bg_call *bg_call_begin(struct bg_conn *c, const char *path, size_t pathle
       if (hname_is(&hdrs[i], "buildkit-controlapi-buildid"))
         call->ref = hvalue(&hdrs[i]);
 
-  out->inspect_requests = bg_inspect_wants_requests(call);
-  out->inspect_responses = bg_inspect_wants_responses(call);
+  out->inspect_requests = wants_messages(call, 0);
+  out->inspect_responses = wants_messages(call, 1);
   call->inspect_requests = out->inspect_requests;
   call->inspect_responses = out->inspect_responses;
 
@@ -668,68 +732,174 @@ done:
 
 /* ------------------------------------------------------------- messages */
 
-static int gunzip(const uint8_t *in, size_t inlen, size_t max, uint8_t **out, size_t *outlen, int *too_big)
+/* ------------------------------------------------------- inspection */
+
+/* Does a row of the inspector table (dispatch.c) apply to this call's
+ * messages in this direction?  Only then does the gateway hand them over. */
+static int row_applies(const struct bg_inspector_row *row, const struct bg_call *call, int response)
 {
-  z_stream zs;
-  memset(&zs, 0, sizeof zs);
-  *too_big = 0;
-  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
-    return -1;
-  size_t cap = inlen * 4 < 4096 ? 4096 : inlen * 4;
-  if (cap > max + 1)
-    cap = max + 1;
-  uint8_t *buf = malloc(cap);
-  if (!buf) {
-    inflateEnd(&zs);
-    return -1;
-  }
-  zs.next_in = (Bytef *)in;
-  zs.avail_in = (uInt)inlen;
-  size_t have = 0;
-  int rc;
-  for (;;) {
-    zs.next_out = buf + have;
-    zs.avail_out = (uInt)(cap - have);
-    rc = inflate(&zs, Z_NO_FLUSH);
-    have = cap - zs.avail_out;
-    if (rc == Z_STREAM_END)
-      break;
-    if (rc != Z_OK && rc != Z_BUF_ERROR)
-      goto fail;
-    if (have > max) {
-      *too_big = 1;
-      goto fail;
-    }
-    if (zs.avail_out == 0) {
-      if (cap > max) {
-        *too_big = 1;
-        goto fail;
-      }
-      size_t nc = cap * 2 > max + 1 ? max + 1 : cap * 2;
-      uint8_t *nb = realloc(buf, nc);
-      if (!nb)
-        goto fail;
-      buf = nb;
-      cap = nc;
-    } else if (rc == Z_BUF_ERROR || zs.avail_in == 0) {
-      goto fail; /* truncated stream */
-    }
-  }
-  if (have > max) {
-    *too_big = 1;
-    goto fail;
-  }
-  /* Trailing bytes after the gzip member are not a valid message. */
-  if (zs.avail_in != 0)
-    goto fail;
-  inflateEnd(&zs);
-  *out = buf;
-  *outlen = have;
+  return row->kind == call->kind && row->response == response && (!row->when || row->when(call->prof));
+}
+
+static int wants_messages(const struct bg_call *call, int response)
+{
+  if (!call->prof)
+    return 0;
+  size_t n;
+  const struct bg_inspector_row *rows = bg_inspectors(&n);
+  for (size_t i = 0; i < n; i++)
+    if (row_applies(&rows[i], call, response))
+      return 1;
   return 0;
-fail:
-  inflateEnd(&zs);
-  free(buf);
-  return -1;
+}
+
+static void take_str(char **dst, char **src)
+{
+  if (!*dst && *src && **src) {
+    *dst = *src;
+    *src = NULL;
+  }
+}
+
+static void merge_list(char ***dst, size_t *n, const struct bg_strlist *src)
+{
+  for (size_t i = 0; i < src->n; i++) {
+    int seen = 0;
+    for (size_t k = 0; k < *n && !seen; k++)
+      seen = strcmp((*dst)[k], src->v[i]) == 0;
+    if (seen || *n >= 256)
+      continue;
+    char **nv = realloc(*dst, (*n + 1) * sizeof *nv);
+    if (!nv)
+      return;
+    *dst = nv;
+    if (((*dst)[*n] = strdup(src->v[i])))
+      (*n)++;
+  }
+}
+
+/* Fold one inspector's audit details into the call: the first message that
+ * names a thing wins; every rewrite is listed. */
+static void fold_details(struct bg_call *call, struct bg_inspect *r)
+{
+  take_str(&call->ref, &r->ref);
+  take_str(&call->session, &r->session);
+  take_str(&call->frontend, &r->frontend);
+  merge_list(&call->exporters, &call->n_exporters, &r->exporters);
+  merge_list(&call->entitlements, &call->n_entitlements, &r->entitlements);
+  merge_list(&call->sources, &call->n_sources, &r->sources);
+  for (size_t i = 0; i < r->n_rewrites; i++)
+    bg_call_add_rewrite(call, r->rewrites[i].field, r->rewrites[i].old_value, r->rewrites[i].new_value);
+}
+
+/* What one inspector's result means for the message: deny, drop, rewrite or
+ * pass, with the rule and message the client and the audit record see.  New
+ * bytes move from |r| to |v| (enforce mode only). */
+static void verdict_of(const struct bg_call *call, struct bg_inspect *r, struct bg_inspect_verdict *v)
+{
+  const struct bg_policy *p = call->c->p;
+  memset(v, 0, sizeof *v);
+  int status = p->audit_mode ? (r->would_deny ? (r->would_status ? r->would_status : BG_GRPC_PERMISSION_DENIED) : 0)
+                             : r->grpc_status;
+  if (!r->rule[0])
+    snprintf(v->rule, sizeof v->rule, "profiles.%s", call->prof->name);
+  else if (strcmp(r->rule, "decode") == 0)
+    snprintf(v->rule, sizeof v->rule, "%s", r->rule);
+  else
+    snprintf(v->rule, sizeof v->rule, "profiles.%s.%s", call->prof->name, r->rule);
+  if (status) {
+    v->deny = 1;
+    v->grpc_status = status;
+    if (status == BG_GRPC_INVALID_ARGUMENT)
+      snprintf(v->message, sizeof v->message, "buildgate: %.100s request could not be decoded: %.360s", call->method,
+               r->reason[0] ? r->reason : "malformed message");
+    else
+      snprintf(v->message, sizeof v->message, "buildgate: denied by rule %.100s: %.380s", v->rule,
+               r->reason[0] ? r->reason : "(no reason given)");
+  } else if (r->drop) {
+    v->drop = 1;
+    snprintf(v->message, sizeof v->message, "record of another tenant withheld");
+  } else if (r->n_rewrites || r->out) {
+    v->rewritten = 1;
+    if (r->reason[0]) {
+      snprintf(v->message, sizeof v->message, "%s", r->reason);
+    } else {
+      /* "rewrote Ref, Session, FrontendAttrs[attest:provenance]" */
+      size_t w = (size_t)snprintf(v->message, sizeof v->message, "rewrote");
+      for (size_t i = 0; i < r->n_rewrites && w < sizeof v->message - 1; i++) {
+        int k = snprintf(v->message + w, sizeof v->message - w, "%s %s", i ? "," : "", r->rewrites[i].field);
+        if (k < 0)
+          break;
+        w += (size_t)k;
+      }
+      if (!r->n_rewrites)
+        snprintf(v->message, sizeof v->message, "message rewritten by policy");
+    }
+    if (r->out && !p->audit_mode) {
+      v->data = r->out;
+      v->len = r->outlen;
+      r->out = NULL;
+    }
+  }
+}
+
+/* The most rows of the table that may apply to one message. */
+#define MAX_CHAIN 4
+
+/* Run every inspector row that applies to this message, in table order.  The
+ * first denial or drop decides; a rewrite hands its bytes to the next row and
+ * stands unless a later row rewrites again.  When any row must wait for
+ * backend facts nothing of this evaluation is kept (it runs again, whole,
+ * once facts are known); otherwise every row's audit details are folded into
+ * the call, in order. */
+static void inspect_message(struct bg_call *call, int response, const uint8_t *msg, size_t len,
+                            struct bg_inspect_verdict *v)
+{
+  memset(v, 0, sizeof *v);
+  const struct bg_policy *p = call->c->p;
+  size_t n;
+  const struct bg_inspector_row *rows = bg_inspectors(&n);
+  struct bg_inspect rs[MAX_CHAIN];
+  size_t nr = 0;
+  for (size_t i = 0; i < n && nr < MAX_CHAIN; i++) {
+    if (!row_applies(&rows[i], call, response))
+      continue;
+    struct bg_inspect *r = &rs[nr++];
+    bg_inspect_init(r, call->prof, p->tenants[call->tenant].name, p->audit_mode, call->c->facts);
+    r->facts_timed_out = call->facts_timed_out;
+    r->env = bg_policy_env(p);
+    rows[i].fn(r, msg, len);
+    if (r->need_facts) {
+      for (size_t k = 0; k < nr; k++)
+        bg_inspect_free(&rs[k]);
+      free(v->data);
+      memset(v, 0, sizeof *v);
+      v->need_facts = 1;
+      return;
+    }
+    struct bg_inspect_verdict one;
+    verdict_of(call, r, &one);
+    if (one.deny || one.drop) {
+      free(v->data);
+      *v = one;
+      break;
+    }
+    if (one.rewritten) {
+      if (one.data) {
+        free(v->data);
+        msg = one.data;
+        len = one.len;
+      } else {
+        one.data = v->data;
+        one.len = v->len;
+      }
+      *v = one;
+    }
+  }
+  for (size_t k = 0; k < nr; k++) {
+    fold_details(call, &rs[k]);
+    bg_inspect_free(&rs[k]);
+  }
 }
 
 /* Record a message-level denial; in audit mode the message passes. */
@@ -784,19 +954,19 @@ static void on_message(struct bg_call *call, int response, const uint8_t *msg, s
   uint8_t *plain = NULL;
   size_t plainlen = len;
   if (compressed) {
-    if (call->encoding == BG_ENC_IDENTITY) {
+    if (call->encoding == BG_GRPC_ENC_IDENTITY) {
       snprintf(m, sizeof m, "buildgate: compressed message on %s without a grpc-encoding", call->method);
       msg_deny(call, out, BG_GRPC_INVALID_ARGUMENT, "grpc-encoding", m);
       return;
     }
-    if (call->encoding == BG_ENC_OTHER) {
+    if (call->encoding == BG_GRPC_ENC_OTHER) {
       snprintf(m, sizeof m, "buildgate: grpc-encoding \"%.40s\" is not accepted on inspected method %s (use identity or gzip)",
                call->encname, call->method);
       msg_deny(call, out, BG_GRPC_UNIMPLEMENTED, "grpc-encoding", m);
       return;
     }
     int too_big = 0;
-    if (gunzip(msg, len, max, &plain, &plainlen, &too_big) < 0) {
+    if (bg_grpc_gunzip(msg, len, max, &plain, &plainlen, &too_big) < 0) {
       if (too_big) {
         snprintf(m, sizeof m, "buildgate: %s message inflates beyond %s (%zu)", call->method, rule, max);
         msg_deny(call, out, BG_GRPC_RESOURCE_EXHAUSTED, rule, m);
@@ -810,7 +980,7 @@ static void on_message(struct bg_call *call, int response, const uint8_t *msg, s
   }
   struct bg_inspect_verdict v;
   memset(&v, 0, sizeof v);
-  bg_inspect_dispatch(call, response, msg, plainlen, &v);
+  inspect_message(call, response, msg, plainlen, &v);
   int audit = call->c->p->audit_mode;
   if (v.need_facts) {
     /* Not a decision: the gateway holds the message and asks again. */
@@ -868,7 +1038,7 @@ static void strv_free(char **v, size_t n)
   free(v);
 }
 
-void bg_call_free(struct bg_call *call)
+static void bg_call_free(struct bg_call *call)
 {
   if (!call)
     return;
@@ -892,12 +1062,14 @@ void bg_call_free(struct bg_call *call)
   free(call);
 }
 
-char *bg_call_audit(struct bg_call *call, int grpc_status, uint64_t bytes_in, uint64_t bytes_out)
+static char *bg_call_audit(struct bg_call *call, int grpc_status, uint64_t bytes_in, uint64_t bytes_out)
 {
-  struct timespec t1;
-  clock_gettime(CLOCK_MONOTONIC, &t1);
   struct bg_conn *c = call->c;
+  const struct bg_env *env = bg_policy_env(c ? c->p : NULL);
+  struct timespec t1;
+  env->now(env->arg, CLOCK_MONOTONIC, &t1);
   struct bg_audit a = {0};
+  env->now(env->arg, CLOCK_REALTIME, &a.time);
   a.conn_id = c ? c->id : 0;
   a.tenant = c && call->tenant >= 0 ? c->p->tenants[call->tenant].name : NULL;
   a.identified_by = call->tenant >= 0 ? call->how : NULL;

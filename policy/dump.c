@@ -354,7 +354,7 @@ static void v_op(struct view *v, const char *p, const ProtobufCMessage *op, int 
   }
 }
 
-/* Each op is decoded the way inspect_definition() decodes it. */
+/* Each op is decoded the way bg_inspect_definition() decodes it. */
 static void v_definition(struct view *v, const char *p, const ProtobufCMessage *def, int depth)
 {
   if (!def)

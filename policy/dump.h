@@ -9,7 +9,7 @@
  *   - a repeated field or map X lists "X#" (the number of entries the reader
  *     sees) and its entries as "X[i]..." or "X[key]..."; a map whose key
  *     repeats lists the count of wire entries and the last value, which is
- *     the one the inspectors' smap_get() returns;
+ *     the one the inspectors' bg_smap_get() returns;
  *   - strings are what the inspectors read: protobuf-c's C string, up to the
  *     first NUL;
  *   - "~cache-imports..." and "~BUILDKIT_SYNTAX" are the readings of JSON and

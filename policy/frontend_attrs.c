@@ -217,7 +217,7 @@ static int forced_by_profile(const struct bg_profile *p, const char *key)
 
 /* A frontend image: the image the daemon runs as the frontend (or as a
  * helper).  It reads attrs nobody can list, so it must be pinned. */
-static void check_image(struct ictx *c, const char *key, const char *value, const char *f)
+static void check_image(struct bg_ictx *c, const char *key, const char *value, const char *f)
 {
   char ident[700];
   const char *ref = value;
@@ -229,14 +229,14 @@ static void check_image(struct ictx *c, const char *key, const char *value, cons
   if (!rl)
     return;
   if (!bg_fa_pinned(ref, rl)) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontend_attrs",
-              "%s: frontend image \"%.*s\" is not pinned by digest (@sha256:...); a frontend image reads attrs "
-              "the gateway cannot know, so %s may only run pinned ones",
-              f, (int)(rl > 200 ? 200 : rl), ref, ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontend_attrs",
+                 "%s: frontend image \"%.*s\" is not pinned by digest (@sha256:...); a frontend image reads attrs "
+                 "the gateway cannot know, so %s may only run pinned ones",
+                 f, (int)(rl > 200 ? 200 : rl), ref, bg_ictx_who(c));
     return;
   }
   bg_fa_image_ident(ref, rl, ident, sizeof ident);
-  inspect_source_ident(c, ident, f, -1);
+  bg_inspect_source_ident(c, ident, f, -1);
 }
 
 /* "git@host:path", "git://...", "github.com/..." -> a git:// identifier. */
@@ -259,33 +259,33 @@ static void git_ident(const char *v, char *ident, size_t n)
  * (DetectGitContext / DetectHTTPContext); anything else non-empty that
  * looks like neither is still checked, as a git remote, since the
  * detection rules changed between releases. */
-static void check_context_url(struct ictx *c, const char *v, const char *f)
+static void check_context_url(struct bg_ictx *c, const char *v, const char *f)
 {
   char ident[700];
   if (!v[0])
     return;
   if (strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0) {
-    inspect_source_ident(c, v, f, -1);
+    bg_inspect_source_ident(c, v, f, -1);
     const char *frag = strchr(v, '#');
     size_t end = frag ? (size_t)(frag - v) : strlen(v);
     if (!c->stop && end >= 4 && memcmp(v + end - 4, ".git", 4) == 0) {
       git_ident(v, ident, sizeof ident);
-      inspect_source_ident(c, ident, f, -1);
+      bg_inspect_source_ident(c, ident, f, -1);
     }
     return;
   }
   git_ident(v, ident, sizeof ident);
-  inspect_source_ident(c, ident, f, -1);
+  bg_inspect_source_ident(c, ident, f, -1);
 }
 
 /* context:<name> = <scheme>:<ref> (namedcontext.go: SplitN(v, ":", 2)). */
-static void check_named_context(struct ictx *c, const char *v, const char *f)
+static void check_named_context(struct bg_ictx *c, const char *v, const char *f)
 {
   char ident[700];
   const char *colon = strchr(v, ':');
   if (!colon) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontend_attrs", "%s: named context \"%.200s\" has no scheme (%s)", f,
-              v, ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontend_attrs", "%s: named context \"%.200s\" has no scheme (%s)", f,
+                 v, bg_ictx_who(c));
     return;
   }
   size_t sl = (size_t)(colon - v);
@@ -307,21 +307,21 @@ static void check_named_context(struct ictx *c, const char *v, const char *f)
   } else if ((sl == 5 && !memcmp(v, "local", 5)) || (sl == 5 && !memcmp(v, "input", 5))) {
     return; /* the caller's own session dir / a FrontendInputs definition (inspected) */
   } else {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontend_attrs", "%s: named context scheme \"%.*s\" is unknown (%s)", f,
-              (int)(sl > 40 ? 40 : sl), v, ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontend_attrs", "%s: named context scheme \"%.*s\" is unknown (%s)", f,
+                 (int)(sl > 40 ? 40 : sl), v, bg_ictx_who(c));
     return;
   }
-  inspect_source_ident(c, ident, f, -1);
+  bg_inspect_source_ident(c, ident, f, -1);
 }
 
 /* attest:sbom = CSV of k=v; generator=<image> picks the scanner, which runs
  * with the build result mounted.  Without one, the default scanner runs. */
-static void check_sbom(struct ictx *c, const char *v, const char *f)
+static void check_sbom(struct bg_ictx *c, const char *v, const char *f)
 {
   char ident[700];
   if (strchr(v, '"')) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontend_attrs",
-              "%s: quoted CSV in an attestation attr is not accepted by the gateway (%s)", f, ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontend_attrs",
+                 "%s: quoted CSV in an attestation attr is not accepted by the gateway (%s)", f, bg_ictx_who(c));
     return;
   }
   int any = 0;
@@ -331,7 +331,7 @@ static void check_sbom(struct ictx *c, const char *v, const char *f)
     if (n >= 10 && !strncmp(p, "generator=", 10)) {
       any = 1;
       bg_fa_image_ident(p + 10, n - 10, ident, sizeof ident);
-      inspect_source_ident(c, ident, f, -1);
+      bg_inspect_source_ident(c, ident, f, -1);
     }
     p += n;
     if (*p == ',')
@@ -340,7 +340,7 @@ static void check_sbom(struct ictx *c, const char *v, const char *f)
   if (!any && !c->stop) {
     static const char def[] = "docker/buildkit-syft-scanner:stable-1";
     bg_fa_image_ident(def, sizeof def - 1, ident, sizeof ident);
-    inspect_source_ident(c, ident, f, -1);
+    bg_inspect_source_ident(c, ident, f, -1);
   }
 }
 
@@ -364,7 +364,7 @@ static const struct bg_fa_entry *classify(const char *key, int *is_sbom)
   return bg_fa_lookup(key);
 }
 
-void inspect_frontend_allowlist(struct ictx *c, const char *frontend, struct bg_smap m, const char *field)
+void bg_inspect_frontend_allowlist(struct bg_ictx *c, const char *frontend, struct bg_smap m, const char *field)
 {
   const struct bg_profile *p = c->p;
   int dockerfile = !strcmp(frontend, "dockerfile.v0"), gateway = !strcmp(frontend, "gateway.v0");
@@ -380,13 +380,13 @@ void inspect_frontend_allowlist(struct ictx *c, const char *frontend, struct bg_
         count++, cur = (*m.v)[i]->value;
     if (!(count == 1 && !strcmp(cur, "pull"))) {
       snprintf(f, sizeof f, "%s[image-resolve-mode]", field);
-      ictx_rewrite(c, f, cur, "pull");
-      smap_set(c, m, "image-resolve-mode", "pull");
+      bg_ictx_rewrite(c, f, cur, "pull");
+      bg_smap_set(c, m, "image-resolve-mode", "pull");
     }
   }
   if (!frontend[0] || !bg_profile_restricted(p))
     return;
-  const char *ctxkey = smap_get(m, "contextkey");
+  const char *ctxkey = bg_smap_get(m, "contextkey");
   if (!ctxkey)
     ctxkey = "context";
   for (size_t i = 0; i < *m.n && !c->stop; i++) {
@@ -394,8 +394,8 @@ void inspect_frontend_allowlist(struct ictx *c, const char *frontend, struct bg_
     if (forced_by_profile(p, k))
       continue;
     /* One rule per power: an attr that restates an LLB power is granted by
-     * the llb key the LLB itself needs (inspect_power_attrs ran before). */
-    if (inspect_power_attr_key(k))
+     * the llb key the LLB itself needs (bg_inspect_power_attrs ran before). */
+    if (bg_inspect_power_attr_key(k))
       continue;
     snprintf(f, sizeof f, "%s[%s]", field, k);
     int sbom;
@@ -412,10 +412,10 @@ void inspect_frontend_allowlist(struct ictx *c, const char *frontend, struct bg_
       /* fall through */
     case BG_FA_UNKNOWN:
       if (!granted(p, k))
-        ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontend_attrs",
-                  "%s: frontend attr %s is %s (%s); not granted to %s (frontend_attrs.allow)", f, k,
-                  cls == BG_FA_POWER ? "a power" : "not in the gateway's catalogue",
-                  e ? e->what : "the frontend may turn it into anything", ictx_who(c));
+        bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontend_attrs",
+                     "%s: frontend attr %s is %s (%s); not granted to %s (frontend_attrs.allow)", f, k,
+                     cls == BG_FA_POWER ? "a power" : "not in the gateway's catalogue",
+                     e ? e->what : "the frontend may turn it into anything", bg_ictx_who(c));
       break;
     case BG_FA_SOURCE:
       switch (e->src) {
@@ -431,7 +431,7 @@ void inspect_frontend_allowlist(struct ictx *c, const char *frontend, struct bg_
             "docker/dockerfile-copy:v0.1.9@sha256:e8f159d3f00786604b93c675ee2783f8dc194bb565e61ca5788f6a6e9d304061";
         char ident[300];
         bg_fa_image_ident(img, sizeof img - 1, ident, sizeof ident);
-        inspect_source_ident(c, ident, f, -1);
+        bg_inspect_source_ident(c, ident, f, -1);
         break;
       }
       default: break; /* context handled above; resolve mode forced under isolate */
@@ -639,35 +639,4 @@ size_t bg_fa_notes(const struct bg_profile *pr, void (*warn)(void *arg, const ch
     n++;
   }
   return n;
-}
-
-/* ---- ${tenant} in source patterns ---------------------------------------------- */
-
-/* A pattern "docker-image://docker.io/${tenant}/..." lets each tenant name its own
- * images (and, with registry patterns, nothing else): the same source rules
- * then hold for LLB sources and for the sources frontend attrs name. */
-void bg_fa_profile_view(struct ictx *c)
-{
-  const struct bg_profile *p = c->p;
-  if (!p || p->llb_any || !c->r->tenant)
-    return;
-  int templated = 0;
-  for (size_t i = 0; i < p->llb_sources.n && !templated; i++)
-    templated = strstr(p->llb_sources.v[i], "${tenant}") != NULL;
-  if (!templated)
-    return;
-  char **v = bg_arena_alloc(&c->arena, p->llb_sources.n * sizeof *v);
-  if (!v)
-    return; /* patterns stay literal: "${tenant}" then matches nothing */
-  for (size_t i = 0; i < p->llb_sources.n; i++) {
-    char *x = bg_expand_tenant(p->llb_sources.v[i], c->r->tenant);
-    v[i] = x ? bg_arena_strdup(&c->arena, x) : NULL;
-    free(x);
-    if (!v[i])
-      return;
-  }
-  c->pview = *p;
-  c->pview.llb_sources.v = v;
-  c->pview.llb_sources.n = p->llb_sources.n;
-  c->p = &c->pview;
 }

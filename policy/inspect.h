@@ -79,6 +79,7 @@ struct bg_inspect {
   int audit_only;                        /* policy mode "audit" */
   const struct bg_backend_facts *facts;  /* may be NULL: backend unknown */
   int facts_timed_out;                   /* the gateway waited for facts and gave up */
+  const struct bg_env *env;              /* random source for generated refs; NULL: bg_env_system */
 
   /* out: decision */
   int grpc_status;                       /* 0 = allowed (always 0 when audit_only) */
@@ -142,6 +143,12 @@ int bg_isolate_status_request(struct bg_inspect *r, const uint8_t *msg, size_t l
 int bg_isolate_build_history_request(struct bg_inspect *r, const uint8_t *msg, size_t len);   /* Control.ListenBuildHistory */
 int bg_isolate_update_build_history(struct bg_inspect *r, const uint8_t *msg, size_t len);    /* Control.UpdateBuildHistory */
 int bg_isolate_build_history_event(struct bg_inspect *r, const uint8_t *msg, size_t len);     /* ListenBuildHistory response */
+/* LLBBridge.ResolveImageConfig (SessionID) and ResolveSourceMeta (the
+ * SourceOp's local.session / oci.session attrs): the session names in the
+ * request body are wrapped (isolate_bridge.c).  A message the schema check
+ * refuses is INVALID_ARGUMENT, rule "decode". */
+int bg_isolate_resolve_image_config(struct bg_inspect *r, const uint8_t *msg, size_t len);
+int bg_isolate_resolve_source_meta(struct bg_inspect *r, const uint8_t *msg, size_t len);
 /* Wrap / unwrap a bare name (header values such as the session UUID or the
  * buildkit-controlapi-buildid metadata).  malloc'd; NULL from unwrap when the
  * name is not the tenant's. */

@@ -105,27 +105,58 @@ void bg_arena_reset(struct bg_arena *a, struct bg_arena_mark m)
 
 /* ---- decisions -------------------------------------------------------------- */
 
-void ictx_init(struct ictx *c, struct bg_inspect *r)
+/* ${tenant} in llb.sources: point c->p at a per-call view with the patterns
+ * expanded.  A pattern "docker-image://docker.io/${tenant}/..." lets each
+ * tenant name its own images (and, with registry patterns, nothing else): the
+ * same source rules then hold for LLB sources and for the sources frontend
+ * attrs name. */
+static void profile_view(struct bg_ictx *c)
+{
+  const struct bg_profile *p = c->p;
+  if (!p || p->llb_any || !c->r->tenant)
+    return;
+  int templated = 0;
+  for (size_t i = 0; i < p->llb_sources.n && !templated; i++)
+    templated = strstr(p->llb_sources.v[i], "${tenant}") != NULL;
+  if (!templated)
+    return;
+  char **v = bg_arena_alloc(&c->arena, p->llb_sources.n * sizeof *v);
+  if (!v)
+    return; /* patterns stay literal: "${tenant}" then matches nothing */
+  for (size_t i = 0; i < p->llb_sources.n; i++) {
+    char *x = bg_expand_tenant(p->llb_sources.v[i], c->r->tenant);
+    v[i] = x ? bg_arena_strdup(&c->arena, x) : NULL;
+    free(x);
+    if (!v[i])
+      return;
+  }
+  c->pview = *p;
+  c->pview.llb_sources.v = v;
+  c->pview.llb_sources.n = p->llb_sources.n;
+  c->p = &c->pview;
+}
+
+void bg_ictx_init(struct bg_ictx *c, struct bg_inspect *r)
 {
   memset(c, 0, sizeof *c);
   c->r = r;
   c->p = r->prof;
   bg_arena_init(&c->arena);
-  bg_fa_profile_view(c);
+  profile_view(c);
   snprintf(c->who, sizeof c->who, "tenant %s (profile %s)", r->tenant ? r->tenant : "?",
            r->prof && r->prof->name ? r->prof->name : "?");
 }
 
-void ictx_done(struct ictx *c)
+void bg_ictx_done(struct bg_ictx *c)
 {
   if (c->arena.peak > c->r->decode_peak)
     c->r->decode_peak = c->arena.peak;
   bg_arena_destroy(&c->arena);
 }
 
-const char *ictx_who(struct ictx *c) { return c->who; }
+const char *bg_ictx_who(struct bg_ictx *c) { return c->who; }
 
-int ictx_deny(struct ictx *c, int status, const char *rule, const char *fmt, ...)
+int bg_ictx_deny(struct bg_ictx *c, int status, const char *rule, const char *fmt, ...)
 {
   struct bg_inspect *r = c->r;
   if (r->grpc_status || r->would_deny)
@@ -145,13 +176,13 @@ int ictx_deny(struct ictx *c, int status, const char *rule, const char *fmt, ...
   return 1;
 }
 
-int ictx_bad(struct ictx *c, const char *what)
+int bg_ictx_bad(struct bg_ictx *c, const char *what)
 {
   /* An undecodable message is refused even in audit mode: it cannot be
    * forwarded as "what the policy saw". */
   struct bg_inspect *r = c->r;
   if (c->stop)
-    return 1; /* the verdict (often a more precise ictx_check refusal) stands */
+    return 1; /* the verdict (often a more precise bg_ictx_check refusal) stands */
   r->grpc_status = BG_GRPC_INVALID_ARGUMENT;
   r->would_deny = 0;
   snprintf(r->rule, sizeof r->rule, "decode");
@@ -183,8 +214,8 @@ static int note_unknown(void *arg, const struct bg_pbcheck_unknown *u)
   return 0;
 }
 
-int ictx_check(struct ictx *c, const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t len,
-               const char *where)
+int bg_ictx_check(struct bg_ictx *c, const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t len,
+                  const char *where)
 {
   if (c->stop)
     return 0;
@@ -202,32 +233,36 @@ int ictx_check(struct ictx *c, const ProtobufCMessageDescriptor *d, const uint8_
     return 0;
   }
   if (x.first[0])
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_unknown",
-              "%s%s%s is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")", where ? where : "",
-              where ? ": " : "", x.first, ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_unknown",
+                 "%s%s%s is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")", where ? where : "",
+                 where ? ": " : "", x.first, bg_ictx_who(c));
   return !c->stop;
 }
 
-void *ictx_unpack(struct ictx *c, const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t len,
+void *bg_ictx_unpack(struct bg_ictx *c, const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t len,
                   const char *where)
 {
-  if (!ictx_check(c, d, msg, len, where))
+  if (!bg_ictx_check(c, d, msg, len, where))
     return NULL;
   void *m = protobuf_c_message_unpack(d, &c->arena.pc, len, msg);
   if (!m) {
     char what[200];
     snprintf(what, sizeof what, "%.100s%s%s", where ? where : "", where ? ": " : "", d->name);
-    ictx_bad(c, what);
+    bg_ictx_bad(c, what);
   }
   return m;
 }
 
 #define BG_MAX_REWRITES 256
 
-void ictx_rewrite(struct ictx *c, const char *field, const char *oldv, const char *newv)
+void bg_ictx_rewrite(struct bg_ictx *c, const char *field, const char *oldv, const char *newv)
 {
-  struct bg_inspect *r = c->r;
   c->changed = 1;
+  bg_inspect_add_rewrite(c->r, field, oldv, newv);
+}
+
+void bg_inspect_add_rewrite(struct bg_inspect *r, const char *field, const char *oldv, const char *newv)
+{
   if (r->n_rewrites >= BG_MAX_REWRITES)
     return;
   if (r->n_rewrites % 16 == 0) {
@@ -281,13 +316,13 @@ int bg_msg_valid(const ProtobufCMessage *m, int depth)
   return 1;
 }
 
-void ictx_finish(struct ictx *c, const ProtobufCMessage *m)
+void bg_ictx_finish(struct bg_ictx *c, const ProtobufCMessage *m)
 {
   struct bg_inspect *r = c->r;
   if (!c->changed || r->grpc_status || r->audit_only || r->would_deny)
     return;
   if (!bg_msg_valid(m, 0)) {
-    ictx_bad(c, "message (field number 0)");
+    bg_ictx_bad(c, "message (field number 0)");
     return;
   }
   size_t n = protobuf_c_message_get_packed_size(m);
@@ -408,7 +443,7 @@ int bg_entitlement_granted(const struct bg_profile *p, const char *ent)
 
 /* ---- string maps -------------------------------------------------------------- */
 
-const char *smap_get(struct bg_smap m, const char *key)
+const char *bg_smap_get(struct bg_smap m, const char *key)
 {
   const char *v = NULL;
   for (size_t i = 0; i < *m.n; i++)
@@ -417,13 +452,13 @@ const char *smap_get(struct bg_smap m, const char *key)
   return v;
 }
 
-void smap_remove_at(struct bg_smap m, size_t i)
+void bg_smap_remove_at(struct bg_smap m, size_t i)
 {
   memmove(&(*m.v)[i], &(*m.v)[i + 1], (*m.n - i - 1) * sizeof **m.v);
   (*m.n)--;
 }
 
-void smap_append(struct ictx *c, struct bg_smap m, const char *key, const char *value)
+void bg_smap_append(struct bg_ictx *c, struct bg_smap m, const char *key, const char *value)
 {
   struct bg_kv_entry *e = bg_arena_alloc(&c->arena, m.entry_desc->sizeof_message);
   struct bg_kv_entry **nv = bg_arena_alloc(&c->arena, (*m.n + 1) * sizeof *nv);
@@ -439,19 +474,19 @@ void smap_append(struct ictx *c, struct bg_smap m, const char *key, const char *
   (*m.n)++;
 }
 
-void smap_set(struct ictx *c, struct bg_smap m, const char *key, const char *value)
+void bg_smap_set(struct bg_ictx *c, struct bg_smap m, const char *key, const char *value)
 {
   for (size_t i = *m.n; i-- > 0;)
     if (strcmp((*m.v)[i]->key, key) == 0)
-      smap_remove_at(m, i);
-  smap_append(c, m, key, value);
+      bg_smap_remove_at(m, i);
+  bg_smap_append(c, m, key, value);
 }
 
 /* Entry by entry, in order.  A map compared by lookups is one-sided: with a
  * duplicated key on one side, {name:x, name:x} "equals" {name:x, store:false}
  * when only the first side's keys are looked up in the second.  Equal
  * sequences are equal maps to every reader, Go's last-wins included. */
-int smap_equal(struct bg_smap a, struct bg_smap b)
+int bg_smap_equal(struct bg_smap a, struct bg_smap b)
 {
   if (*a.n != *b.n)
     return 0;

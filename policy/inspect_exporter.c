@@ -1,5 +1,5 @@
 /*
- * inspect_exporter.c: exporter rules (type allow-list, attr deny/delete/set,
+ * bg_inspect_exporter.c: exporter rules (type allow-list, attr deny/delete/set,
  * name_prefix, push registries) and the docker-reference "escape" rules.
  *
  * What "escaping the prefix" means (name_prefix, after ${tenant} expansion):
@@ -151,7 +151,7 @@ static const struct bg_exporter_rule *find_rule(const struct bg_profile *p, cons
 
 /* Rewrite every name of a comma-separated list; returns arena string, or
  * NULL after a denial. */
-static char *prefix_names(struct ictx *c, const char *value, const char *prefix, const char *field,
+static char *prefix_names(struct bg_ictx *c, const char *value, const char *prefix, const char *field,
                           int single)
 {
   size_t cap = strlen(value) * 2 + strlen(prefix) * 8 + 16, len = 0;
@@ -176,9 +176,9 @@ static char *prefix_names(struct ictx *c, const char *value, const char *prefix,
     const char *why = NULL;
     char *n = bg_exporter_prefix_name(tok, prefix, &why);
     if (!n) {
-      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporter_name",
-                "%s: image name \"%s\" is refused (%s; names must stay under \"%s\") for %s", field, tok,
-                why, prefix, ictx_who(c));
+      bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporter_name",
+                   "%s: image name \"%s\" is refused (%s; names must stay under \"%s\") for %s", field, tok,
+                   why, prefix, bg_ictx_who(c));
       free(out);
       free(copy);
       return NULL;
@@ -207,16 +207,16 @@ static char *prefix_names(struct ictx *c, const char *value, const char *prefix,
   return res;
 }
 
-static void check_push(struct ictx *c, const struct bg_attr_rules *ar, struct bg_smap attrs,
+static void check_push(struct bg_ictx *c, const struct bg_attr_rules *ar, struct bg_smap attrs,
                        const char *type, const char *field)
 {
-  const char *push = smap_get(attrs, "push");
+  const char *push = bg_smap_get(attrs, "push");
   /* The image exporter reads an empty "push" as true (containerimage
    * export.go, v0.8 to now: `if v == "" { i.push = true }`), then
    * strconv.ParseBool. */
   if (!push || !(push[0] == 0 || parse_bool_true(push)) || ar->push_any)
     return;
-  const char *names = smap_get(attrs, "name");
+  const char *names = bg_smap_get(attrs, "name");
   char *copy = strdup(names ? names : "");
   if (!copy)
     return;
@@ -229,8 +229,8 @@ static void check_push(struct ictx *c, const struct bg_attr_rules *ar, struct bg
     char host[256];
     bg_ref_registry(tok, host, sizeof host);
     if (!bg_list_glob(&ar->push_registries, host)) {
-      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporter_push",
-                "%s: push of \"%s\" to registry %s is not allowed for %s", field, tok, host, ictx_who(c));
+      bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporter_push",
+                   "%s: push of \"%s\" to registry %s is not allowed for %s", field, tok, host, bg_ictx_who(c));
       break;
     }
   }
@@ -238,15 +238,15 @@ static void check_push(struct ictx *c, const struct bg_attr_rules *ar, struct bg
 }
 
 /* Deny/delete/set over a string map (shared with frontend attrs). */
-void apply_attr_rules(struct ictx *c, const struct bg_attr_rules *ar, struct bg_smap m,
-                      const char *field, const char *rule)
+void bg_apply_attr_rules(struct bg_ictx *c, const struct bg_attr_rules *ar, struct bg_smap m,
+                         const char *field, const char *rule)
 {
   char f[320];
   for (size_t i = 0; i < *m.n; i++) {
     const char *k = (*m.v)[i]->key;
     if (bg_list_glob(&ar->deny, k)) {
-      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, rule, "%s: attribute %s is denied for %s", field, k,
-                ictx_who(c));
+      bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, rule, "%s: attribute %s is denied for %s", field, k,
+                   bg_ictx_who(c));
       return;
     }
   }
@@ -254,8 +254,8 @@ void apply_attr_rules(struct ictx *c, const struct bg_attr_rules *ar, struct bg_
     const char *k = (*m.v)[i]->key;
     if (bg_list_glob(&ar->del, k)) {
       snprintf(f, sizeof f, "%s[%s]", field, k);
-      ictx_rewrite(c, f, (*m.v)[i]->value, NULL);
-      smap_remove_at(m, i);
+      bg_ictx_rewrite(c, f, (*m.v)[i]->value, NULL);
+      bg_smap_remove_at(m, i);
     }
   }
   for (size_t s = 0; s < ar->set.n; s++) {
@@ -270,15 +270,15 @@ void apply_attr_rules(struct ictx *c, const struct bg_attr_rules *ar, struct bg_
         count++, cur = (*m.v)[i]->value;
     if (!(count == 1 && strcmp(cur, want) == 0)) {
       snprintf(f, sizeof f, "%s[%s]", field, k);
-      ictx_rewrite(c, f, cur, want);
-      smap_set(c, m, k, want);
+      bg_ictx_rewrite(c, f, cur, want);
+      bg_smap_set(c, m, k, want);
     }
     free(want);
   }
 }
 
-void inspect_exporter(struct ictx *c, const char *type, struct bg_smap attrs, const char *field,
-                      const char *attrs_field)
+void bg_inspect_exporter(struct bg_ictx *c, const char *type, struct bg_smap attrs, const char *field,
+                         const char *attrs_field)
 {
   const struct bg_profile *p = c->p;
   bg_strlist_add(&c->r->exporters, type, 16);
@@ -286,13 +286,13 @@ void inspect_exporter(struct ictx *c, const char *type, struct bg_smap attrs, co
     return;
   const struct bg_exporter_rule *rule = find_rule(p, type);
   if (!rule) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporters", "%s: exporter type \"%s\" is not allowed for %s",
-              field, type, ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporters", "%s: exporter type \"%s\" is not allowed for %s",
+                 field, type, bg_ictx_who(c));
     return;
   }
   const struct bg_attr_rules *ar = &rule->attrs;
   const char *af = attrs_field;
-  apply_attr_rules(c, ar, attrs, af, "exporter_attrs");
+  bg_apply_attr_rules(c, ar, attrs, af, "exporter_attrs");
   if (c->stop)
     return;
   if (ar->name_prefix) {
@@ -311,7 +311,7 @@ void inspect_exporter(struct ictx *c, const char *type, struct bg_smap attrs, co
         if (!nv)
           break;
         if (strcmp(nv, e->value) != 0) {
-          ictx_rewrite(c, f, e->value, nv);
+          bg_ictx_rewrite(c, f, e->value, nv);
           e->value = nv;
         }
       }

@@ -55,7 +55,7 @@ struct bg_smap {
 #define BG_SMAP(countp, arrp, desc) \
   ((struct bg_smap){(countp), (struct bg_kv_entry ***)(arrp), (desc)})
 
-struct ictx {
+struct bg_ictx {
   struct bg_inspect *r;
   const struct bg_profile *p;
   struct bg_arena arena;
@@ -70,15 +70,18 @@ struct ictx {
   struct bg_strlist pview_sources;
 };
 
-void ictx_init(struct ictx *c, struct bg_inspect *r);
-void ictx_done(struct ictx *c);
+void bg_ictx_init(struct bg_ictx *c, struct bg_inspect *r);
+void bg_ictx_done(struct bg_ictx *c);
 /* Record a violation (first one wins).  Returns 1. */
-int ictx_deny(struct ictx *c, int status, const char *rule, const char *fmt, ...)
+int bg_ictx_deny(struct bg_ictx *c, int status, const char *rule, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-int ictx_bad(struct ictx *c, const char *what); /* INVALID_ARGUMENT; no-op once stopped */
-void ictx_rewrite(struct ictx *c, const char *field, const char *oldv, const char *newv);
+int bg_ictx_bad(struct bg_ictx *c, const char *what); /* INVALID_ARGUMENT; no-op once stopped */
+void bg_ictx_rewrite(struct bg_ictx *c, const char *field, const char *oldv, const char *newv);
+/* The same on a bare result, for inspectors that need no decoding context
+ * (isolate_bridge.c).  At most 256 rewrites are listed. */
+void bg_inspect_add_rewrite(struct bg_inspect *r, const char *field, const char *oldv, const char *newv);
 /* Pack |m| into r->out when changed, not denied and not audit-only. */
-void ictx_finish(struct ictx *c, const ProtobufCMessage *m);
+void bg_ictx_finish(struct bg_ictx *c, const ProtobufCMessage *m);
 /* Validate |len| bytes as a |d| (proto/pbcheck.h) before protobuf-c may
  * unpack them.  Returns 1 when they may be unpacked.  A refusal is
  * INVALID_ARGUMENT, rule "decode", the reason naming the field ("<where>: "
@@ -86,16 +89,16 @@ void ictx_finish(struct ictx *c, const ProtobufCMessage *m);
  * LLB messages (package pb) are denied as rule "llb_unknown" unless
  * bg_llb_unknown_allowed(profile); in audit mode that denial is recorded and 1 is
  * returned. */
-int ictx_check(struct ictx *c, const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t len,
-               const char *where);
-/* ictx_check, then protobuf-c's unpack into the arena: the only way the
+int bg_ictx_check(struct bg_ictx *c, const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t len,
+                  const char *where);
+/* bg_ictx_check, then protobuf-c's unpack into the arena: the only way the
  * inspectors decode.  NULL when refused (the verdict is set). */
-void *ictx_unpack(struct ictx *c, const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t len,
+void *bg_ictx_unpack(struct bg_ictx *c, const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t len,
                   const char *where);
 /* 0 when a decoded tree holds something protobuf-c would re-encode badly. */
 int bg_msg_valid(const ProtobufCMessage *m, int depth);
 /* Tenant and profile, for messages: "tenant ci (profile builder)". */
-const char *ictx_who(struct ictx *c);
+const char *bg_ictx_who(struct bg_ictx *c);
 
 /* strings and lists */
 int bg_list_glob(const struct bg_strlist *l, const char *s);       /* any pattern matches */
@@ -103,73 +106,71 @@ void bg_strlist_add(struct bg_strlist *l, const char *s, size_t cap); /* malloc'
 int bg_entitlement_granted(const struct bg_profile *p, const char *ent);
 
 /* string maps */
-const char *smap_get(struct bg_smap m, const char *key);   /* last entry wins, as in Go */
-void smap_remove_at(struct bg_smap m, size_t i);
-void smap_append(struct ictx *c, struct bg_smap m, const char *key, const char *value);
+const char *bg_smap_get(struct bg_smap m, const char *key);   /* last entry wins, as in Go */
+void bg_smap_remove_at(struct bg_smap m, size_t i);
+void bg_smap_append(struct bg_ictx *c, struct bg_smap m, const char *key, const char *value);
 /* Set key to value (arena copy); returns previous value of the last entry or
  * NULL; dedups duplicates.  Does not record a rewrite. */
-void smap_set(struct ictx *c, struct bg_smap m, const char *key, const char *value);
-int smap_equal(struct bg_smap a, struct bg_smap b); /* same entries in the same order */
+void bg_smap_set(struct bg_ictx *c, struct bg_smap m, const char *key, const char *value);
+int bg_smap_equal(struct bg_smap a, struct bg_smap b); /* same entries in the same order */
 
 /* Frontend attrs / FrontendOpt: deny, delete, set, local-sessionid:* wrap,
  * cache-imports / cache-from checks, frontend images (source, BUILDKIT_SYNTAX). */
-void inspect_frontend_attrs(struct ictx *c, const char *frontend, struct bg_smap m, const char *field);
-void inspect_frontend_name(struct ictx *c, const char *frontend);
+void bg_inspect_frontend_attrs(struct bg_ictx *c, const char *frontend, struct bg_smap m, const char *field);
+void bg_inspect_frontend_name(struct bg_ictx *c, const char *frontend);
 /* The catalogue allow-list, source attrs and forced image-resolve-mode
  * (frontend_attrs.c); called after the deny/delete/set rules. */
 /* 1 for a frontend attr that restates an LLB power (add-hosts, hostname,
  * ulimit, cgroup-parent, force-network-mode, BUILDKIT_SANDBOX_HOSTNAME):
- * the llb keys decide it (inspect_power_attrs), not frontend_attrs.allow. */
-int inspect_power_attr_key(const char *key);
-void inspect_frontend_allowlist(struct ictx *c, const char *frontend, struct bg_smap m, const char *field);
-/* ${tenant} in llb.sources: point c->p at a per-call view (frontend_attrs.c). */
-void bg_fa_profile_view(struct ictx *c);
-void inspect_cache_type(struct ictx *c, int is_export, const char *type, const char *field);
+ * the llb keys decide it (bg_inspect_power_attrs), not frontend_attrs.allow. */
+int bg_inspect_power_attr_key(const char *key);
+void bg_inspect_frontend_allowlist(struct bg_ictx *c, const char *frontend, struct bg_smap m, const char *field);
+void bg_inspect_cache_type(struct bg_ictx *c, int is_export, const char *type, const char *field);
 /* A request's own source-policy rules, refused when the profile has a
  * source policy (inspect_solve.c). */
-void inspect_request_source_policy(struct ictx *c, size_t n_rules, const char *field);
+void bg_inspect_request_source_policy(struct bg_ictx *c, size_t n_rules, const char *field);
 /* Result metadata the exporter reads (LLBBridge.Return, ExporterAttr):
  * checked like an exporter attr (inspect_return.c).  value is (ptr, len). */
-void inspect_result_metadata(struct ictx *c, const char *key, const uint8_t *value, size_t len, const char *field);
+void bg_inspect_result_metadata(struct bg_ictx *c, const char *key, const uint8_t *value, size_t len, const char *field);
 /* Go's base64.StdEncoding for JSON []byte values; out has room for n bytes.
  * Returns the length or -1. */
 long bg_base64_std_decode(const char *in, size_t n, uint8_t *out);
 
 /* LLB (inspect_llb.c) */
-void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field);
+void bg_inspect_definition(struct bg_ictx *c, Pb__Definition *def, const char *field);
 /* Source attrs (LLB SourceOp or source-policy update): power checks and
  * isolate wrapping.  apply=0: only report (1) whether a wrap is needed;
  * apply=1: wrap and record the rewrites.  Returns 1 if (it would be) changed. */
 /* ident: the source's identifier (NULL when not known, as in a CONVERT
  * update that keeps it): under isolate a local:// source gets a tenant
  * local.unique (see inspect_llb.c). */
-int inspect_source_attrs(struct ictx *c, struct bg_smap m, const char *ident, const char *field, int apply);
+int bg_inspect_source_attrs(struct bg_ictx *c, struct bg_smap m, const char *ident, const char *field, int apply);
 /* Field names: fld alone (idx < 0) or "<fld>.def[<idx>]", formatted lazily. */
 const char *bg_op_field(char *buf, size_t n, const char *fld, long idx);
-void inspect_source_ident(struct ictx *c, const char *ident, const char *fld, long idx);
-void inspect_network(struct ictx *c, int mode, const char *fld, long idx);
-void inspect_security(struct ictx *c, int mode, const char *fld, long idx);
-void inspect_mount_type(struct ictx *c, int type, const char *fld, long idx);
+void bg_inspect_source_ident(struct bg_ictx *c, const char *ident, const char *fld, long idx);
+void bg_inspect_network(struct bg_ictx *c, int mode, const char *fld, long idx);
+void bg_inspect_security(struct bg_ictx *c, int mode, const char *fld, long idx);
+void bg_inspect_mount_type(struct bg_ictx *c, int type, const char *fld, long idx);
 /* ExecOp.Meta powers (llb.extra_hosts, hostname, ulimit, cgroup_parent). */
 enum bg_llb_power { BG_POWER_EXTRA_HOSTS, BG_POWER_HOSTNAME, BG_POWER_ULIMIT, BG_POWER_CGROUP_PARENT };
-void inspect_power(struct ictx *c, enum bg_llb_power pw, const char *fld, long idx);
-void inspect_meta(struct ictx *c, const Pb__Meta *m, const char *fld, long idx);
+void bg_inspect_power(struct bg_ictx *c, enum bg_llb_power pw, const char *fld, long idx);
+void bg_inspect_meta(struct bg_ictx *c, const Pb__Meta *m, const char *fld, long idx);
 /* Frontend attrs restating LLB powers (add-hosts, hostname, ulimit,
  * cgroup-parent, force-network-mode) checked as those powers. */
-void inspect_power_attrs(struct ictx *c, struct bg_smap m, const char *field);
+void bg_inspect_power_attrs(struct bg_ictx *c, struct bg_smap m, const char *field);
 /* Unknown fields / op kinds / enum values inside m (llb.unknown). */
 /* Under isolate, namespace every cache mount's CacheOpt.ID (empty: the dest). */
-int wrap_cache_mounts(struct ictx *c, Pb__Mount **mounts, size_t n, const char *field, int apply);
+int bg_wrap_cache_mounts(struct bg_ictx *c, Pb__Mount **mounts, size_t n, const char *field, int apply);
 
 /* Isolation (inspect_isolate.c): force build-arg:BUILDKIT_CACHE_MOUNT_NS. */
-void isolate_cache_ns(struct ictx *c, const char *frontend, struct bg_smap m, const char *field);
+void bg_isolate_cache_ns(struct bg_ictx *c, const char *frontend, struct bg_smap m, const char *field);
 
-/* Exporters (inspect_exporter.c) */
-void apply_attr_rules(struct ictx *c, const struct bg_attr_rules *ar, struct bg_smap m,
-                      const char *field, const char *rule);
+/* Exporters (bg_inspect_exporter.c) */
+void bg_apply_attr_rules(struct bg_ictx *c, const struct bg_attr_rules *ar, struct bg_smap m,
+                         const char *field, const char *rule);
 /* field names the exporter ("Exporters[1]"), attrs_field its attrs map. */
-void inspect_exporter(struct ictx *c, const char *type, struct bg_smap attrs, const char *field,
-                      const char *attrs_field);
+void bg_inspect_exporter(struct bg_ictx *c, const char *type, struct bg_smap attrs, const char *field,
+                         const char *attrs_field);
 /* Name rules, exposed for tests of the escape logic: returns malloc'd new
  * name, or NULL with *why set when the name is refused. */
 char *bg_exporter_prefix_name(const char *name, const char *prefix, const char **why);

@@ -43,14 +43,14 @@ char *bg_isolate_unwrap(const struct bg_profile *prof, const char *tenant, const
  * no isolated Solve can have (the gateway gives every ref-less Solve a
  * wrapped ref) but a non-isolated tenant's can: it is refused, as no client
  * sends it (buildctl and buildx watch and update the refs they solved). */
-static void wrap_ref(struct ictx *c, char **slot, const char *field, int empty_ok)
+static void wrap_ref(struct bg_ictx *c, char **slot, const char *field, int empty_ok)
 {
   if (!c->p->isolate)
     return;
   if (!(*slot)[0]) {
     if (!empty_ok)
-      ictx_deny(c, BG_GRPC_INVALID_ARGUMENT, "isolate",
-                "%s: an empty build ref names no build of %s (isolate: refs are per tenant)", field, ictx_who(c));
+      bg_ictx_deny(c, BG_GRPC_INVALID_ARGUMENT, "isolate",
+                   "%s: an empty build ref names no build of %s (isolate: refs are per tenant)", field, bg_ictx_who(c));
     return;
   }
   char *w = bg_ns_wrap(c->r->tenant, *slot);
@@ -58,7 +58,7 @@ static void wrap_ref(struct ictx *c, char **slot, const char *field, int empty_o
     return;
   free(c->r->ref);
   c->r->ref = strdup(*slot);
-  ictx_rewrite(c, field, *slot, w);
+  bg_ictx_rewrite(c, field, *slot, w);
   *slot = bg_arena_strdup(&c->arena, w);
   free(w);
 }
@@ -69,12 +69,12 @@ static void wrap_ref(struct ictx *c, char **slot, const char *field, int empty_o
  * under isolate the namespace is forced to the tenant's: the tenant's own
  * value, wrapped like a session ID.  Only for a request that names a frontend
  * (an LLBBridge.Solve without one ignores its FrontendOpt). */
-void isolate_cache_ns(struct ictx *c, const char *frontend, struct bg_smap m, const char *field)
+void bg_isolate_cache_ns(struct bg_ictx *c, const char *frontend, struct bg_smap m, const char *field)
 {
   static const char key[] = "build-arg:BUILDKIT_CACHE_MOUNT_NS";
   if (!c->p->isolate || !frontend[0] || c->stop)
     return;
-  const char *cur = smap_get(m, key);
+  const char *cur = bg_smap_get(m, key);
   char *w = bg_ns_wrap(c->r->tenant, cur ? cur : "");
   if (!w || !w[0]) {
     free(w);
@@ -86,66 +86,66 @@ void isolate_cache_ns(struct ictx *c, const char *frontend, struct bg_smap m, co
   if (!(count == 1 && strcmp(cur, w) == 0)) {
     char f[300];
     snprintf(f, sizeof f, "%s[%s]", field, key);
-    ictx_rewrite(c, f, cur, w);
-    smap_set(c, m, key, w);
+    bg_ictx_rewrite(c, f, cur, w);
+    bg_smap_set(c, m, key, w);
   }
   free(w);
 }
 
 int bg_isolate_status_request(struct bg_inspect *r, const uint8_t *msg, size_t len)
 {
-  struct ictx c;
-  ictx_init(&c, r);
-  Moby__Buildkit__V1__StatusRequest *q = ictx_unpack(&c, &moby__buildkit__v1__status_request__descriptor, msg, len, NULL);
+  struct bg_ictx c;
+  bg_ictx_init(&c, r);
+  Moby__Buildkit__V1__StatusRequest *q = bg_ictx_unpack(&c, &moby__buildkit__v1__status_request__descriptor, msg, len, NULL);
   if (!q)
-    ictx_bad(&c, "moby.buildkit.v1.StatusRequest");
+    bg_ictx_bad(&c, "moby.buildkit.v1.StatusRequest");
   else {
     wrap_ref(&c, &q->ref, "StatusRequest.Ref", 0);
-    ictx_finish(&c, &q->base);
+    bg_ictx_finish(&c, &q->base);
   }
-  ictx_done(&c);
+  bg_ictx_done(&c);
   return r->grpc_status;
 }
 
 int bg_isolate_build_history_request(struct bg_inspect *r, const uint8_t *msg, size_t len)
 {
-  struct ictx c;
-  ictx_init(&c, r);
-  Moby__Buildkit__V1__BuildHistoryRequest *q = ictx_unpack(&c, &moby__buildkit__v1__build_history_request__descriptor, msg, len, NULL);
+  struct bg_ictx c;
+  bg_ictx_init(&c, r);
+  Moby__Buildkit__V1__BuildHistoryRequest *q = bg_ictx_unpack(&c, &moby__buildkit__v1__build_history_request__descriptor, msg, len, NULL);
   if (!q)
-    ictx_bad(&c, "moby.buildkit.v1.BuildHistoryRequest");
+    bg_ictx_bad(&c, "moby.buildkit.v1.BuildHistoryRequest");
   else {
     wrap_ref(&c, &q->ref, "Ref", 1);
-    ictx_finish(&c, &q->base);
+    bg_ictx_finish(&c, &q->base);
   }
-  ictx_done(&c);
+  bg_ictx_done(&c);
   return r->grpc_status;
 }
 
 int bg_isolate_update_build_history(struct bg_inspect *r, const uint8_t *msg, size_t len)
 {
-  struct ictx c;
-  ictx_init(&c, r);
+  struct bg_ictx c;
+  bg_ictx_init(&c, r);
   Moby__Buildkit__V1__UpdateBuildHistoryRequest *q =
-      ictx_unpack(&c, &moby__buildkit__v1__update_build_history_request__descriptor, msg, len, NULL);
+      bg_ictx_unpack(&c, &moby__buildkit__v1__update_build_history_request__descriptor, msg, len, NULL);
   if (!q)
-    ictx_bad(&c, "moby.buildkit.v1.UpdateBuildHistoryRequest");
+    bg_ictx_bad(&c, "moby.buildkit.v1.UpdateBuildHistoryRequest");
   else {
     wrap_ref(&c, &q->ref, "UpdateBuildHistoryRequest.Ref", 0);
-    ictx_finish(&c, &q->base);
+    bg_ictx_finish(&c, &q->base);
   }
-  ictx_done(&c);
+  bg_ictx_done(&c);
   return r->grpc_status;
 }
 
 /* A response: never "denied".  Sets r->drop for another tenant's record. */
 int bg_isolate_build_history_event(struct bg_inspect *r, const uint8_t *msg, size_t len)
 {
-  struct ictx c;
-  ictx_init(&c, r);
-  Moby__Buildkit__V1__BuildHistoryEvent *q = ictx_unpack(&c, &moby__buildkit__v1__build_history_event__descriptor, msg, len, NULL);
+  struct bg_ictx c;
+  bg_ictx_init(&c, r);
+  Moby__Buildkit__V1__BuildHistoryEvent *q = bg_ictx_unpack(&c, &moby__buildkit__v1__build_history_event__descriptor, msg, len, NULL);
   if (!q) {
-    ictx_bad(&c, "moby.buildkit.v1.BuildHistoryEvent");
+    bg_ictx_bad(&c, "moby.buildkit.v1.BuildHistoryEvent");
     goto out;
   }
   if (!c.p->isolate || !q->record)
@@ -162,11 +162,11 @@ int bg_isolate_build_history_event(struct bg_inspect *r, const uint8_t *msg, siz
     goto out;
   q->record->ref = bg_arena_strdup(&c.arena, own);
   c.changed = 1;
-  ictx_finish(&c, &q->base);
+  bg_ictx_finish(&c, &q->base);
 out:
   if (r->audit_only)
     r->drop = 0;
-  ictx_done(&c);
+  bg_ictx_done(&c);
   return r->grpc_status;
 }
 

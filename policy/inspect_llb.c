@@ -11,19 +11,19 @@
  *          with llb_any: host needs network.host, insecure needs
  *          security.insecure, every CDI device needs a device grant.
  *          Meta powers: extraHosts, hostname, ulimit, cgroupParent need
- *          llb.extra_hosts/hostname/ulimit/cgroup_parent (inspect_power).
+ *          llb.extra_hosts/hostname/ulimit/cgroup_parent (bg_inspect_power).
  *          Under isolate every cache mount's ID is namespaced (see
- *          wrap_cache_mounts), which re-keys the graph like a session.
+ *          bg_wrap_cache_mounts), which re-keys the graph like a session.
  *   source identifier vs llb.sources (globs over the whole identifier, e.g.
  *          "docker-image://docker.io/library/" + star); attrs: see
- *          inspect_source_attrs.
+ *          bg_inspect_source_attrs.
  *   build  BuildOp loads an LLB file out of a snapshot at run time, which the
  *          gateway cannot see: refused unless llb_any.
  *   file, merge, diff: no powers of their own.
  *   passthrough (v0.31) is an op kind the gateway cannot judge: refused
  *   unless llb.unknown "allow".  Fields and enum values the schema does not
  *   know are refused before decoding, by the validator's unknown-field hook
- *   (ictx_check, bg_llb_unknown_allowed), in every op and in OpMetadata.
+ *   (bg_ictx_check, bg_llb_unknown_allowed), in every op and in OpMetadata.
  *
  * Isolation: local.session / oci.session source attrs are namespaced.  That
  * changes the op's bytes and so its digest, which other ops name in their
@@ -60,10 +60,10 @@ const char *bg_op_field(char *buf, size_t n, const char *fld, long idx)
 
 /* Every Op is validated (proto/pbcheck.h) before protobuf-c decodes it; a
  * refusal names "<fld>.def[<idx>]: Op.<path>". */
-static Pb__Op *op_view(struct ictx *c, const ProtobufCBinaryData *b, const char *fld, long idx)
+static Pb__Op *op_view(struct bg_ictx *c, const ProtobufCBinaryData *b, const char *fld, long idx)
 {
   char fb_[340];
-  return ictx_unpack(c, &pb__op__descriptor, b->data, b->len, FIELD);
+  return bg_ictx_unpack(c, &pb__op__descriptor, b->data, b->len, FIELD);
 }
 
 static const char *netname(int m)
@@ -76,56 +76,56 @@ static const char *netname(int m)
   }
 }
 
-void inspect_network(struct ictx *c, int mode, const char *fld, long idx)
+void bg_inspect_network(struct bg_ictx *c, int mode, const char *fld, long idx)
 {
   char fb_[340];
   const struct bg_profile *p = c->p;
   const char *n = netname(mode);
   if (!n) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_network", "%s: unknown network mode %d for %s", FIELD, mode,
-              ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_network", "%s: unknown network mode %d for %s", FIELD, mode,
+              bg_ictx_who(c));
     return;
   }
   if (!p->llb_any && !bg_list_has(&p->llb_network, n)) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_network", "%s: network mode %s is not allowed for %s", FIELD, n,
-              ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_network", "%s: network mode %s is not allowed for %s", FIELD, n,
+              bg_ictx_who(c));
     return;
   }
   if (mode == PB__NET_MODE__HOST && !bg_entitlement_granted(p, "network.host")) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "entitlements",
-              "%s: network mode host needs entitlement network.host, which is not granted to %s", FIELD,
-              ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "entitlements",
+                 "%s: network mode host needs entitlement network.host, which is not granted to %s", FIELD,
+              bg_ictx_who(c));
     return;
   }
   /* the frontend attr that restates this power: denying one denies both */
   if (mode == PB__NET_MODE__HOST && bg_list_glob(&p->frontend_attrs.deny, "force-network-mode"))
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_network",
-              "%s: network mode host is not allowed for %s (frontend attr force-network-mode is denied)", FIELD,
-              ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_network",
+                 "%s: network mode host is not allowed for %s (frontend attr force-network-mode is denied)", FIELD,
+              bg_ictx_who(c));
 }
 
-void inspect_security(struct ictx *c, int mode, const char *fld, long idx)
+void bg_inspect_security(struct bg_ictx *c, int mode, const char *fld, long idx)
 {
   char fb_[340];
   const struct bg_profile *p = c->p;
   const char *n = mode == PB__SECURITY_MODE__SANDBOX ? "sandbox" : mode == PB__SECURITY_MODE__INSECURE ? "insecure" : NULL;
   if (!n) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_security", "%s: unknown security mode %d for %s", FIELD, mode,
-              ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_security", "%s: unknown security mode %d for %s", FIELD, mode,
+              bg_ictx_who(c));
     return;
   }
   if (!p->llb_any && !bg_list_has(&p->llb_security, n)) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_security", "%s: security mode %s is not allowed for %s", FIELD,
-              n, ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_security", "%s: security mode %s is not allowed for %s", FIELD,
+                 n, bg_ictx_who(c));
     return;
   }
   if (mode == PB__SECURITY_MODE__INSECURE && !bg_entitlement_granted(p, "security.insecure"))
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "entitlements",
-              "%s: security mode insecure needs entitlement security.insecure, which is not granted to %s", FIELD,
-              ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "entitlements",
+                 "%s: security mode insecure needs entitlement security.insecure, which is not granted to %s", FIELD,
+              bg_ictx_who(c));
 }
 
-void inspect_mount_type(struct ictx *c, int type, const char *fld, long idx)
+void bg_inspect_mount_type(struct bg_ictx *c, int type, const char *fld, long idx)
 {
   char fb_[340];
   const char *n;
@@ -138,13 +138,13 @@ void inspect_mount_type(struct ictx *c, int type, const char *fld, long idx)
   case PB__MOUNT_TYPE__SSH: n = "ssh"; break;
   default:
     if (!c->p->llb_any)
-      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_mounts", "%s: unknown mount type %d for %s", FIELD, type,
-                ictx_who(c));
+      bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_mounts", "%s: unknown mount type %d for %s", FIELD, type,
+                   bg_ictx_who(c));
     return;
   }
   if (!c->p->llb_any && !bg_list_has(&c->p->llb_mounts, n))
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_mounts", "%s: %s mounts are not allowed for %s", FIELD, n,
-              ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_mounts", "%s: %s mounts are not allowed for %s", FIELD, n,
+              bg_ictx_who(c));
   if (!c->stop)
     bg_powers_mount(c, type, FIELD);
 }
@@ -167,36 +167,36 @@ static const struct llb_power {
                                 offsetof(struct bg_profile, llb_cgroup_parent)},
 };
 
-void inspect_power(struct ictx *c, enum bg_llb_power pw, const char *fld, long idx)
+void bg_inspect_power(struct bg_ictx *c, enum bg_llb_power pw, const char *fld, long idx)
 {
   char fb_[340];
   const struct bg_profile *p = c->p;
   const struct llb_power *w = &powers[pw];
   if (bg_list_glob(&p->frontend_attrs.deny, w->attr)) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, w->rule, "%s: setting %s is not allowed for %s (frontend attr %s is denied)",
-              FIELD, w->what, ictx_who(c), w->attr);
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, w->rule, "%s: setting %s is not allowed for %s (frontend attr %s is denied)",
+                 FIELD, w->what, bg_ictx_who(c), w->attr);
     return;
   }
   if (!p->llb_any && !*(const int *)((const char *)p + w->off))
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, w->rule, "%s: setting %s is not allowed for %s (llb.%s is false)",
-              FIELD, w->what, ictx_who(c), w->key);
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, w->rule, "%s: setting %s is not allowed for %s (llb.%s is false)",
+                 FIELD, w->what, bg_ictx_who(c), w->key);
 }
 
-void inspect_meta(struct ictx *c, const Pb__Meta *m, const char *fld, long idx)
+void bg_inspect_meta(struct bg_ictx *c, const Pb__Meta *m, const char *fld, long idx)
 {
   if (!m)
     return;
   if (m->n_extrahosts && !c->stop)
-    inspect_power(c, BG_POWER_EXTRA_HOSTS, fld, idx);
+    bg_inspect_power(c, BG_POWER_EXTRA_HOSTS, fld, idx);
   if (m->hostname[0] && !c->stop)
-    inspect_power(c, BG_POWER_HOSTNAME, fld, idx);
+    bg_inspect_power(c, BG_POWER_HOSTNAME, fld, idx);
   if (m->n_ulimit && !c->stop)
-    inspect_power(c, BG_POWER_ULIMIT, fld, idx);
+    bg_inspect_power(c, BG_POWER_ULIMIT, fld, idx);
   if (m->cgroupparent[0] && !c->stop)
-    inspect_power(c, BG_POWER_CGROUP_PARENT, fld, idx);
+    bg_inspect_power(c, BG_POWER_CGROUP_PARENT, fld, idx);
 }
 
-int inspect_power_attr_key(const char *key)
+int bg_inspect_power_attr_key(const char *key)
 {
   for (size_t k = 0; k < sizeof powers / sizeof *powers; k++)
     if (strcmp(key, powers[k].attr) == 0)
@@ -207,7 +207,7 @@ int inspect_power_attr_key(const char *key)
 /* Frontend attrs that only restate an LLB power follow the LLB rule (the
  * dockerfile frontend reads each value as is, so any non-empty value asks for
  * the power; force-network-mode is matched exactly, as parseNetMode does). */
-void inspect_power_attrs(struct ictx *c, struct bg_smap m, const char *field)
+void bg_inspect_power_attrs(struct bg_ictx *c, struct bg_smap m, const char *field)
 {
   char f[340];
   for (size_t i = 0; i < *m.n && !c->stop; i++) {
@@ -220,16 +220,16 @@ void inspect_power_attrs(struct ictx *c, struct bg_smap m, const char *field)
                  : strcmp(e->value, "host") == 0  ? PB__NET_MODE__HOST
                  : strcmp(e->value, "none") == 0  ? PB__NET_MODE__NONE
                                                   : -1;
-      inspect_network(c, mode, f, -1);
+      bg_inspect_network(c, mode, f, -1);
       continue;
     }
     for (size_t k = 0; k < sizeof powers / sizeof *powers; k++)
       if (strcmp(e->key, powers[k].attr) == 0)
-        inspect_power(c, (enum bg_llb_power)k, f, -1);
+        bg_inspect_power(c, (enum bg_llb_power)k, f, -1);
     /* the dockerfile frontend copies a non-empty BUILDKIT_SANDBOX_HOSTNAME
      * build arg over "hostname" (builder/build.go, v0.11) */
     if (strcmp(e->key, "build-arg:BUILDKIT_SANDBOX_HOSTNAME") == 0)
-      inspect_power(c, BG_POWER_HOSTNAME, f, -1);
+      bg_inspect_power(c, BG_POWER_HOSTNAME, f, -1);
   }
 }
 
@@ -242,7 +242,7 @@ void inspect_power_attrs(struct ictx *c, struct bg_smap m, const char *field)
  * op prunes cache mounts (solver/llbsolver/vertex.go detectPrunedCacheID):
  * it becomes wrap(dest), which both readers then share.  sharing is kept.
  * Returns 1 when something was (or, apply = 0, would be) rewritten. */
-int wrap_cache_mounts(struct ictx *c, Pb__Mount **mounts, size_t n, const char *field, int apply)
+int bg_wrap_cache_mounts(struct bg_ictx *c, Pb__Mount **mounts, size_t n, const char *field, int apply)
 {
   int ch = 0;
   char f[400];
@@ -260,7 +260,7 @@ int wrap_cache_mounts(struct ictx *c, Pb__Mount **mounts, size_t n, const char *
     if (!w)
       continue;
     snprintf(f, sizeof f, "%s.mounts[%zu].cacheOpt.ID", field, j);
-    ictx_rewrite(c, f, mt->cacheopt->id[0] ? mt->cacheopt->id : NULL, w);
+    bg_ictx_rewrite(c, f, mt->cacheopt->id[0] ? mt->cacheopt->id : NULL, w);
     mt->cacheopt->id = bg_arena_strdup(&c->arena, w);
     free(w);
   }
@@ -273,7 +273,7 @@ int wrap_cache_mounts(struct ictx *c, Pb__Mount **mounts, size_t n, const char *
  * docker-image source may resolve from it.  Under isolate, an image source
  * whose normalised name lies under another tenant's image/moby name_prefix
  * is refused, unless a longer prefix of the tenant's own covers it too. */
-static void foreign_image(struct ictx *c, const char *ident, const char *field)
+static void foreign_image(struct bg_ictx *c, const char *ident, const char *field)
 {
   const struct bg_profile *p = c->p;
   const struct bg_backend_facts *fx = c->r->facts;
@@ -291,15 +291,15 @@ static void foreign_image(struct ictx *c, const char *ident, const char *field)
   for (size_t i = 0; i < l->n; i++) {
     size_t pl = strlen(l->v[i].value);
     if (strcmp(l->v[i].key, c->r->tenant) != 0 && pl > own && strncmp(norm, l->v[i].value, pl) == 0) {
-      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_sources",
-                "%s: image \"%s\" is under another tenant's name prefix \"%s\"; not allowed for %s", field, norm,
-                l->v[i].value, ictx_who(c));
+      bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_sources",
+                   "%s: image \"%s\" is under another tenant's name prefix \"%s\"; not allowed for %s", field, norm,
+                   l->v[i].value, bg_ictx_who(c));
       return;
     }
   }
 }
 
-void inspect_source_ident(struct ictx *c, const char *ident, const char *fld, long idx)
+void bg_inspect_source_ident(struct bg_ictx *c, const char *ident, const char *fld, long idx)
 {
   char fb_[340];
   bg_strlist_add(&c->r->sources, ident, 64);
@@ -307,13 +307,13 @@ void inspect_source_ident(struct ictx *c, const char *ident, const char *fld, lo
   if (c->p->llb_any || c->stop)
     return;
   if (!strstr(ident, "://")) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_sources", "%s: source \"%s\" has no scheme (%s)", FIELD, ident,
-              ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_sources", "%s: source \"%s\" has no scheme (%s)", FIELD, ident,
+              bg_ictx_who(c));
     return;
   }
   if (!bg_list_glob(&c->p->llb_sources, ident))
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_sources", "%s: source \"%s\" is not allowed for %s", FIELD, ident,
-              ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_sources", "%s: source \"%s\" is not allowed for %s", FIELD, ident,
+              bg_ictx_who(c));
 }
 
 /* Source attrs that carry power (solver/pb/attr.go):
@@ -338,7 +338,7 @@ void inspect_source_ident(struct ictx *c, const char *ident, const char *fld, lo
  * tenant's build could read the other tenant's files.  A tenant-specific
  * local.unique makes the digests differ between tenants, and only between
  * tenants: one tenant's builds still share their cache. */
-static int local_unique(struct ictx *c, struct bg_smap m, const char *ident, const char *field, int apply)
+static int local_unique(struct bg_ictx *c, struct bg_smap m, const char *ident, const char *field, int apply)
 {
   if (!c->p->isolate || !ident || strncmp(ident, "local://", 8) != 0)
     return 0;
@@ -351,10 +351,10 @@ static int local_unique(struct ictx *c, struct bg_smap m, const char *ident, con
     if (strcmp(e->key, "local.unique") == 0) { /* the validator refused duplicate keys */
       char *w = bg_ns_wrap(c->r->tenant, e->value);
       if (!w) {
-        ictx_bad(c, "local.unique (out of memory)");
+        bg_ictx_bad(c, "local.unique (out of memory)");
         return 0;
       }
-      ictx_rewrite(c, f, e->value, w);
+      bg_ictx_rewrite(c, f, e->value, w);
       e->value = bg_arena_strdup(&c->arena, w);
       free(w);
       return 1;
@@ -362,16 +362,16 @@ static int local_unique(struct ictx *c, struct bg_smap m, const char *ident, con
   }
   char *w = bg_ns_wrap(c->r->tenant, "");
   if (!w) {
-    ictx_bad(c, "local.unique (out of memory)");
+    bg_ictx_bad(c, "local.unique (out of memory)");
     return 0;
   }
-  ictx_rewrite(c, f, NULL, w);
-  smap_append(c, m, "local.unique", w);
+  bg_ictx_rewrite(c, f, NULL, w);
+  bg_smap_append(c, m, "local.unique", w);
   free(w);
   return 1;
 }
 
-int inspect_source_attrs(struct ictx *c, struct bg_smap m, const char *ident, const char *field, int apply)
+int bg_inspect_source_attrs(struct bg_ictx *c, struct bg_smap m, const char *ident, const char *field, int apply)
 {
   int ch = local_unique(c, m, ident, field, apply);
   char f[600];
@@ -388,24 +388,24 @@ int inspect_source_attrs(struct ictx *c, struct bg_smap m, const char *ident, co
       if (!w)
         continue;
       snprintf(f, sizeof f, "%s[%s]", field, k);
-      ictx_rewrite(c, f, e->value, w);
+      bg_ictx_rewrite(c, f, e->value, w);
       e->value = bg_arena_strdup(&c->arena, w);
       free(w);
     } else if (!c->p->llb_any && strcmp(k, "image.resolvemode") == 0) {
       /* ParseImageResolveMode: "" is "default"; exact spelling, no trimming */
       const char *mode = e->value[0] ? e->value : "default";
       if (!bg_list_has(&c->p->llb_resolve_modes, mode))
-        ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_image_resolve_mode",
-                  "%s: image resolve mode \"%s\" is not allowed for %s (llb.image_resolve_mode)", field, e->value,
-                  ictx_who(c));
+        bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_image_resolve_mode",
+                     "%s: image resolve mode \"%s\" is not allowed for %s (llb.image_resolve_mode)", field, e->value,
+                  bg_ictx_who(c));
     } else if (!c->p->llb_any && strcmp(k, "git.mountsshsock") == 0) {
       if (!bg_list_has(&c->p->llb_mounts, "ssh"))
-        ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_source_attrs",
-                  "%s: source attr %s forwards the SSH agent, and ssh is not allowed for %s", field, k, ictx_who(c));
+        bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_source_attrs",
+                     "%s: source attr %s forwards the SSH agent, and ssh is not allowed for %s", field, k, bg_ictx_who(c));
     } else if (!c->p->llb_any && (strcmp(k, "git.authtokensecret") == 0 || strcmp(k, "git.authheadersecret") == 0)) {
       if (!bg_list_has(&c->p->llb_mounts, "secret"))
-        ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_source_attrs",
-                  "%s: source attr %s reads a secret, and secrets are not allowed for %s", field, k, ictx_who(c));
+        bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_source_attrs",
+                     "%s: source attr %s reads a secret, and secrets are not allowed for %s", field, k, bg_ictx_who(c));
     }
     if (!c->stop) /* also with llb_any: session_methods withholds the power */
       bg_powers_source_attr(c, k, field);
@@ -416,50 +416,50 @@ int inspect_source_attrs(struct ictx *c, struct bg_smap m, const char *ident, co
 #define SRC_ATTRS(s) BG_SMAP(&(s)->n_attrs, &(s)->attrs, &pb__source_op__attrs_entry__descriptor)
 
 /* Returns 1 when the op needs a rewrite (session or cache namespacing). */
-static int check_op_kind(struct ictx *c, Pb__Op *op, const char *fld, long idx);
-static int check_op(struct ictx *c, Pb__Op *op, const char *fld, long idx)
+static int check_op_kind(struct bg_ictx *c, Pb__Op *op, const char *fld, long idx);
+static int check_op(struct bg_ictx *c, Pb__Op *op, const char *fld, long idx)
 {
   int rw = check_op_kind(c, op, fld, idx);
   return c->stop ? 0 : rw;
 }
 
-static int check_op_kind(struct ictx *c, Pb__Op *op, const char *fld, long idx)
+static int check_op_kind(struct bg_ictx *c, Pb__Op *op, const char *fld, long idx)
 {
   const struct bg_profile *p = c->p;
   char fb_[340];
   switch (op->op_case) {
   case PB__OP__OP_EXEC: {
     Pb__ExecOp *e = op->exec;
-    inspect_network(c, e->network, fld, idx);
-    inspect_security(c, e->security, fld, idx);
+    bg_inspect_network(c, e->network, fld, idx);
+    bg_inspect_security(c, e->security, fld, idx);
     for (size_t i = 0; i < e->n_mounts && !c->stop; i++)
-      inspect_mount_type(c, e->mounts[i]->mounttype, fld, idx);
+      bg_inspect_mount_type(c, e->mounts[i]->mounttype, fld, idx);
     if (e->n_secretenv && !c->stop) /* secrets as env vars: same power as a secret mount */
-      inspect_mount_type(c, PB__MOUNT_TYPE__SECRET, fld, idx);
+      bg_inspect_mount_type(c, PB__MOUNT_TYPE__SECRET, fld, idx);
     for (size_t i = 0; i < e->n_cdidevices && !c->stop; i++) {
       char ent[300];
       snprintf(ent, sizeof ent, "device=%s", e->cdidevices[i]->name);
       if (!bg_entitlement_granted(p, ent))
-        ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_devices",
-                  "%s: device %s needs entitlement %s, which is not granted to %s", FIELD, e->cdidevices[i]->name, ent,
-                  ictx_who(c));
+        bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_devices",
+                     "%s: device %s needs entitlement %s, which is not granted to %s", FIELD, e->cdidevices[i]->name, ent,
+                  bg_ictx_who(c));
     }
     if (!c->stop)
-      inspect_meta(c, e->meta, fld, idx);
-    return wrap_cache_mounts(c, e->mounts, e->n_mounts, FIELD, 0);
+      bg_inspect_meta(c, e->meta, fld, idx);
+    return bg_wrap_cache_mounts(c, e->mounts, e->n_mounts, FIELD, 0);
   }
   case PB__OP__OP_SOURCE: {
-    inspect_source_ident(c, op->source->identifier, fld, idx);
+    bg_inspect_source_ident(c, op->source->identifier, fld, idx);
     if (c->stop)
       return 0;
     char af[360];
     snprintf(af, sizeof af, "%s.source.attrs", FIELD);
-    return inspect_source_attrs(c, SRC_ATTRS(op->source), op->source->identifier, af, 0);
+    return bg_inspect_source_attrs(c, SRC_ATTRS(op->source), op->source->identifier, af, 0);
   }
   case PB__OP__OP_BUILD:
     if (!p->llb_any) {
-      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_build",
-                "%s: BuildOp loads LLB the gateway cannot inspect; not allowed for %s", FIELD, ictx_who(c));
+      bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_build",
+                   "%s: BuildOp loads LLB the gateway cannot inspect; not allowed for %s", FIELD, bg_ictx_who(c));
       return 0;
     }
     if (op->build->def) {
@@ -468,16 +468,16 @@ static int check_op_kind(struct ictx *c, Pb__Op *op, const char *fld, long idx)
       int saved = c->nested;
       c->nested = 1;
       c->depth++;
-      inspect_definition(c, op->build->def, nf);
+      bg_inspect_definition(c, op->build->def, nf);
       c->depth--;
       c->nested = saved;
     }
     return 0;
   case PB__OP__OP_PASSTHROUGH:
     if (!bg_llb_unknown_allowed(p))
-      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_unknown",
-                "%s: op kind passthrough is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")",
-                FIELD, ictx_who(c));
+      bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_unknown",
+                   "%s: op kind passthrough is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")",
+                   FIELD, bg_ictx_who(c));
     return 0;
   case PB__OP__OP__NOT_SET: /* no op kind: BuildKit refuses such an op itself */
   default:
@@ -667,7 +667,7 @@ static void format_digest(const unsigned char *d, char *s)
   }
 }
 
-static char *digest_str(struct ictx *c, const struct dtab *t, long x)
+static char *digest_str(struct bg_ictx *c, const struct dtab *t, long x)
 {
   char *s = bg_arena_alloc(&c->arena, DIGEST_LEN + 1);
   if (s) {
@@ -722,7 +722,7 @@ static int op_input_digests(const uint8_t *d, size_t n, size_t *off, size_t *len
   return rv < 0 ? -1 : k;
 }
 
-static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, const char *field)
+static void rekey(struct bg_ictx *c, Pb__Definition *def, Pb__Op *const *need, const char *field)
 {
   /* t: every digest met, with the old -> new mapping.  An entry's seen is
    * the pass in which an op named it as an input; a digest remapped after an
@@ -732,7 +732,7 @@ static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, cons
    * i's current bytes once they have been hashed, so bytes are hashed once
    * however many passes touch the op.  Ops that need no rewrite and name no
    * remapped input are neither copied nor hashed.  need[i]: op i as decoded
-   * by inspect_definition() when its attrs are to be rewritten (unchanged:
+   * by bg_inspect_definition() when its attrs are to be rewritten (unchanged:
    * those bytes are not touched before the op is rewritten here). */
   struct dtab t;
   size_t nd = def->n_def ? def->n_def : 1;
@@ -804,19 +804,19 @@ static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, cons
       }
       Pb__Op *op = need[i] && !done[i] ? need[i] : op_view(c, &def->def[i], field, (long)i);
       if (!op) {
-        ictx_bad(c, "LLB op");
+        bg_ictx_bad(c, "LLB op");
         break;
       }
       int ch = 0;
       if (need[i] && !done[i] && op->op_case == PB__OP__OP_SOURCE) {
         char af[340];
         snprintf(af, sizeof af, "%s.def[%zu].source.attrs", field, i);
-        ch |= inspect_source_attrs(c, SRC_ATTRS(op->source), op->source->identifier, af, 1);
+        ch |= bg_inspect_source_attrs(c, SRC_ATTRS(op->source), op->source->identifier, af, 1);
         done[i] = 1;
       } else if (need[i] && !done[i] && op->op_case == PB__OP__OP_EXEC) {
         char af[340];
         snprintf(af, sizeof af, "%s.def[%zu].exec", field, i);
-        ch |= wrap_cache_mounts(c, op->exec->mounts, op->exec->n_mounts, af, 1);
+        ch |= bg_wrap_cache_mounts(c, op->exec->mounts, op->exec->n_mounts, af, 1);
         done[i] = 1;
       }
       int oom = 0;
@@ -846,7 +846,7 @@ static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, cons
       if (!ch)
         continue;
       if (!bg_msg_valid(&op->base, 0)) {
-        ictx_bad(c, "LLB op (field number 0)");
+        bg_ictx_bad(c, "LLB op (field number 0)");
         break;
       }
       size_t n = pb__op__get_packed_size(op);
@@ -873,8 +873,8 @@ static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, cons
   free(done);
   if (again && !c->stop) {
     dtab_free(&t);
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s: definition could not be re-keyed (cyclic inputs?) for %s",
-              field, ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s: definition could not be re-keyed (cyclic inputs?) for %s",
+                 field, bg_ictx_who(c));
     return;
   }
   for (size_t i = 0; i < def->n_metadata; i++) {
@@ -892,15 +892,15 @@ static void rekey(struct ictx *c, Pb__Definition *def, Pb__Op *const *need, cons
   snprintf(f, sizeof f, "%s.def", field);
   snprintf(o, sizeof o, "%zu ops", def->n_def);
   snprintf(nw, sizeof nw, "%zu ops re-encoded, digests updated", n_changed);
-  ictx_rewrite(c, f, o, nw);
+  bg_ictx_rewrite(c, f, o, nw);
 }
 
-void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field)
+void bg_inspect_definition(struct bg_ictx *c, Pb__Definition *def, const char *field)
 {
   if (!def || c->stop)
     return;
   if (c->depth > 8) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s: nested definitions too deep for %s", field, ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_op", "%s: nested definitions too deep for %s", field, bg_ictx_who(c));
     return;
   }
   Pb__Op **need = NULL; /* ops to rewrite, kept decoded from this pass for rekey() */
@@ -911,7 +911,7 @@ void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field)
     Pb__Op *op = op_view(c, &def->def[i], field, (long)i);
     if (!op) {
       snprintf(f, sizeof f, "LLB op %s.def[%zu]", field, i);
-      ictx_bad(c, f);
+      bg_ictx_bad(c, f);
       break;
     }
     c->r->n_ops++;
@@ -920,9 +920,9 @@ void inspect_definition(struct ictx *c, Pb__Definition *def, const char *field)
       bg_arena_reset(&c->arena, mk);
     else {
       if (c->nested) {
-        ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_build",
-                  "%s.def[%zu]: a session or cache ID named inside BuildOp.def cannot be namespaced for %s", field, i,
-                  ictx_who(c));
+        bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_build",
+                     "%s.def[%zu]: a session or cache ID named inside BuildOp.def cannot be namespaced for %s", field, i,
+                  bg_ictx_who(c));
         break;
       }
       if (!need && !(need = calloc(def->n_def, sizeof *need)))

@@ -1,6 +1,5 @@
 /*
- * inspect_return.c: what a frontend hands to the exporter besides refs, and
- * the source policies of LLBBridge.ResolveImageConfig and ResolveSourceMeta.
+ * inspect_return.c: what a frontend hands to the exporter besides refs.
  *
  * Result metadata (LLBBridge.Return result.metadata, and ExporterAttr of a
  * final LLBBridge.Solve, which BuildKit merges into the same map) reaches
@@ -17,7 +16,7 @@
  *   containerimage.config*, refs.platforms, containerimage.inline-cache*,
  *   containerimage.buildinfo*, annotation*, source.date.epoch: the image's
  *                           own content, which the tenant builds anyway.
- * So each key is run through the profile's exporter rules (inspect_exporter,
+ * So each key is run through the profile's exporter rules (bg_inspect_exporter,
  * unchanged) as the attr it stands for ("image.name" -> "name"); a key those
  * rules would deny or rewrite is refused: the gateway cannot rewrite what
  * the exporter reads from a result it does not see the exporter for.
@@ -31,20 +30,20 @@
 /* Run the exporter rules of |type| over a one-entry map {attr: value}, in a
  * scratch inspection; returns 1 (with *why set) when they would deny or
  * change that attr. */
-static int exporter_rules_touch(struct ictx *c, const char *type, const char *attr, const char *value, char *why,
+static int exporter_rules_touch(struct bg_ictx *c, const char *type, const char *attr, const char *value, char *why,
                                 size_t whylen)
 {
   struct bg_inspect r2;
   bg_inspect_init(&r2, c->p, c->r->tenant, 0, c->r->facts);
-  struct ictx c2;
-  ictx_init(&c2, &r2);
+  struct bg_ictx c2;
+  bg_ictx_init(&c2, &r2);
   Moby__Buildkit__V1__Exporter *ex = bg_arena_alloc(&c2.arena, sizeof *ex);
   int touched = 0;
   if (ex) {
     moby__buildkit__v1__exporter__init(ex);
     struct bg_smap m = BG_SMAP(&ex->n_attrs, &ex->attrs, &moby__buildkit__v1__exporter__attrs_entry__descriptor);
-    smap_append(&c2, m, attr, value);
-    inspect_exporter(&c2, type, m, "metadata", "metadata");
+    bg_smap_append(&c2, m, attr, value);
+    bg_inspect_exporter(&c2, type, m, "metadata", "metadata");
     char want[300];
     snprintf(want, sizeof want, "metadata[%s]", attr);
     if (r2.grpc_status) {
@@ -55,15 +54,15 @@ static int exporter_rules_touch(struct ictx *c, const char *type, const char *at
       if (!strcmp(r2.rewrites[i].field, want)) {
         touched = 1;
         snprintf(why, whylen, "the %s exporter rules of %s would change %s from \"%.100s\" to \"%.100s\"", type,
-                 ictx_who(c), attr, value, r2.rewrites[i].new_value ? r2.rewrites[i].new_value : "(removed)");
+                 bg_ictx_who(c), attr, value, r2.rewrites[i].new_value ? r2.rewrites[i].new_value : "(removed)");
       }
   }
-  ictx_done(&c2);
+  bg_ictx_done(&c2);
   bg_inspect_free(&r2);
   return touched;
 }
 
-void inspect_result_metadata(struct ictx *c, const char *key, const uint8_t *value, size_t len, const char *field)
+void bg_inspect_result_metadata(struct bg_ictx *c, const char *key, const uint8_t *value, size_t len, const char *field)
 {
   const struct bg_profile *p = c->p;
   if (p->exporters_any)
@@ -73,8 +72,8 @@ void inspect_result_metadata(struct ictx *c, const char *key, const uint8_t *val
   /* An exporter attr value is a Go string: bytes up to a NUL could not be
    * compared as the exporter sees them, so such a value is refused. */
   if (memchr(value, 0, len)) {
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporter_attrs", "%s[%s]: result metadata with a NUL byte (%s)", field,
-              key, ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporter_attrs", "%s[%s]: result metadata with a NUL byte (%s)", field,
+                 key, bg_ictx_who(c));
     return;
   }
   char *v = bg_arena_alloc(&c->arena, len + 1);
@@ -89,8 +88,8 @@ void inspect_result_metadata(struct ictx *c, const char *key, const uint8_t *val
     if (is_name && strcmp(type, "image") && strcmp(type, "oci") && strcmp(type, "docker") && strcmp(type, "*"))
       continue;
     if (exporter_rules_touch(c, type, attr, v, why, sizeof why))
-      ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporter_attrs",
-                "%s[%s]: result metadata the exporter reads as its \"%s\" attr is refused: %s", field, key, attr, why);
+      bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporter_attrs",
+                   "%s[%s]: result metadata the exporter reads as its \"%s\" attr is refused: %s", field, key, attr, why);
   }
 }
 
@@ -144,55 +143,19 @@ long bg_base64_std_decode(const char *in, size_t n, uint8_t *out)
 
 int bg_inspect_bridge_return(struct bg_inspect *r, const uint8_t *msg, size_t len)
 {
-  struct ictx c;
-  ictx_init(&c, r);
+  struct bg_ictx c;
+  bg_ictx_init(&c, r);
   Moby__Buildkit__V1__Frontend__ReturnRequest *q =
-      ictx_unpack(&c, &moby__buildkit__v1__frontend__return_request__descriptor, msg, len, NULL);
+      bg_ictx_unpack(&c, &moby__buildkit__v1__frontend__return_request__descriptor, msg, len, NULL);
   if (!q)
     goto out;
   if (q->result) {
     Moby__Buildkit__V1__Frontend__Result *res = q->result;
     for (size_t i = 0; i < res->n_metadata && !c.stop; i++)
-      inspect_result_metadata(&c, res->metadata[i]->key, res->metadata[i]->value.data, res->metadata[i]->value.len,
-                              "Return.result.metadata");
+      bg_inspect_result_metadata(&c, res->metadata[i]->key, res->metadata[i]->value.data, res->metadata[i]->value.len,
+                                 "Return.result.metadata");
   }
 out:
-  ictx_done(&c);
-  return r->grpc_status;
-}
-
-int bg_inspect_resolve_image_config(struct bg_inspect *r, const uint8_t *msg, size_t len)
-{
-  struct ictx c;
-  ictx_init(&c, r);
-  Moby__Buildkit__V1__Frontend__ResolveImageConfigRequest *q =
-      ictx_unpack(&c, &moby__buildkit__v1__frontend__resolve_image_config_request__descriptor, msg, len, NULL);
-  if (!q)
-    goto out;
-  for (size_t i = 0; i < q->n_sourcepolicies && !c.stop; i++) {
-    char f[64];
-    snprintf(f, sizeof f, "ResolveImageConfig.SourcePolicies[%zu]", i);
-    inspect_request_source_policy(&c, q->sourcepolicies[i]->n_rules, f);
-  }
-out:
-  ictx_done(&c);
-  return r->grpc_status;
-}
-
-int bg_inspect_resolve_source_meta(struct bg_inspect *r, const uint8_t *msg, size_t len)
-{
-  struct ictx c;
-  ictx_init(&c, r);
-  Moby__Buildkit__V1__Frontend__ResolveSourceMetaRequest *q =
-      ictx_unpack(&c, &moby__buildkit__v1__frontend__resolve_source_meta_request__descriptor, msg, len, NULL);
-  if (!q)
-    goto out;
-  for (size_t i = 0; i < q->n_sourcepolicies && !c.stop; i++) {
-    char f[64];
-    snprintf(f, sizeof f, "ResolveSourceMeta.SourcePolicies[%zu]", i);
-    inspect_request_source_policy(&c, q->sourcepolicies[i]->n_rules, f);
-  }
-out:
-  ictx_done(&c);
+  bg_ictx_done(&c);
   return r->grpc_status;
 }

@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "policy/attrparse.h"
 #include "policy/frontend_attrs.h"
@@ -41,26 +40,26 @@ static void set_summary(char **dst, const char *s)
 
 /* ---- frontend ------------------------------------------------------------------ */
 
-void inspect_frontend_name(struct ictx *c, const char *frontend)
+void bg_inspect_frontend_name(struct bg_ictx *c, const char *frontend)
 {
   set_summary(&c->r->frontend, frontend);
   if (!frontend[0] || c->p->frontends_any)
     return;
   if (!bg_list_glob(&c->p->frontends, frontend))
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontends", "frontend \"%s\" is not allowed for %s", frontend,
-              ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "frontends", "frontend \"%s\" is not allowed for %s", frontend,
+              bg_ictx_who(c));
 }
 
-void inspect_cache_type(struct ictx *c, int is_export, const char *type, const char *field)
+void bg_inspect_cache_type(struct bg_ictx *c, int is_export, const char *type, const char *field)
 {
   const struct bg_profile *p = c->p;
   if (p->cache_any)
     return;
   const struct bg_strlist *l = is_export ? &p->cache_export : &p->cache_import;
   if (!bg_list_glob(l, type))
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, is_export ? "cache_export" : "cache_import",
-              "%s: cache %s type \"%s\" is not allowed for %s", field, is_export ? "export" : "import", type,
-              ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, is_export ? "cache_export" : "cache_import",
+                 "%s: cache %s type \"%s\" is not allowed for %s", field, is_export ? "export" : "import", type,
+              bg_ictx_who(c));
 }
 
 /* cache-imports is a JSON array of {"Type":..,"Attrs":{..}} that the
@@ -70,14 +69,14 @@ void inspect_cache_type(struct ictx *c, int is_export, const char *type, const c
  * differing only in case and non-ASCII keys are refused (INVALID_ARGUMENT),
  * and "Type" is then the one key that folds to it (attrparse.c).
  * cache-from is the legacy comma list of registry refs. */
-static void frontend_cache_attrs(struct ictx *c, struct bg_smap m, const char *field)
+static void frontend_cache_attrs(struct bg_ictx *c, struct bg_smap m, const char *field)
 {
   char f[300], why[400];
   for (size_t i = 0; i < *m.n && !c->stop; i++) {
     struct bg_kv_entry *e = (*m.v)[i];
     snprintf(f, sizeof f, "%s[%s]", field, e->key);
     if (strcmp(e->key, "cache-from") == 0 && e->value[0]) {
-      inspect_cache_type(c, 0, "registry", f);
+      bg_inspect_cache_type(c, 0, "registry", f);
     } else if (strcmp(e->key, "cache-imports") == 0 && e->value[0]) {
       json_error_t err;
       json_t *j = json_loads(e->value, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
@@ -90,10 +89,10 @@ static void frontend_cache_attrs(struct ictx *c, struct bg_smap m, const char *f
         json_decref(j);
         if (dup) {
           snprintf(why, sizeof why, "%s (JSON with duplicate object keys)", f);
-          ictx_bad(c, why);
+          bg_ictx_bad(c, why);
         } else {
-          ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "cache_import", "%s: not a JSON array of cache imports (%s)", f,
-                    ictx_who(c));
+          bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "cache_import", "%s: not a JSON array of cache imports (%s)", f,
+                       bg_ictx_who(c));
         }
         return;
       }
@@ -104,12 +103,12 @@ static void frontend_cache_attrs(struct ictx *c, struct bg_smap m, const char *f
         if (json_is_object(it)) {
           if (!bg_json_struct_keys_ok(it, &bad)) {
             snprintf(why, sizeof why, "%s[%zu] (JSON with %s)", f, k, bad);
-            ictx_bad(c, why);
+            bg_ictx_bad(c, why);
             break;
           }
           t = json_string_value(bg_json_struct_get(it, "Type"));
         }
-        inspect_cache_type(c, 0, t ? t : "", f);
+        bg_inspect_cache_type(c, 0, t ? t : "", f);
         if (c->stop)
           break;
       }
@@ -118,7 +117,7 @@ static void frontend_cache_attrs(struct ictx *c, struct bg_smap m, const char *f
   }
 }
 
-void inspect_frontend_attrs(struct ictx *c, const char *frontend, struct bg_smap m, const char *field)
+void bg_inspect_frontend_attrs(struct bg_ictx *c, const char *frontend, struct bg_smap m, const char *field)
 {
   /* An LLBBridge.Solve without a frontend is a plain LLB sub-solve: its
    * FrontendOpt is ignored by the daemon, so forced "set" keys would only
@@ -127,20 +126,20 @@ void inspect_frontend_attrs(struct ictx *c, const char *frontend, struct bg_smap
   struct bg_attr_rules ar = c->p->frontend_attrs;
   if (!frontend[0] && strcmp(field, "FrontendOpt") == 0)
     ar.set.n = 0;
-  apply_attr_rules(c, &ar, m, field, "frontend_attrs");
+  bg_apply_attr_rules(c, &ar, m, field, "frontend_attrs");
   if (c->stop)
     return;
   /* attrs restating LLB powers follow the llb rules; without a frontend
    * (the Build flow) no frontend turns them into LLB: the client's own LLB
    * comes through LLBBridge.Solve and is inspected there */
   if (frontend[0])
-    inspect_power_attrs(c, m, field);
-  isolate_cache_ns(c, frontend, m, field);
+    bg_inspect_power_attrs(c, m, field);
+  bg_isolate_cache_ns(c, frontend, m, field);
   if (c->stop)
     return;
   frontend_cache_attrs(c, m, field);
   if (!c->stop)
-    inspect_frontend_allowlist(c, frontend, m, field);
+    bg_inspect_frontend_allowlist(c, frontend, m, field);
   if (!c->stop)
     bg_powers_frontend_attrs(c, m, field);
   if (c->stop || !c->p->isolate)
@@ -154,7 +153,7 @@ void inspect_frontend_attrs(struct ictx *c, const char *frontend, struct bg_smap
     if (!w)
       continue;
     snprintf(f, sizeof f, "%s[%s]", field, e->key);
-    ictx_rewrite(c, f, e->value, w);
+    bg_ictx_rewrite(c, f, e->value, w);
     e->value = bg_arena_strdup(&c->arena, w);
     free(w);
   }
@@ -165,7 +164,7 @@ void inspect_frontend_attrs(struct ictx *c, const char *frontend, struct bg_smap
 #define UPD_ATTRS(u) \
   BG_SMAP(&(u)->n_attrs, &(u)->attrs, &moby__buildkit__v1__sourcepolicy__update__attrs_entry__descriptor)
 
-static void check_policy_updates(struct ictx *c, Moby__Buildkit__V1__Sourcepolicy__Policy *pol, const char *field)
+static void check_policy_updates(struct bg_ictx *c, Moby__Buildkit__V1__Sourcepolicy__Policy *pol, const char *field)
 {
   char f[300];
   for (size_t i = 0; pol && i < pol->n_rules && !c->stop; i++) {
@@ -176,11 +175,11 @@ static void check_policy_updates(struct ictx *c, Moby__Buildkit__V1__Sourcepolic
     /* An identifier with capture references (${1}) is checked as written:
      * a pattern list written for real identifiers then usually refuses it. */
     if (r->updates->identifier[0])
-      inspect_source_ident(c, r->updates->identifier, f, -1);
+      bg_inspect_source_ident(c, r->updates->identifier, f, -1);
     if (!c->stop) {
       char af[320];
       snprintf(af, sizeof af, "%s.attrs", f);
-      inspect_source_attrs(c, UPD_ATTRS(r->updates), r->updates->identifier[0] ? r->updates->identifier : NULL, af, 1);
+      bg_inspect_source_attrs(c, UPD_ATTRS(r->updates), r->updates->identifier[0] ? r->updates->identifier : NULL, af, 1);
     }
   }
 }
@@ -201,11 +200,11 @@ static void check_policy_updates(struct ictx *c, Moby__Buildkit__V1__Sourcepolic
  * solved under the job's policy. */
 /* The request's rules are exactly the profile's (what a gateway in front of
  * this one forwarded under the same policy): they cannot undo anything. */
-static int rules_are_profiles(struct ictx *c, const Moby__Buildkit__V1__Sourcepolicy__Policy *req)
+static int rules_are_profiles(struct bg_ictx *c, const Moby__Buildkit__V1__Sourcepolicy__Policy *req)
 {
   Moby__Buildkit__V1__Sourcepolicy__Policy *pp =
-      ictx_unpack(c, &moby__buildkit__v1__sourcepolicy__policy__descriptor, c->p->source_policy,
-                  c->p->source_policy_len, "profile source_policy");
+      bg_ictx_unpack(c, &moby__buildkit__v1__sourcepolicy__policy__descriptor, c->p->source_policy,
+                     c->p->source_policy_len, "profile source_policy");
   if (!pp || !req || pp->n_rules != req->n_rules)
     return 0;
   for (size_t i = 0; i < pp->n_rules; i++) {
@@ -222,21 +221,21 @@ static int rules_are_profiles(struct ictx *c, const Moby__Buildkit__V1__Sourcepo
   return 1;
 }
 
-void inspect_request_source_policy(struct ictx *c, size_t n_rules, const char *field)
+void bg_inspect_request_source_policy(struct bg_ictx *c, size_t n_rules, const char *field)
 {
   if (c->p->source_policy && n_rules)
-    ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "source_policy",
-              "%s: the request carries %zu source-policy rule(s) of its own; the profile of %s sets the source "
-              "policy, and a rule added to it could undo the profile's (the last matching ALLOW/DENY wins, in an "
-              "order BuildKit v0.11 does not keep)",
-              field, n_rules, ictx_who(c));
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "source_policy",
+                 "%s: the request carries %zu source-policy rule(s) of its own; the profile of %s sets the source "
+                 "policy, and a rule added to it could undo the profile's (the last matching ALLOW/DENY wins, in an "
+                 "order BuildKit v0.11 does not keep)",
+                 field, n_rules, bg_ictx_who(c));
 }
 
 /* Forward the profile's policy in Control.Solve field 12.  It depends on
  * what the backend is, so an unknown backend is not guessed at: the
  * inspection reports need_facts and the gateway asks again once
  * Control.Info has answered, or with facts_timed_out set. */
-static void merge_source_policy(struct ictx *c, Moby__Buildkit__V1__Sourcepolicy__Policy **slot, const char *field)
+static void merge_source_policy(struct bg_ictx *c, Moby__Buildkit__V1__Sourcepolicy__Policy **slot, const char *field)
 {
   const struct bg_profile *p = c->p;
   if (!p->source_policy)
@@ -244,10 +243,10 @@ static void merge_source_policy(struct ictx *c, Moby__Buildkit__V1__Sourcepolicy
   const struct bg_backend_facts *fx = c->r->facts;
   if (!fx || !fx->known) {
     if (c->r->facts_timed_out) {
-      ictx_deny(c, BG_GRPC_UNAVAILABLE, "backend_facts",
-                "the profile of %s carries a source policy, and the backend's BuildKit version is not known (its "
-                "Control.Info did not answer in time); the policy is not forwarded blind",
-                ictx_who(c));
+      bg_ictx_deny(c, BG_GRPC_UNAVAILABLE, "backend_facts",
+                   "the profile of %s carries a source policy, and the backend's BuildKit version is not known (its "
+                   "Control.Info did not answer in time); the policy is not forwarded blind",
+                   bg_ictx_who(c));
     } else {
       c->r->need_facts = 1;
       c->stop = 1;
@@ -255,22 +254,22 @@ static void merge_source_policy(struct ictx *c, Moby__Buildkit__V1__Sourcepolicy
     return;
   }
   if (fx->info_unimplemented) {
-    ictx_deny(c, BG_GRPC_FAILED_PRECONDITION, "source_policy",
-              "the profile of %s carries a source policy, and the backend BuildKit (%s) is too old to enforce "
-              "SolveRequest.SourcePolicy (needs v0.11+)",
-              ictx_who(c), fx->buildkit_version[0] ? fx->buildkit_version : "Info unimplemented");
+    bg_ictx_deny(c, BG_GRPC_FAILED_PRECONDITION, "source_policy",
+                 "the profile of %s carries a source policy, and the backend BuildKit (%s) is too old to enforce "
+                 "SolveRequest.SourcePolicy (needs v0.11+)",
+                 bg_ictx_who(c), fx->buildkit_version[0] ? fx->buildkit_version : "Info unimplemented");
     return;
   }
   if (p->source_policy_order_dependent && !bg_buildkit_keeps_rule_order(fx->buildkit_version)) {
-    ictx_deny(c, BG_GRPC_FAILED_PRECONDITION, "source_policy",
-              "rules %zu and %zu of the source policy of %s may match one source and mean different things in "
-              "different orders; BuildKit %s reads the rules in random order (v0.12+ keeps it)",
-              p->sp_conflict[0], p->sp_conflict[1], ictx_who(c), fx->buildkit_version);
+    bg_ictx_deny(c, BG_GRPC_FAILED_PRECONDITION, "source_policy",
+                 "rules %zu and %zu of the source policy of %s may match one source and mean different things in "
+                 "different orders; BuildKit %s reads the rules in random order (v0.12+ keeps it)",
+                 p->sp_conflict[0], p->sp_conflict[1], bg_ictx_who(c), fx->buildkit_version);
     return;
   }
   Moby__Buildkit__V1__Sourcepolicy__Policy *pp =
-      ictx_unpack(c, &moby__buildkit__v1__sourcepolicy__policy__descriptor, p->source_policy, p->source_policy_len,
-                  "profile source_policy");
+      bg_ictx_unpack(c, &moby__buildkit__v1__sourcepolicy__policy__descriptor, p->source_policy, p->source_policy_len,
+                     "profile source_policy");
   if (!pp || pp->n_rules == 0)
     return;
   Moby__Buildkit__V1__Sourcepolicy__Policy *req = *slot;
@@ -281,7 +280,7 @@ static void merge_source_policy(struct ictx *c, Moby__Buildkit__V1__Sourcepolicy
     moby__buildkit__v1__sourcepolicy__policy__init(req);
     *slot = req;
   }
-  /* The request has no rules here (inspect_request_source_policy), or
+  /* The request has no rules here (bg_inspect_request_source_policy), or
    * exactly the profile's: then nothing changes. */
   if (req->n_rules)
     return;
@@ -290,16 +289,58 @@ static void merge_source_policy(struct ictx *c, Moby__Buildkit__V1__Sourcepolicy
   req->n_rules = pp->n_rules;
   char w[96];
   snprintf(w, sizeof w, "%zu rules from profile %s", pp->n_rules, p->name ? p->name : "?");
-  ictx_rewrite(c, field, NULL, w);
+  bg_ictx_rewrite(c, field, NULL, w);
+}
+
+/* The source policies a frontend's lookups carry (LLBBridge.ResolveImageConfig
+ * and ResolveSourceMeta, field 8): refused like a Solve's own, so a lookup
+ * cannot resolve what the profile's policy would convert or deny. */
+int bg_inspect_resolve_image_config(struct bg_inspect *r, const uint8_t *msg, size_t len)
+{
+  struct bg_ictx c;
+  bg_ictx_init(&c, r);
+  Moby__Buildkit__V1__Frontend__ResolveImageConfigRequest *q =
+      bg_ictx_unpack(&c, &moby__buildkit__v1__frontend__resolve_image_config_request__descriptor, msg, len, NULL);
+  if (!q)
+    goto out;
+  for (size_t i = 0; i < q->n_sourcepolicies && !c.stop; i++) {
+    char f[64];
+    snprintf(f, sizeof f, "ResolveImageConfig.SourcePolicies[%zu]", i);
+    bg_inspect_request_source_policy(&c, q->sourcepolicies[i]->n_rules, f);
+  }
+out:
+  bg_ictx_done(&c);
+  return r->grpc_status;
+}
+
+int bg_inspect_resolve_source_meta(struct bg_inspect *r, const uint8_t *msg, size_t len)
+{
+  struct bg_ictx c;
+  bg_ictx_init(&c, r);
+  Moby__Buildkit__V1__Frontend__ResolveSourceMetaRequest *q =
+      bg_ictx_unpack(&c, &moby__buildkit__v1__frontend__resolve_source_meta_request__descriptor, msg, len, NULL);
+  if (!q)
+    goto out;
+  for (size_t i = 0; i < q->n_sourcepolicies && !c.stop; i++) {
+    char f[64];
+    snprintf(f, sizeof f, "ResolveSourceMeta.SourcePolicies[%zu]", i);
+    bg_inspect_request_source_policy(&c, q->sourcepolicies[i]->n_rules, f);
+  }
+out:
+  bg_ictx_done(&c);
+  return r->grpc_status;
 }
 
 /* ---- isolation of names ------------------------------------------------------------- */
 
-static char *gen_ref(void)
+/* 25 characters of [0-9a-z] from the inspection's random source. */
+static char *gen_ref(const struct bg_env *env)
 {
   static const char al[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-  unsigned char rnd[25];
-  if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+  uint8_t rnd[25];
+  if (!env)
+    env = &bg_env_system;
+  if (env->random_bytes(env->arg, rnd, sizeof rnd) != 0)
     return NULL;
   char *s = malloc(26);
   if (!s)
@@ -311,7 +352,7 @@ static char *gen_ref(void)
 }
 
 /* Wrap *slot in place (arena) and record it.  gen: generate a name when empty. */
-static void wrap_name(struct ictx *c, char **slot, const char *field, int gen)
+static void wrap_name(struct bg_ictx *c, char **slot, const char *field, int gen)
 {
   if (!c->p->isolate)
     return;
@@ -320,7 +361,7 @@ static void wrap_name(struct ictx *c, char **slot, const char *field, int gen)
   if (!name[0]) {
     if (!gen)
       return;
-    if (!(own = gen_ref()))
+    if (!(own = gen_ref(c->r->env)))
       return;
     name = own;
     /* the audit record shows the ref the tenant will see in its history */
@@ -329,7 +370,7 @@ static void wrap_name(struct ictx *c, char **slot, const char *field, int gen)
   }
   char *w = bg_ns_wrap(c->r->tenant, name);
   if (w) {
-    ictx_rewrite(c, field, (*slot)[0] ? *slot : NULL, w);
+    bg_ictx_rewrite(c, field, (*slot)[0] ? *slot : NULL, w);
     *slot = bg_arena_strdup(&c->arena, w);
   }
   free(w);
@@ -342,12 +383,12 @@ static void wrap_name(struct ictx *c, char **slot, const char *field, int gen)
 
 int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t len)
 {
-  struct ictx c;
-  ictx_init(&c, r);
+  struct bg_ictx c;
+  bg_ictx_init(&c, r);
   const struct bg_profile *p = r->prof;
-  Moby__Buildkit__V1__SolveRequest *q = ictx_unpack(&c, &CS(descriptor), msg, len, NULL);
+  Moby__Buildkit__V1__SolveRequest *q = bg_ictx_unpack(&c, &CS(descriptor), msg, len, NULL);
   if (!q) {
-    ictx_bad(&c, "moby.buildkit.v1.SolveRequest");
+    bg_ictx_bad(&c, "moby.buildkit.v1.SolveRequest");
     goto out;
   }
   set_summary(&r->ref, q->ref);
@@ -358,19 +399,19 @@ int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t le
   /* 1 entitlements */
   for (size_t i = 0; i < q->n_entitlements && !c.stop; i++)
     if (!bg_entitlement_granted(p, q->entitlements[i]))
-      ictx_deny(&c, BG_GRPC_PERMISSION_DENIED, "entitlements", "entitlement %s is not granted to %s",
-                q->entitlements[i], ictx_who(&c));
+      bg_ictx_deny(&c, BG_GRPC_PERMISSION_DENIED, "entitlements", "entitlement %s is not granted to %s",
+                   q->entitlements[i], bg_ictx_who(&c));
   /* 2 session exporter */
   if (!c.stop && q->enablesessionexporter && !p->session_exporter)
-    ictx_deny(&c, BG_GRPC_PERMISSION_DENIED, "session_exporter",
-              "EnableSessionExporter lets the client pick exporters inside the session; not granted to %s",
-              ictx_who(&c));
+    bg_ictx_deny(&c, BG_GRPC_PERMISSION_DENIED, "session_exporter",
+                 "EnableSessionExporter lets the client pick exporters inside the session; not granted to %s",
+                 bg_ictx_who(&c));
   /* 3, 4 frontend */
   if (!c.stop)
-    inspect_frontend_name(&c, q->frontend);
+    bg_inspect_frontend_name(&c, q->frontend);
   if (!c.stop)
-    inspect_frontend_attrs(&c, q->frontend, BG_SMAP(&q->n_frontendattrs, &q->frontendattrs, &CS(frontend_attrs_entry__descriptor)),
-                           "FrontendAttrs");
+    bg_inspect_frontend_attrs(&c, q->frontend, BG_SMAP(&q->n_frontendattrs, &q->frontendattrs, &CS(frontend_attrs_entry__descriptor)),
+                              "FrontendAttrs");
   /* 5 exporters */
   struct bg_smap ea4 =
       BG_SMAP(&q->n_exporterattrsdeprecated, &q->exporterattrsdeprecated, &CS(exporter_attrs_deprecated_entry__descriptor));
@@ -379,8 +420,8 @@ int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t le
     for (size_t i = 0; i < q->n_exporters && !c.stop; i++) {
       snprintf(f, sizeof f, "Exporters[%zu]", i);
       snprintf(af, sizeof af, "Exporters[%zu].Attrs", i);
-      inspect_exporter(&c, q->exporters[i]->type,
-                       BG_SMAP(&q->exporters[i]->n_attrs, &q->exporters[i]->attrs,
+      bg_inspect_exporter(&c, q->exporters[i]->type,
+                          BG_SMAP(&q->exporters[i]->n_attrs, &q->exporters[i]->attrs,
                                &moby__buildkit__v1__exporter__attrs_entry__descriptor),
                        f, af);
     }
@@ -393,46 +434,46 @@ int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t le
     Moby__Buildkit__V1__Exporter *e0 = q->exporters[0];
     struct bg_smap a0 = BG_SMAP(&e0->n_attrs, &e0->attrs, &moby__buildkit__v1__exporter__attrs_entry__descriptor);
     if (!c.stop && strcmp(q->exporterdeprecated, e0->type) != 0) {
-      ictx_rewrite(&c, "ExporterDeprecated", q->exporterdeprecated[0] ? q->exporterdeprecated : NULL, e0->type);
+      bg_ictx_rewrite(&c, "ExporterDeprecated", q->exporterdeprecated[0] ? q->exporterdeprecated : NULL, e0->type);
       q->exporterdeprecated = e0->type;
     }
-    if (!c.stop && !smap_equal(ea4, a0)) {
-      ictx_rewrite(&c, "ExporterAttrsDeprecated", "(differs from Exporters[0].Attrs)", "(copy of Exporters[0].Attrs)");
+    if (!c.stop && !bg_smap_equal(ea4, a0)) {
+      bg_ictx_rewrite(&c, "ExporterAttrsDeprecated", "(differs from Exporters[0].Attrs)", "(copy of Exporters[0].Attrs)");
       *ea4.n = 0;
       for (size_t i = 0; i < *a0.n; i++)
-        smap_append(&c, ea4, (*a0.v)[i]->key, (*a0.v)[i]->value);
+        bg_smap_append(&c, ea4, (*a0.v)[i]->key, (*a0.v)[i]->value);
     }
   } else if (!c.stop && q->exporterdeprecated[0]) {
-    inspect_exporter(&c, q->exporterdeprecated, ea4, "ExporterDeprecated", "ExporterAttrsDeprecated");
+    bg_inspect_exporter(&c, q->exporterdeprecated, ea4, "ExporterDeprecated", "ExporterAttrsDeprecated");
   }
   /* 6 cache */
   if (!c.stop && q->cache) {
     Moby__Buildkit__V1__CacheOptions *co = q->cache;
     char f[64];
     if (co->exportrefdeprecated[0])
-      inspect_cache_type(&c, 1, "registry", "Cache.ExportRefDeprecated");
+      bg_inspect_cache_type(&c, 1, "registry", "Cache.ExportRefDeprecated");
     if (!c.stop && co->n_importrefsdeprecated)
-      inspect_cache_type(&c, 0, "registry", "Cache.ImportRefsDeprecated");
+      bg_inspect_cache_type(&c, 0, "registry", "Cache.ImportRefsDeprecated");
     for (size_t i = 0; i < co->n_exports && !c.stop; i++) {
       snprintf(f, sizeof f, "Cache.Exports[%zu]", i);
-      inspect_cache_type(&c, 1, co->exports[i]->type, f);
+      bg_inspect_cache_type(&c, 1, co->exports[i]->type, f);
     }
     for (size_t i = 0; i < co->n_imports && !c.stop; i++) {
       snprintf(f, sizeof f, "Cache.Imports[%zu]", i);
-      inspect_cache_type(&c, 0, co->imports[i]->type, f);
+      bg_inspect_cache_type(&c, 0, co->imports[i]->type, f);
     }
   }
   /* 7 LLB */
   if (!c.stop)
-    inspect_definition(&c, q->definition, "Definition");
+    bg_inspect_definition(&c, q->definition, "Definition");
   for (size_t i = 0; i < q->n_frontendinputs && !c.stop; i++) {
     char f[300];
     snprintf(f, sizeof f, "FrontendInputs[%s]", q->frontendinputs[i]->key);
-    inspect_definition(&c, q->frontendinputs[i]->value, f);
+    bg_inspect_definition(&c, q->frontendinputs[i]->value, f);
   }
   /* 8 source policy */
   if (!c.stop && !(p->source_policy && rules_are_profiles(&c, q->sourcepolicy)))
-    inspect_request_source_policy(&c, q->sourcepolicy ? q->sourcepolicy->n_rules : 0, "SourcePolicy");
+    bg_inspect_request_source_policy(&c, q->sourcepolicy ? q->sourcepolicy->n_rules : 0, "SourcePolicy");
   if (!c.stop)
     check_policy_updates(&c, q->sourcepolicy, "SourcePolicy");
   if (!c.stop)
@@ -444,9 +485,9 @@ int bg_inspect_control_solve(struct bg_inspect *r, const uint8_t *msg, size_t le
     wrap_name(&c, &q->sourcepolicysession, "SourcePolicySession", 0);
   }
   if (!r->need_facts)
-    ictx_finish(&c, &q->base);
+    bg_ictx_finish(&c, &q->base);
 out:
-  ictx_done(&c);
+  bg_ictx_done(&c);
   return r->grpc_status;
 }
 
@@ -457,7 +498,7 @@ out:
  * merged into the result the exporter sees.  It is not rewritten: a profile
  * that constrains exporters refuses keys that are exporter attributes it
  * would otherwise police (name, push, ...). */
-static void bridge_exporter_attr(struct ictx *c, const ProtobufCBinaryData *b)
+static void bridge_exporter_attr(struct bg_ictx *c, const ProtobufCBinaryData *b)
 {
   if (!b->len)
     return;
@@ -466,7 +507,7 @@ static void bridge_exporter_attr(struct ictx *c, const ProtobufCBinaryData *b)
   json_t *j = json_loadb((const char *)b->data, b->len, JSON_REJECT_DUPLICATES, &err);
   if (!j || !json_is_object(j)) {
     json_decref(j);
-    ictx_bad(c, "LLBBridge SolveRequest.ExporterAttr (not a JSON object without duplicate keys)");
+    bg_ictx_bad(c, "LLBBridge SolveRequest.ExporterAttr (not a JSON object without duplicate keys)");
     return;
   }
   if (!c->p->exporters_any) {
@@ -485,9 +526,9 @@ static void bridge_exporter_attr(struct ictx *c, const ProtobufCBinaryData *b)
           bad |= strcmp(ar->set.v[s].key, k) == 0;
       }
       if (bad) {
-        ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporter_attrs",
-                  "ExporterAttr: result metadata key %s would override an exporter attribute; not allowed for %s", k,
-                  ictx_who(c));
+        bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "exporter_attrs",
+                     "ExporterAttr: result metadata key %s would override an exporter attribute; not allowed for %s", k,
+                     bg_ictx_who(c));
         break;
       }
       /* the values are []byte, so base64 in the JSON; what the exporter
@@ -499,10 +540,10 @@ static void bridge_exporter_attr(struct ictx *c, const ProtobufCBinaryData *b)
       uint8_t *dec = sv ? bg_arena_alloc(&c->arena, sl + 1) : NULL;
       long dl = dec ? bg_base64_std_decode(sv, sl, dec) : -1;
       if (dl < 0) {
-        ictx_bad(c, "LLBBridge SolveRequest.ExporterAttr (a value is not base64)");
+        bg_ictx_bad(c, "LLBBridge SolveRequest.ExporterAttr (a value is not base64)");
         break;
       }
-      inspect_result_metadata(c, k, dec, (size_t)dl, "ExporterAttr");
+      bg_inspect_result_metadata(c, k, dec, (size_t)dl, "ExporterAttr");
       if (c->stop)
         break;
     }
@@ -514,41 +555,41 @@ static void bridge_exporter_attr(struct ictx *c, const ProtobufCBinaryData *b)
 
 int bg_inspect_bridge_solve(struct bg_inspect *r, const uint8_t *msg, size_t len)
 {
-  struct ictx c;
-  ictx_init(&c, r);
-  Moby__Buildkit__V1__Frontend__SolveRequest *q = ictx_unpack(&c, &BS(descriptor), msg, len, NULL);
+  struct bg_ictx c;
+  bg_ictx_init(&c, r);
+  Moby__Buildkit__V1__Frontend__SolveRequest *q = bg_ictx_unpack(&c, &BS(descriptor), msg, len, NULL);
   if (!q) {
-    ictx_bad(&c, "moby.buildkit.v1.frontend.SolveRequest");
+    bg_ictx_bad(&c, "moby.buildkit.v1.frontend.SolveRequest");
     goto out;
   }
-  inspect_frontend_name(&c, q->frontend);
+  bg_inspect_frontend_name(&c, q->frontend);
   if (!c.stop)
-    inspect_frontend_attrs(&c, q->frontend, BG_SMAP(&q->n_frontendopt, &q->frontendopt, &BS(frontend_opt_entry__descriptor)),
-                           "FrontendOpt");
+    bg_inspect_frontend_attrs(&c, q->frontend, BG_SMAP(&q->n_frontendopt, &q->frontendopt, &BS(frontend_opt_entry__descriptor)),
+                              "FrontendOpt");
   if (!c.stop)
     bridge_exporter_attr(&c, &q->exporterattr);
   for (size_t i = 0; i < q->n_cacheimports && !c.stop; i++) {
     char f[64];
     snprintf(f, sizeof f, "CacheImports[%zu]", i);
-    inspect_cache_type(&c, 0, q->cacheimports[i]->type, f);
+    bg_inspect_cache_type(&c, 0, q->cacheimports[i]->type, f);
   }
   if (!c.stop)
-    inspect_definition(&c, q->definition, "Definition");
+    bg_inspect_definition(&c, q->definition, "Definition");
   for (size_t i = 0; i < q->n_frontendinputs && !c.stop; i++) {
     char f[300];
     snprintf(f, sizeof f, "FrontendInputs[%s]", q->frontendinputs[i]->key);
-    inspect_definition(&c, q->frontendinputs[i]->value, f);
+    bg_inspect_definition(&c, q->frontendinputs[i]->value, f);
   }
   for (size_t i = 0; i < q->n_sourcepolicies && !c.stop; i++) {
     char f[64];
     snprintf(f, sizeof f, "SourcePolicies[%zu]", i);
-    inspect_request_source_policy(&c, q->sourcepolicies[i]->n_rules, f);
+    bg_inspect_request_source_policy(&c, q->sourcepolicies[i]->n_rules, f);
     if (!c.stop)
       check_policy_updates(&c, q->sourcepolicies[i], f);
   }
-  ictx_finish(&c, &q->base);
+  bg_ictx_finish(&c, &q->base);
 out:
-  ictx_done(&c);
+  bg_ictx_done(&c);
   return r->grpc_status;
 }
 
@@ -556,31 +597,31 @@ out:
 
 int bg_inspect_new_container(struct bg_inspect *r, const uint8_t *msg, size_t len)
 {
-  struct ictx c;
-  ictx_init(&c, r);
+  struct bg_ictx c;
+  bg_ictx_init(&c, r);
   Moby__Buildkit__V1__Frontend__NewContainerRequest *q =
-      ictx_unpack(&c, &moby__buildkit__v1__frontend__new_container_request__descriptor, msg, len, NULL);
+      bg_ictx_unpack(&c, &moby__buildkit__v1__frontend__new_container_request__descriptor, msg, len, NULL);
   if (!q) {
-    ictx_bad(&c, "moby.buildkit.v1.frontend.NewContainerRequest");
+    bg_ictx_bad(&c, "moby.buildkit.v1.frontend.NewContainerRequest");
     goto out;
   }
-  inspect_network(&c, q->network, "NewContainer.Network", -1);
+  bg_inspect_network(&c, q->network, "NewContainer.Network", -1);
   for (size_t i = 0; i < q->n_mounts && !c.stop; i++) {
     char f[64];
     snprintf(f, sizeof f, "NewContainer.Mounts[%zu]", i);
-    inspect_mount_type(&c, q->mounts[i]->mounttype, f, -1);
+    bg_inspect_mount_type(&c, q->mounts[i]->mounttype, f, -1);
   }
   /* the container's copies of the Meta powers (extraHosts 6, hostname 7) */
   if (!c.stop && q->n_extrahosts)
-    inspect_power(&c, BG_POWER_EXTRA_HOSTS, "NewContainer.extraHosts", -1);
+    bg_inspect_power(&c, BG_POWER_EXTRA_HOSTS, "NewContainer.extraHosts", -1);
   if (!c.stop && q->hostname[0])
-    inspect_power(&c, BG_POWER_HOSTNAME, "NewContainer.hostname", -1);
+    bg_inspect_power(&c, BG_POWER_HOSTNAME, "NewContainer.hostname", -1);
   if (!c.stop) {
-    wrap_cache_mounts(&c, q->mounts, q->n_mounts, "NewContainer", 1);
-    ictx_finish(&c, &q->base);
+    bg_wrap_cache_mounts(&c, q->mounts, q->n_mounts, "NewContainer", 1);
+    bg_ictx_finish(&c, &q->base);
   }
 out:
-  ictx_done(&c);
+  bg_ictx_done(&c);
   return r->grpc_status;
 }
 
@@ -590,21 +631,21 @@ out:
  * security.insecure entitlement. */
 int bg_inspect_exec_process(struct bg_inspect *r, const uint8_t *msg, size_t len)
 {
-  struct ictx c;
-  ictx_init(&c, r);
-  Moby__Buildkit__V1__Frontend__ExecMessage *q = ictx_unpack(&c, &moby__buildkit__v1__frontend__exec_message__descriptor, msg, len, NULL);
+  struct bg_ictx c;
+  bg_ictx_init(&c, r);
+  Moby__Buildkit__V1__Frontend__ExecMessage *q = bg_ictx_unpack(&c, &moby__buildkit__v1__frontend__exec_message__descriptor, msg, len, NULL);
   if (!q) {
-    ictx_bad(&c, "moby.buildkit.v1.frontend.ExecMessage");
+    bg_ictx_bad(&c, "moby.buildkit.v1.frontend.ExecMessage");
     goto out;
   }
   if (q->input_case == MOBY__BUILDKIT__V1__FRONTEND__EXEC_MESSAGE__INPUT_INIT && q->init) {
-    inspect_security(&c, q->init->security, "ExecProcess.Init.Security", -1);
+    bg_inspect_security(&c, q->init->security, "ExecProcess.Init.Security", -1);
     if (!c.stop && q->init->n_secretenv)
-      inspect_mount_type(&c, PB__MOUNT_TYPE__SECRET, "ExecProcess.Init.secretenv", -1);
+      bg_inspect_mount_type(&c, PB__MOUNT_TYPE__SECRET, "ExecProcess.Init.secretenv", -1);
     if (!c.stop)
-      inspect_meta(&c, q->init->meta, "ExecProcess.Init.Meta", -1);
+      bg_inspect_meta(&c, q->init->meta, "ExecProcess.Init.Meta", -1);
   }
 out:
-  ictx_done(&c);
+  bg_ictx_done(&c);
   return r->grpc_status;
 }

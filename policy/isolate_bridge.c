@@ -15,13 +15,16 @@
  * SessionID or map key, no field number that Go reads as another, no NUL),
  * then walked with the project's one tokenizer: every other field is copied
  * byte for byte, so fields this file does not know survive untouched.
+ *
+ * Both are ordinary inspectors (inspect.h), two rows of dispatch.c's table:
+ * they return their verdict, rewrites and new bytes in struct bg_inspect and
+ * call.c folds them into the call like any other inspector's.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/call_int.h"
-#include "policy/isolate_bridge.h"
+#include "policy/inspect_int.h"
 #include "proto/gateway.pb-c.h"
 #include "proto/pbcheck.h"
 #include "proto/pbtok.h"
@@ -38,7 +41,7 @@ static char *dupn(const uint8_t *p, size_t n)
 }
 
 struct wctx {
-  struct bg_call *call;
+  struct bg_inspect *r;
   const char *tenant;
   int changed;
   int bad;
@@ -54,7 +57,7 @@ static char *wrap(struct wctx *w, const char *field, const uint8_t *val, size_t 
   char *old = dupn(val, vlen);
   char *neu = old ? bg_ns_wrap(w->tenant, old) : NULL;
   if (neu) {
-    bg_call_add_rewrite(w->call, field, old, neu);
+    bg_inspect_add_rewrite(w->r, field, old, neu);
     w->changed = 1;
   }
   free(old);
@@ -127,23 +130,32 @@ static int llb_unknown(void *arg, const struct bg_pbcheck_unknown *u)
   return !bg_llb_unknown_allowed(prof) && u->msg->package_name && strcmp(u->msg->package_name, "pb") == 0;
 }
 
-int bg_isolate_bridge_request(struct bg_call *call, int resolve_source, const uint8_t *msg, size_t len,
-                              uint8_t **out, size_t *outlen, char *why, size_t whylen)
+/* Refuse the message as undecodable: INVALID_ARGUMENT, rule "decode".  Like
+ * every other decode refusal it is recorded as would_deny in audit mode. */
+static int undecodable(struct bg_inspect *r, const char *why)
 {
-  *out = NULL;
-  *outlen = 0;
-  if (why && whylen)
-    why[0] = 0;
-  struct bg_pbcheck_opts opts = {.on_unknown = llb_unknown, .arg = (void *)call->prof};
+  snprintf(r->rule, sizeof r->rule, "decode");
+  snprintf(r->reason, sizeof r->reason, "%.199s", why); /* as long as it always was */
+  if (r->audit_only) {
+    r->would_deny = 1;
+    r->would_status = BG_GRPC_INVALID_ARGUMENT;
+  } else {
+    r->grpc_status = BG_GRPC_INVALID_ARGUMENT;
+  }
+  return r->grpc_status;
+}
+
+/* resolve_source: the message is a ResolveSourceMetaRequest, else a
+ * ResolveImageConfigRequest. */
+static int isolate_request(struct bg_inspect *r, int resolve_source, const uint8_t *msg, size_t len)
+{
+  struct bg_pbcheck_opts opts = {.on_unknown = llb_unknown, .arg = (void *)r->prof};
   struct bg_pbcheck_result res;
   if (bg_pbcheck(resolve_source ? &moby__buildkit__v1__frontend__resolve_source_meta_request__descriptor
                                 : &moby__buildkit__v1__frontend__resolve_image_config_request__descriptor,
-                 msg, len, &opts, &res) != BG_PBCHECK_OK) {
-    if (why && whylen)
-      snprintf(why, whylen, "%s", res.msg);
-    return -1;
-  }
-  struct wctx w = {call, call->c->p->tenants[call->tenant].name, 0, 0};
+                 msg, len, &opts, &res) != BG_PBCHECK_OK)
+    return undecodable(r, res.msg);
+  struct wctx w = {r, r->tenant, 0, 0};
   struct bg_pbuf o = {0};
   struct bg_pbtok t;
   struct bg_pbfield f;
@@ -172,14 +184,34 @@ int bg_isolate_bridge_request(struct bg_call *call, int resolve_source, const ui
   }
   if (o.oom)
     goto bad;
-  if (!w.changed) {
+  if (!w.changed || r->audit_only) {
+    /* audit mode: the rewrites are listed, the message goes as it came */
     free(o.b);
+    if (w.changed) {
+      snprintf(r->rule, sizeof r->rule, "isolate");
+      snprintf(r->reason, sizeof r->reason, "tenant namespacing of session names");
+    }
     return 0;
   }
-  *out = o.b ? o.b : calloc(1, 1);
-  *outlen = o.n;
-  return 1;
+  r->out = o.b ? o.b : calloc(1, 1);
+  r->outlen = o.n;
+  snprintf(r->rule, sizeof r->rule, "isolate");
+  snprintf(r->reason, sizeof r->reason, "tenant namespacing of session names");
+  return 0;
 bad:
+  /* The schema check passed, so only memory (or an embedded NUL the check
+   * would have refused first) gets here: forwarding the names unwrapped
+   * would fail open. */
   free(o.b);
-  return -1;
+  return undecodable(r, "");
+}
+
+int bg_isolate_resolve_image_config(struct bg_inspect *r, const uint8_t *msg, size_t len)
+{
+  return isolate_request(r, 0, msg, len);
+}
+
+int bg_isolate_resolve_source_meta(struct bg_inspect *r, const uint8_t *msg, size_t len)
+{
+  return isolate_request(r, 1, msg, len);
 }

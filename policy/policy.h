@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -58,6 +59,23 @@ struct bg_policy *bg_policy_ref(struct bg_policy *p);
 void bg_policy_unref(struct bg_policy *p);
 /* "enforce" or "audit" */
 const char *bg_policy_mode(const struct bg_policy *p);
+
+/* The clock and the random source the policy uses: audit record times
+ * (CLOCK_REALTIME), call durations (CLOCK_MONOTONIC) and the refs it
+ * generates for builds that have none.  Passed in rather than called
+ * directly so tests can fix them and expect exact audit lines and refs. */
+struct bg_env {
+  int (*now)(void *arg, clockid_t which, struct timespec *ts);  /* as clock_gettime(2); 0 on success */
+  int (*random_bytes)(void *arg, uint8_t *buf, size_t n);      /* n unpredictable bytes; 0 on success */
+  void *arg;
+};
+/* The real ones: clock_gettime(2) and getrandom(2).  Every policy uses them
+ * unless given others. */
+extern const struct bg_env bg_env_system;
+/* Give |p| another clock and random source (NULL: the system ones).  Call it
+ * before |p| is shared (a loaded policy is otherwise immutable); |env| must
+ * outlive |p|. */
+void bg_policy_set_env(struct bg_policy *p, const struct bg_env *env);
 
 /* What the gateway learnt about the backend.  The gateway owns this struct and
  * updates it; the policy only reads it (e.g. to refuse SourcePolicy on a

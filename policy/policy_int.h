@@ -41,7 +41,11 @@ struct bg_policy {
   size_t n_profiles;
   int any_tokens;               /* some tenant accepts bearer tokens */
   struct bg_kvlist image_prefixes; /* tenant -> normalised image/moby name_prefix (profile.h) */
+  const struct bg_env *env;     /* NULL: bg_env_system (env.c) */
 };
+
+/* The clock and random source |p| uses (never NULL; p may be NULL). */
+const struct bg_env *bg_policy_env(const struct bg_policy *p);
 
 /* ---- method catalogue (methods.c) ---- */
 enum bg_mclass { BG_MC_STABLE = 1, BG_MC_UNSTABLE = 2, BG_MC_POWERFUL = 3 };
@@ -141,9 +145,10 @@ struct bg_audit {
   uint64_t bytes_out;
   double duration_ms;
   int mode_audit;
+  struct timespec time;  /* when the record was made (CLOCK_REALTIME of the policy's env) */
 };
 
-/* A compact JSON line (malloc'd, no newline).  |now| realtime clock. */
+/* A compact JSON line (malloc'd, no newline). */
 char *bg_audit_line(const struct bg_audit *a);
 
 /* The built-in default policy text (policy.c). */

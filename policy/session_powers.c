@@ -57,15 +57,15 @@ int bg_session_power(const struct bg_profile *p, enum bg_session_power w)
   return 0;
 }
 
-static void deny_power(struct ictx *c, enum bg_session_power w, const char *field, const char *what)
+static void deny_power(struct bg_ictx *c, enum bg_session_power w, const char *field, const char *what)
 {
-  ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "session_methods",
-            "%s: %s makes the daemon call %s on the client's session, and profiles.%s.session_methods does not "
-            "expose %s (%s)",
-            field, what, power_method[w], c->p->name ? c->p->name : "?", power_word[w], ictx_who(c));
+  bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "session_methods",
+               "%s: %s makes the daemon call %s on the client's session, and profiles.%s.session_methods does not "
+               "expose %s (%s)",
+               field, what, power_method[w], c->p->name ? c->p->name : "?", power_word[w], bg_ictx_who(c));
 }
 
-void bg_powers_mount(struct ictx *c, int type, const char *field)
+void bg_powers_mount(struct bg_ictx *c, int type, const char *field)
 {
   if (type == PB__MOUNT_TYPE__SECRET && !bg_session_power(c->p, BG_POWER_SECRETS))
     deny_power(c, BG_POWER_SECRETS, field, "a secret mount (or secretenv)");
@@ -73,7 +73,7 @@ void bg_powers_mount(struct ictx *c, int type, const char *field)
     deny_power(c, BG_POWER_SSH, field, "an SSH mount");
 }
 
-void bg_powers_source_attr(struct ictx *c, const char *key, const char *field)
+void bg_powers_source_attr(struct bg_ictx *c, const char *key, const char *field)
 {
   char what[80];
   snprintf(what, sizeof what, "source attr %.40s", key);
@@ -110,7 +110,7 @@ static int git_context(const char *v, int *ssh)
 /* Build contexts: "context" (every frontend version) and "context:<name>"
  * (named contexts, v0.10+).  Every entry is checked, not only the last one
  * the frontend reads: refusing a duplicate costs nothing legitimate. */
-void bg_powers_frontend_attrs(struct ictx *c, struct bg_smap m, const char *field)
+void bg_powers_frontend_attrs(struct bg_ictx *c, struct bg_smap m, const char *field)
 {
   if (bg_session_power(c->p, BG_POWER_SECRETS) && bg_session_power(c->p, BG_POWER_SSH))
     return;

@@ -16,13 +16,13 @@ int bg_session_power(const struct bg_profile *p, enum bg_session_power w);
 /* "/moby.buildkit.secrets.v1.Secrets/GetSecret", ... */
 const char *bg_power_method(enum bg_session_power w);
 
-struct ictx;
+struct bg_ictx;
 struct bg_smap;
 /* Deny (rule "session_methods") what would make the daemon use a withheld
  * power: a mount of |type| (pb.MountType; secretenv counts as SECRET), an
  * LLB source attr |key|, a git build context in frontend attrs |m|. */
-void bg_powers_mount(struct ictx *c, int type, const char *field);
-void bg_powers_source_attr(struct ictx *c, const char *key, const char *field);
-void bg_powers_frontend_attrs(struct ictx *c, struct bg_smap m, const char *field);
+void bg_powers_mount(struct bg_ictx *c, int type, const char *field);
+void bg_powers_source_attr(struct bg_ictx *c, const char *key, const char *field);
+void bg_powers_frontend_attrs(struct bg_ictx *c, struct bg_smap m, const char *field);
 
 #endif

@@ -1,5 +1,9 @@
-/* fixture.h: read a test fixture whole.  A missing or unreadable file fails
- * the running test.  The buffer is NUL-terminated (so text fixtures can be
+/* fixture.h: read a test fixture whole.  Paths are relative to tests/unit,
+ * where every unit binary starts whatever directory it is run from
+ * (unit_env.c).  A missing or unreadable file stops the whole binary with a
+ * non-zero status and the path: a fixture that cannot be read is a broken
+ * checkout, and a test group whose setup cannot load it must not end in
+ * "PASSED 0 test(s)".  The buffer is NUL-terminated (so text fixtures can be
  * used as strings) and *len, when asked for, excludes that NUL. */
 #ifndef BG_TEST_FIXTURE_H
 #define BG_TEST_FIXTURE_H
@@ -15,8 +19,10 @@
 static inline void *fixture_load(const char *path, size_t *len)
 {
   FILE *f = fopen(path, "rb");
-  if (!f)
-    fail_msg("cannot open fixture %s", path);
+  if (!f) {
+    fprintf(stderr, "FATAL: cannot open fixture %s (relative to tests/unit)\n", path);
+    exit(2);
+  }
   assert_int_equal(fseek(f, 0, SEEK_END), 0);
   long n = ftell(f);
   assert_true(n >= 0);

@@ -214,7 +214,7 @@ static void test_powers_denied_with_attr_named(void **st)
     solve(&r, &p, "ci", &v0_13, "dockerfile.v0", 2, kv);
     assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
     char want[120];
-    if (inspect_power_attr_key(powers[i][0])) {
+    if (bg_inspect_power_attr_key(powers[i][0])) {
       /* restates an LLB power: the llb key decides, the attr is named */
       assert_true(strncmp(r.rule, "llb_", 4) == 0);
       snprintf(want, sizeof want, "FrontendAttrs[%s]: ", powers[i][0]);

@@ -3,7 +3,9 @@
  * cgroup_parent), fields/op kinds/enum values the gateway does not know
  * (llb.unknown), tenant-scoped cache mounts, other tenants' images on a
  * Docker engine, image.resolvemode, and the same powers in NewContainer and
- * ExecProcess. */
+ * ExecProcess.  Then the rest of policy/inspect_llb.c (moved from
+ * test_inspect.c): op and source rules, CDI devices, local-session rekeying
+ * of the Definition, FrontendInputs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,36 +13,16 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
-#include "tests/unit/inspect_helpers.h"
+#include "tests/unit/inspect_run.h"
 
 static const struct bg_backend_facts facts_v11 = {1, 0, "v0.11.6", 0};
 static const struct bg_backend_facts facts_docker = {1, 0, "v0.11.6", 1};
-
-typedef int (*inspector)(struct bg_inspect *, const uint8_t *, size_t);
 
 static void run_as(struct bg_inspect *r, const struct bg_profile *p, const char *tenant,
                    const struct bg_backend_facts *fx, inspector fn, const uint8_t *m, size_t n)
 {
   bg_inspect_init(r, p, tenant, 0, fx);
   fn(r, m, n);
-}
-
-static const char *rw_new(const struct bg_inspect *r, const char *field)
-{
-  for (size_t i = 0; i < r->n_rewrites; i++)
-    if (strcmp(r->rewrites[i].field, field) == 0)
-      return r->rewrites[i].new_value ? r->rewrites[i].new_value : "(removed)";
-  return NULL;
-}
-
-static void digest(const ProtobufCBinaryData *d, char out[72])
-{
-  unsigned char md[32];
-  unsigned int l;
-  EVP_Digest(d->data, d->len, md, &l, EVP_sha256(), NULL);
-  strcpy(out, "sha256:");
-  for (int i = 0; i < 32; i++)
-    sprintf(out + 7 + 2 * i, "%02x", md[i]);
 }
 
 /* Knobs for one ExecOp. */
@@ -613,6 +595,378 @@ static void test_image_resolve_mode(void **st)
   assert_int_equal(source_status(&p, "ci", &facts_v11, img, "image.resolvemode", "local", rule), 0);
 }
 
+/* ---- LLB rules, devices, local-session rekeying, FrontendInputs (from test_inspect.c) ---- */
+
+static int llb_status(const struct bg_profile *p, ProtobufCBinaryData *ops, size_t n, char *rule)
+{
+  size_t len;
+  uint8_t *m = solve_with_def(ops, n, &len);
+  struct bg_inspect r;
+  run(&r, p, 0, bg_inspect_control_solve, m, len);
+  int st = r.grpc_status;
+  strcpy(rule, r.rule);
+  bg_inspect_free(&r);
+  free(m);
+  return st;
+}
+
+static void test_llb_rules(void **st)
+{
+  struct bg_profile p;
+  PROF_BUILDER(p);
+  p.isolate = 0;
+  char rule[64], d0[72];
+  ProtobufCBinaryData ops[3];
+  ops[0] = op_source("docker-image://docker.io/library/alpine:latest", NULL, NULL);
+  digest(&ops[0], d0);
+  ops[1] = op_exec(PB__NET_MODE__UNSET, PB__SECURITY_MODE__SANDBOX, PB__MOUNT_TYPE__CACHE, d0);
+  ops[2] = op_file(d0);
+  assert_int_equal(llb_status(&p, ops, 3, rule), 0);
+  free(ops[1].data);
+
+  ops[1] = op_exec(PB__NET_MODE__HOST, PB__SECURITY_MODE__SANDBOX, -1, d0);
+  assert_int_equal(llb_status(&p, ops, 3, rule), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_network");
+  p.llb_network = SL("sandbox", "host");
+  assert_int_equal(llb_status(&p, ops, 3, rule), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "entitlements"); /* host needs network.host granted */
+  p.entitlements = SL("network.host");
+  /* the builder profile denies force-network-mode: the same power in LLB is denied too */
+  assert_int_equal(llb_status(&p, ops, 3, rule), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_network");
+  p.frontend_attrs.deny = SL("add-hosts");
+  assert_int_equal(llb_status(&p, ops, 3, rule), 0);
+  free(ops[1].data);
+
+  ops[1] = op_exec(PB__NET_MODE__UNSET, PB__SECURITY_MODE__INSECURE, -1, d0);
+  assert_int_equal(llb_status(&p, ops, 3, rule), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_security");
+  p.llb_security = SL("sandbox", "insecure");
+  assert_int_equal(llb_status(&p, ops, 3, rule), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "entitlements");
+  free(ops[1].data);
+
+  ops[1] = op_exec(7, 0, -1, d0);
+  assert_int_equal(llb_status(&p, ops, 3, rule), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_unknown"); /* a value the schema does not declare: unknown LLB */
+  free(ops[1].data);
+
+  ops[1] = op_exec(0, 0, PB__MOUNT_TYPE__SECRET, d0);
+  assert_int_equal(llb_status(&p, ops, 3, rule), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_mounts");
+  p.llb_mounts = SL("secret");
+  assert_int_equal(llb_status(&p, ops, 3, rule), 0);
+  free(ops[1].data);
+  ops[1] = op_exec(0, 0, PB__MOUNT_TYPE__SSH, d0);
+  assert_int_equal(llb_status(&p, ops, 3, rule), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_mounts");
+  free(ops[1].data);
+  ops[1] = op_exec(0, 0, -1, d0);
+
+  /* secretenv counts as a secret mount (no block: the SL() literals must
+   * live as long as p) */
+  Pb__Op seop = PB__OP__INIT;
+  Pb__ExecOp seex = PB__EXEC_OP__INIT;
+  Pb__SecretEnv se = PB__SECRET_ENV__INIT;
+  Pb__SecretEnv *ses[] = {&se};
+  se.id = "tok";
+  se.name = "TOKEN";
+  seex.secretenv = ses;
+  seex.n_secretenv = 1;
+  seop.op_case = PB__OP__OP_EXEC;
+  seop.exec = &seex;
+  ProtobufCBinaryData sop;
+  sop.data = pack_any(&seop.base, &sop.len);
+  p.llb_mounts.n = 0;
+  assert_int_equal(llb_status(&p, &sop, 1, rule), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_mounts");
+  p.llb_mounts = SL("secret");
+  assert_int_equal(llb_status(&p, &sop, 1, rule), 0);
+  free(sop.data);
+
+  free(ops[0].data);
+  ops[0] = op_source("git://github.com/moby/buildkit", NULL, NULL);
+  assert_int_equal(llb_status(&p, ops, 3, rule), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_sources");
+  p.llb_sources = SL("git://github.com/*");
+  assert_int_equal(llb_status(&p, ops, 3, rule), 0);
+  free(ops[0].data);
+  ops[0] = op_source("git://github.com/moby/buildkit", "git.mountsshsock", "default");
+  assert_int_equal(llb_status(&p, ops, 3, rule), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_source_attrs");
+  p.llb_any = 1; /* llb_any skips the LLB allow-lists */
+  assert_int_equal(llb_status(&p, ops, 3, rule), 0);
+  p.llb_any = 0;
+  free(ops[0].data);
+
+  /* BuildOp: its LLB is invisible */
+  Pb__Op b = PB__OP__INIT;
+  Pb__BuildOp bo = PB__BUILD_OP__INIT;
+  b.op_case = PB__OP__OP_BUILD;
+  b.build = &bo;
+  ops[0].data = pack_any(&b.base, &ops[0].len);
+  assert_int_equal(llb_status(&p, ops, 1, rule), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_build");
+  free(ops[0].data);
+
+  /* unknown op kind (v0.31 passthrough = 8) */
+  static const uint8_t pass[] = {0x42, 0x00};
+  ops[0].data = (uint8_t *)pass;
+  ops[0].len = sizeof pass;
+  assert_int_equal(llb_status(&p, ops, 1, rule), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_unknown");
+
+  /* undecodable op */
+  static const uint8_t bad[] = {0x12, 0x05, 0x01};
+  ops[0].data = (uint8_t *)bad;
+  ops[0].len = sizeof bad;
+  assert_int_equal(llb_status(&p, ops, 1, rule), BG_GRPC_INVALID_ARGUMENT);
+  free(ops[1].data);
+  free(ops[2].data);
+}
+
+static void test_llb_cdi_devices(void **st)
+{
+  struct bg_profile p;
+  PROF_PERMISSIVE(p);
+  p.entitlements = SL("device=nvidia.com/gpu=*");
+  Pb__Op op = PB__OP__INIT;
+  Pb__ExecOp ex = PB__EXEC_OP__INIT;
+  Pb__CDIDevice dev = PB__CDIDEVICE__INIT;
+  Pb__CDIDevice *devs[] = {&dev};
+  dev.name = "vendor.com/fpga=0";
+  ex.cdidevices = devs;
+  ex.n_cdidevices = 1;
+  op.op_case = PB__OP__OP_EXEC;
+  op.exec = &ex;
+  ProtobufCBinaryData o;
+  o.data = pack_any(&op.base, &o.len);
+  char rule[64];
+  assert_int_equal(llb_status(&p, &o, 1, rule), BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(rule, "llb_devices");
+  free(o.data);
+  dev.name = "nvidia.com/gpu=0";
+  o.data = pack_any(&op.base, &o.len);
+  assert_int_equal(llb_status(&p, &o, 1, rule), 0);
+  free(o.data);
+}
+
+/* isolate: local.session is namespaced inside the LLB; digests re-keyed */
+static void test_llb_local_session_rekey(void **st)
+{
+  struct bg_profile p;
+  PROF_BUILDER(p);
+  p.frontend_attrs.set.n = 0;
+  ProtobufCBinaryData ops[4];
+  char d0[72], d1[72], d2[72];
+  ops[0] = op_source("local://context", "local.session", "sessX");
+  digest(&ops[0], d0);
+  ops[1] = op_exec(PB__NET_MODE__NONE, 0, -1, d0);
+  digest(&ops[1], d1);
+  ops[2] = op_source("docker-image://docker.io/library/busybox:latest", NULL, NULL);
+  digest(&ops[2], d2);
+  ops[3] = op_file(d1); /* terminal-ish op depending on the exec */
+  Moby__Buildkit__V1__SolveRequest q = MOBY__BUILDKIT__V1__SOLVE_REQUEST__INIT;
+  Pb__Definition def = PB__DEFINITION__INIT;
+  Pb__OpMetadata md0 = PB__OP_METADATA__INIT, md2 = PB__OP_METADATA__INIT;
+  md0.ignore_cache = 1;
+  Pb__Definition__MetadataEntry me0 = PB__DEFINITION__METADATA_ENTRY__INIT, me2 = PB__DEFINITION__METADATA_ENTRY__INIT;
+  me0.key = d0;
+  me0.value = &md0;
+  me2.key = d2;
+  me2.value = &md2;
+  Pb__Definition__MetadataEntry *mes[] = {&me0, &me2};
+  def.metadata = mes;
+  def.n_metadata = 2;
+  def.def = ops;
+  def.n_def = 4;
+  q.definition = &def;
+  q.ref = "r9";
+  q.session = "sessX";
+  size_t n = 0;
+  uint8_t *m = pack_any(&q.base, &n);
+  struct bg_inspect r;
+  run(&r, &p, 0, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, 0);
+  assert_non_null(r.out);
+  assert_int_equal(r.n_ops, 4);
+  assert_string_equal(rw_new(&r, "Definition.def[0].source.attrs[local.session]"), "ci.sessX");
+  Moby__Buildkit__V1__SolveRequest *o = moby__buildkit__v1__solve_request__unpack(NULL, r.outlen, r.out);
+  assert_non_null(o);
+  Pb__Definition *od = o->definition;
+  assert_int_equal(od->n_def, 4);
+  Pb__Op *s0 = pb__op__unpack(NULL, od->def[0].len, od->def[0].data);
+  assert_string_equal(s0->source->attrs[0]->value, "ci.sessX");
+  pb__op__free_unpacked(s0, NULL);
+  char n0[72], n1[72], n2[72];
+  digest(&od->def[0], n0);
+  digest(&od->def[1], n1);
+  digest(&od->def[2], n2);
+  assert_string_not_equal(n0, d0);
+  assert_string_equal(n2, d2); /* untouched op keeps its bytes */
+  Pb__Op *e1 = pb__op__unpack(NULL, od->def[1].len, od->def[1].data);
+  assert_string_equal(e1->inputs[0]->digest, n0);
+  pb__op__free_unpacked(e1, NULL);
+  Pb__Op *f3 = pb__op__unpack(NULL, od->def[3].len, od->def[3].data);
+  assert_string_equal(f3->inputs[0]->digest, n1);
+  pb__op__free_unpacked(f3, NULL);
+  int found0 = 0, found2 = 0;
+  for (size_t i = 0; i < od->n_metadata; i++) {
+    found0 |= !strcmp(od->metadata[i]->key, n0) && od->metadata[i]->value->ignore_cache;
+    found2 |= !strcmp(od->metadata[i]->key, d2);
+  }
+  assert_true(found0 && found2);
+  assert_string_equal(o->session, "ci.sessX");
+  moby__buildkit__v1__solve_request__free_unpacked(o, NULL);
+  bg_inspect_free(&r);
+  free(m);
+
+  /* same graph in reverse order (not topological): still re-keyed */
+  ProtobufCBinaryData rev[4] = {ops[3], ops[2], ops[1], ops[0]};
+  def.def = rev;
+  m = pack_any(&q.base, &n);
+  run(&r, &p, 0, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, 0);
+  o = moby__buildkit__v1__solve_request__unpack(NULL, r.outlen, r.out);
+  od = o->definition;
+  digest(&od->def[3], n0);
+  digest(&od->def[2], n1);
+  e1 = pb__op__unpack(NULL, od->def[2].len, od->def[2].data);
+  assert_string_equal(e1->inputs[0]->digest, n0);
+  pb__op__free_unpacked(e1, NULL);
+  f3 = pb__op__unpack(NULL, od->def[0].len, od->def[0].data);
+  assert_string_equal(f3->inputs[0]->digest, n1);
+  pb__op__free_unpacked(f3, NULL);
+  moby__buildkit__v1__solve_request__free_unpacked(o, NULL);
+  bg_inspect_free(&r);
+  free(m);
+  for (int i = 0; i < 4; i++)
+    free(ops[i].data);
+}
+
+/* isolate, ops listed consumers first and every op also naming the session
+ * source: each pass remaps every op again, so re-keying takes as many passes
+ * as the chain is long and maps far more digests than there are ops (the
+ * string-keyed map of fixed size 2n+2 used to fill up and spin here) */
+static void test_llb_rekey_reverse_chain_many_passes(void **st)
+{
+  enum { K = 24 };
+  struct bg_profile p;
+  PROF_BUILDER(p);
+  p.frontend_attrs.set.n = 0;
+  p.llb_any = 1;
+  ProtobufCBinaryData ops[K];
+  char dg[K][72];
+  ops[0] = op_source("local://context", "local.session", "sessR");
+  digest(&ops[0], dg[0]);
+  for (int i = 1; i < K; i++) {
+    Pb__Op op = PB__OP__INIT;
+    Pb__FileOp f = PB__FILE_OP__INIT;
+    Pb__Input in0 = PB__INPUT__INIT, in1 = PB__INPUT__INIT;
+    Pb__Input *ins[] = {&in0, &in1};
+    in0.digest = dg[i - 1];
+    in1.digest = dg[0];
+    op.inputs = ins;
+    op.n_inputs = i > 1 ? 2 : 1;
+    op.op_case = PB__OP__OP_FILE;
+    op.file = &f;
+    ops[i].data = pack_any(&op.base, &ops[i].len);
+    digest(&ops[i], dg[i]);
+  }
+  ProtobufCBinaryData rev[K];
+  for (int i = 0; i < K; i++)
+    rev[i] = ops[K - 1 - i];
+  Moby__Buildkit__V1__SolveRequest q = MOBY__BUILDKIT__V1__SOLVE_REQUEST__INIT;
+  Pb__Definition def = PB__DEFINITION__INIT;
+  Pb__OpMetadata md = PB__OP_METADATA__INIT;
+  md.ignore_cache = 1;
+  Pb__Definition__MetadataEntry me = PB__DEFINITION__METADATA_ENTRY__INIT;
+  me.key = dg[K - 1];
+  me.value = &md;
+  Pb__Definition__MetadataEntry *mes[] = {&me};
+  def.metadata = mes;
+  def.n_metadata = 1;
+  def.def = rev;
+  def.n_def = K;
+  q.definition = &def;
+  q.ref = "r9";
+  size_t n = 0;
+  uint8_t *m = pack_any(&q.base, &n);
+  struct bg_inspect r;
+  run(&r, &p, 0, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, 0);
+  assert_non_null(r.out);
+  Moby__Buildkit__V1__SolveRequest *o = moby__buildkit__v1__solve_request__unpack(NULL, r.outlen, r.out);
+  assert_non_null(o);
+  Pb__Definition *od = o->definition;
+  assert_int_equal(od->n_def, K);
+  char nd[K][72]; /* new digest of op i (listed at K-1-i) */
+  for (int i = 0; i < K; i++)
+    digest(&od->def[K - 1 - i], nd[i]);
+  for (int i = 1; i < K; i++) {
+    Pb__Op *x = pb__op__unpack(NULL, od->def[K - 1 - i].len, od->def[K - 1 - i].data);
+    assert_non_null(x);
+    assert_string_not_equal(nd[i], dg[i]);
+    assert_string_equal(x->inputs[0]->digest, nd[i - 1]);
+    if (i > 1)
+      assert_string_equal(x->inputs[1]->digest, nd[0]);
+    pb__op__free_unpacked(x, NULL);
+  }
+  assert_int_equal(od->n_metadata, 1);
+  assert_string_equal(od->metadata[0]->key, nd[K - 1]);
+  assert_true(od->metadata[0]->value->ignore_cache);
+  moby__buildkit__v1__solve_request__free_unpacked(o, NULL);
+  bg_inspect_free(&r);
+  free(m);
+  for (int i = 0; i < K; i++)
+    free(ops[i].data);
+}
+
+static void test_llb_frontend_inputs(void **st)
+{
+  struct bg_profile p;
+  PROF_BUILDER(p);
+  p.isolate = 0;
+  ProtobufCBinaryData op = op_exec(PB__NET_MODE__HOST, 0, -1, NULL);
+  Pb__Definition def = PB__DEFINITION__INIT;
+  def.def = &op;
+  def.n_def = 1;
+  Moby__Buildkit__V1__Frontend__SolveRequest q = MOBY__BUILDKIT__V1__FRONTEND__SOLVE_REQUEST__INIT;
+  Moby__Buildkit__V1__Frontend__SolveRequest__FrontendInputsEntry fi =
+      MOBY__BUILDKIT__V1__FRONTEND__SOLVE_REQUEST__FRONTEND_INPUTS_ENTRY__INIT;
+  Moby__Buildkit__V1__Frontend__SolveRequest__FrontendInputsEntry *fis[] = {&fi};
+  fi.key = "context";
+  fi.value = &def;
+  q.frontendinputs = fis;
+  q.n_frontendinputs = 1;
+  q.frontend = "dockerfile.v0";
+  size_t n = 0;
+  uint8_t *m = pack_any(&q.base, &n);
+  struct bg_inspect r;
+  run(&r, &p, 0, bg_inspect_bridge_solve, m, n);
+  assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(r.rule, "llb_network");
+  assert_non_null(strstr(r.reason, "FrontendInputs[context].def[0]"));
+  bg_inspect_free(&r);
+  free(m);
+
+  /* same through Control.Solve field 10 */
+  Moby__Buildkit__V1__SolveRequest cq = MOBY__BUILDKIT__V1__SOLVE_REQUEST__INIT;
+  Moby__Buildkit__V1__SolveRequest__FrontendInputsEntry cfi = MOBY__BUILDKIT__V1__SOLVE_REQUEST__FRONTEND_INPUTS_ENTRY__INIT;
+  Moby__Buildkit__V1__SolveRequest__FrontendInputsEntry *cfis[] = {&cfi};
+  cfi.key = "context";
+  cfi.value = &def;
+  cq.frontendinputs = cfis;
+  cq.n_frontendinputs = 1;
+  m = pack_any(&cq.base, &n);
+  run(&r, &p, 0, bg_inspect_control_solve, m, n);
+  assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(r.rule, "llb_network");
+  bg_inspect_free(&r);
+  free(m);
+  free(op.data);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -627,6 +981,11 @@ int main(void)
       cmocka_unit_test(test_other_tenants_images),
       cmocka_unit_test(test_image_resolve_mode),
       cmocka_unit_test(test_local_sources_per_tenant),
+      cmocka_unit_test(test_llb_rules),
+      cmocka_unit_test(test_llb_cdi_devices),
+      cmocka_unit_test(test_llb_local_session_rekey),
+      cmocka_unit_test(test_llb_rekey_reverse_chain_many_passes),
+      cmocka_unit_test(test_llb_frontend_inputs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

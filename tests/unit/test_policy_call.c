@@ -3,7 +3,7 @@
  * paths, per-call bearer tokens, audit mode, size limits, compressed
  * messages, header edits for isolation, the audit record.  Messages are real
  * captured bytes (tests/fixtures/policy/, copied from fixtures/captured).
- * Run with cwd tests/unit.
+ * Fixture paths are relative to tests/unit (unit_env.c goes there).
  */
 #include <setjmp.h>
 #include <stdarg.h>

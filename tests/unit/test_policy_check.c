@@ -1,7 +1,8 @@
 /*
  * test_policy_check.c: `buildgate check` (gateway/cmd_check.c): exit codes
  * and output for a valid file, an invalid one (FILE:LINE:COL: error), and the
- * offline evaluation of captured messages.  Run with cwd tests/unit.
+ * offline evaluation of captured messages.
+ * Fixture paths are relative to tests/unit (unit_env.c goes there).
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -8,7 +8,7 @@
  *  - under an isolating profile the names the glue namespaces in headers (the
  *    session UUID, the build ID) are exactly the names the inspectors
  *    namespace inside the Solve request, so the daemon still pairs them.
- * Run with cwd tests/unit.
+ * Fixture paths are relative to tests/unit (unit_env.c goes there).
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,8 @@
 /*
  * test_policy_load.c: the policy file loader (validation, error positions),
  * the built-in default policy, the method catalogue and :path check, tenant
- * matching.  Run with cwd tests/unit.
+ * matching.
+ * Fixture paths are relative to tests/unit (unit_env.c goes there).
  */
 #include <setjmp.h>
 #include <stdarg.h>

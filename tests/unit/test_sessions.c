@@ -5,7 +5,7 @@
  *   - X-Docker-Expose-Session-Sharedkey always in the tenant's namespace;
  *   - session_methods enforced on what makes the daemon call secrets / SSH;
  *   - the identity rule on the Docker-style and the native door.
- * Run with cwd tests/unit.
+ * Fixture paths are relative to tests/unit (unit_env.c goes there).
  */
 #include <setjmp.h>
 #include <stdarg.h>
