@@ -334,6 +334,8 @@ static void unary_ok(struct harness *h, struct h2peer *c, const char *path)
  * socket toward the slow side may queue (GW_OUT_HIGH) and one frame more
  * than that (a DATA frame is added whole before the bound is checked). */
 #define HELD_MAX (GW_QUEUE_HIGH + GW_STREAM_WINDOW + GW_OUT_HIGH + 16384 + 9 + 1024)
+/* (The last KiB: the kernel's unread count includes frame headers, which
+ * the tests subtract as if they were payload.) */
 
 /* ---------- tests ---------- */
 
@@ -633,6 +635,41 @@ static void test_backend_goaway(void **state)
   assert_int_equal(h->n_backend_conns, 2); /* the new connection serves it */
 }
 
+/* A GOAWAY whose last-stream-id is below a stream the gateway opened says
+ * the backend never processed it: the client gets REFUSED_STREAM (gRPC
+ * clients retry such a call, or report UNAVAILABLE), the stream the backend
+ * did take finishes normally, and the next call goes to a new connection. */
+static void test_backend_goaway_refuses_unprocessed_streams(void **state)
+{
+  struct harness *h = *state;
+  struct h2peer *c = client(h, 0);
+  struct h2stream *a = call(c, "/harness.Test/Taken", EMPTY_MSG, sizeof EMPTY_MSG, 1);
+  struct h2stream *ba = wait_backend_stream(h, "/harness.Test/Taken");
+  struct h2stream *b = call(c, "/harness.Test/Unprocessed", EMPTY_MSG, sizeof EMPTY_MSG, 1);
+  struct h2stream *bb = wait_backend_stream(h, "/harness.Test/Unprocessed");
+  assert_ptr_equal(ba->p, bb->p);
+  assert_true(ba->id < bb->id);
+
+  h2peer_goaway(ba->p, ba->id, NGHTTP2_NO_ERROR);
+  RUN_UNTIL(h, b->closed, 2000);
+  assert_true(b->rst);
+  assert_int_equal(b->rst_code, NGHTTP2_REFUSED_STREAM);
+  assert_false(a->closed);
+
+  uint8_t m[32];
+  size_t ml = grpc_msg(m, "done");
+  h2stream_respond(ba, RESP_HEADERS, 0);
+  h2stream_trailers(ba, TRAILERS_OK);
+  h2stream_send(ba, m, ml, 1);
+  RUN_UNTIL(h, a->closed, 2000);
+  assert_false(a->rst);
+  assert_body(a->in, m, ml);
+  assert_string_equal(h2stream_grpc_status(a), "0");
+
+  unary_ok(h, c, "/harness.Test/Retry");
+  assert_int_equal(h->n_backend_conns, 2);
+}
+
 /* Trailers-only: a backend that answers with one HEADERS frame carrying
  * grpc-status and END_STREAM is seen the same way by the client: one
  * HEADERS frame, END_STREAM, no DATA, no separate trailers. */
@@ -712,6 +749,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_client_rst_resets_only_that_stream, setup, teardown),
       cmocka_unit_test_setup_teardown(test_backend_rst_reaches_client, setup, teardown),
       cmocka_unit_test_setup_teardown(test_backend_goaway, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_backend_goaway_refuses_unprocessed_streams, setup, teardown),
       cmocka_unit_test_setup_teardown(test_trailers_only_answer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_client_vanishes_mid_stream, setup, teardown),
   };
