@@ -155,9 +155,11 @@ static void print_frontend_attrs(const struct bg_policy *p)
   }
   printf("(any other key)                          unknown   -                      treated as a power\n");
   printf("\nUnder a restricted profile (methods other than [\"*\"], an \"llb\" section, or frontend_attrs.allow):\n"
-         "  power and unknown attrs are denied unless frontend_attrs.allow grants them;\n"
-         "  source attrs go through llb.sources (${tenant} expands); frontend images (gateway.v0 source/cmdline,\n"
-         "  build-arg:BUILDKIT_SYNTAX, cmdline) must be pinned by digest: the attrs they read cannot be known,\n"
+         "  power and unknown attrs are denied unless frontend_attrs.allow grants them, except the powers\n"
+         "  that restate an LLB power (add-hosts, hostname, BUILDKIT_SANDBOX_HOSTNAME, ulimit, cgroup-parent,\n"
+         "  force-network-mode), which the llb keys decide exactly as they decide the LLB itself;\n"
+         "  source attrs go through llb.sources (${tenant} expands); frontend images (gateway.v0 source and\n"
+         "  cmdline, build-arg:BUILDKIT_SYNTAX) must be pinned by digest: the attrs they read cannot be known,\n"
          "  and a \"# syntax=\" line inside a Dockerfile is pinned only by a source_policy (BuildKit v0.11+).\n"
          "Under isolate, image-resolve-mode is forced to pull for dockerfile.v0 and gateway.v0.\n");
   if (!p)
