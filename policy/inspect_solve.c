@@ -573,6 +573,13 @@ int bg_inspect_bridge_solve(struct bg_inspect *r, const uint8_t *msg, size_t len
     snprintf(f, sizeof f, "CacheImports[%zu]", i);
     bg_inspect_cache_type(&c, 0, q->cacheimports[i]->type, f);
   }
+  /* Field 4 (removed in v0.11): daemons up to v0.10 -- Docker 20.10 among
+   * them -- turn each ref into a registry cache import. */
+  for (size_t i = 0; i < q->n_importcacherefsdeprecated && !c.stop; i++) {
+    char f[64];
+    snprintf(f, sizeof f, "ImportCacheRefsDeprecated[%zu]", i);
+    bg_inspect_cache_type(&c, 0, "registry", f);
+  }
   if (!c.stop)
     bg_inspect_definition(&c, q->definition, "Definition");
   for (size_t i = 0; i < q->n_frontendinputs && !c.stop; i++) {

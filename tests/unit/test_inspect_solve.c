@@ -160,6 +160,23 @@ static void test_cache_types(void **st)
   assert_string_equal(r.rule, "cache_import");
   bg_inspect_free(&r);
   free(m);
+
+  /* LLBBridge.Solve field 4, which daemons up to v0.10 (Docker 20.10) read
+   * as registry cache imports */
+  Moby__Buildkit__V1__Frontend__SolveRequest b = MOBY__BUILDKIT__V1__FRONTEND__SOLVE_REQUEST__INIT;
+  b.importcacherefsdeprecated = imps;
+  b.n_importcacherefsdeprecated = 1;
+  m = pack_any(&b.base, &n);
+  run(&r, &p, 0, bg_inspect_bridge_solve, m, n);
+  assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(r.rule, "cache_import");
+  assert_non_null(strstr(r.reason, "ImportCacheRefsDeprecated[0]"));
+  bg_inspect_free(&r);
+  p.cache_import = SL("local", "registry");
+  run(&r, &p, 0, bg_inspect_bridge_solve, m, n);
+  assert_int_equal(r.grpc_status, 0);
+  bg_inspect_free(&r);
+  free(m);
 }
 
 /* ---- frontends ----------------------------------------------------------------------------- */
