@@ -195,17 +195,43 @@ int bg_ictx_bad(struct bg_ictx *c, const char *what)
 
 struct unknown_llb {
   int allowed;
+  int llb;         /* the first one is in LLB (package pb) */
   char first[240]; /* the first one met, for the denial */
 };
 
+/* Messages whose unknown fields the gate must judge: all of LLB (package
+ * pb), source policies, and the requests that carry powers next to their
+ * LLB.  The schemas in proto/ declare every field BuildKit v0.8..v0.13 gives
+ * these, so an unknown one is newer than the gate (SolveRequest 16, 17, ...)
+ * and may carry a power it cannot see.  Other messages (history events,
+ * InfoResponse) keep their unknown fields: they grant nothing. */
+static int unknown_is_judged(const ProtobufCMessageDescriptor *d)
+{
+  static const char *const judged[] = {
+      "moby.buildkit.v1.SolveRequest",          "moby.buildkit.v1.CacheOptions",
+      "moby.buildkit.v1.CacheOptionsEntry",     "moby.buildkit.v1.Exporter",
+      "moby.buildkit.v1.frontend.SolveRequest", "moby.buildkit.v1.frontend.NewContainerRequest",
+      "moby.buildkit.v1.frontend.InitMessage",
+  };
+  if (!d->package_name)
+    return 0;
+  if (strcmp(d->package_name, "pb") == 0 || strcmp(d->package_name, "moby.buildkit.v1.sourcepolicy") == 0)
+    return 1;
+  for (size_t i = 0; i < sizeof judged / sizeof *judged; i++)
+    if (strcmp(d->name, judged[i]) == 0)
+      return 1;
+  return 0;
+}
+
 /* Accept every unknown field while walking (the walk must finish: malformed
  * bytes are refused first, and audit mode goes on after a denial) and
- * remember the first one in an LLB message. */
+ * remember the first one in a judged message. */
 static int note_unknown(void *arg, const struct bg_pbcheck_unknown *u)
 {
   struct unknown_llb *x = arg;
-  if (x->allowed || x->first[0] || !u->msg->package_name || strcmp(u->msg->package_name, "pb") != 0)
+  if (x->allowed || x->first[0] || !unknown_is_judged(u->msg))
     return 0;
+  x->llb = strcmp(u->msg->package_name, "pb") == 0;
   if (u->enum_field)
     snprintf(x->first, sizeof x->first, "%.120s: value %lld of %.40s.%.40s", u->path, (long long)u->value,
              u->msg->name, u->enum_field->name);
@@ -219,7 +245,7 @@ int bg_ictx_check(struct bg_ictx *c, const ProtobufCMessageDescriptor *d, const 
 {
   if (c->stop)
     return 0;
-  struct unknown_llb x = {bg_llb_unknown_allowed(c->p), ""};
+  struct unknown_llb x = {bg_llb_unknown_allowed(c->p), 0, ""};
   struct bg_pbcheck_opts o = {.on_unknown = note_unknown, .arg = &x};
   struct bg_pbcheck_result res;
   if (bg_pbcheck(d, msg, len, &o, &res) != BG_PBCHECK_OK) {
@@ -233,7 +259,7 @@ int bg_ictx_check(struct bg_ictx *c, const ProtobufCMessageDescriptor *d, const 
     return 0;
   }
   if (x.first[0])
-    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, "llb_unknown",
+    bg_ictx_deny(c, BG_GRPC_PERMISSION_DENIED, x.llb ? "llb_unknown" : "unknown_field",
                  "%s%s%s is unknown to the gateway; not allowed for %s (llb.unknown is \"deny\")", where ? where : "",
                  where ? ": " : "", x.first, bg_ictx_who(c));
   return !c->stop;

@@ -26,6 +26,14 @@ static void test_exporter_name_prefix_rewrite(void **st)
   memcpy(m2, m, n);
   memcpy(m2 + n, "\x98\x06\x07\x80\x01\x05", 6);
   struct bg_inspect r;
+  /* a restricted profile refuses fields of the request it cannot judge ... */
+  run(&r, &p, 0, bg_inspect_control_solve, m2, n + 6);
+  assert_int_equal(r.grpc_status, BG_GRPC_PERMISSION_DENIED);
+  assert_string_equal(r.rule, "unknown_field");
+  assert_non_null(strstr(r.reason, "field 99 of moby.buildkit.v1.SolveRequest"));
+  bg_inspect_free(&r);
+  /* ... and with llb.unknown "allow" they survive the rewrite */
+  p.llb_unknown_allow = 1;
   run(&r, &p, 0, bg_inspect_control_solve, m2, n + 6);
   assert_int_equal(r.grpc_status, 0);
   assert_non_null(r.out);
