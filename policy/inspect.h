@@ -23,8 +23,17 @@
  *     in strings, field numbers Go truncates, ...) or that would expand too
  *     far is refused that way, r->reason naming the field
  *     ("SolveRequest.FrontendAttrs[cache-imports]: NUL byte in string").
- *     Unknown fields or enum values in LLB are denied as "llb_unknown" unless
- *     bg_llb_unknown_allowed() (no llb section, or llb.unknown "allow").
+ *     Unknown fields or enum values in LLB are denied as "llb_unknown" (and
+ *     in the requests that carry LLB, SolveRequest and the like, as
+ *     "unknown_field") unless bg_llb_unknown_allowed() (no llb section, or
+ *     llb.unknown "allow").
+ *   - Strings: the inspectors read protobuf-c's typed view, whose strings are
+ *     NUL-terminated copies.  They are still exactly BuildKit's strings,
+ *     byte for byte, because the validator refused every string with a NUL
+ *     inside: for each of them strlen() is the wire length, so the C string
+ *     is the (pointer, length) pair Go reads.  Values parsed further (JSON,
+ *     white space, image references) are read as (pointer, length) with
+ *     Go's rules (attrparse.c).
  *   - A message the policy does not change is never re-encoded: r->out NULL.
  *     A changed message is in r->out/r->outlen (malloc'd, owned by r, freed
  *     by bg_inspect_free; take it by setting r->out = NULL).  Fields unknown
