@@ -74,6 +74,7 @@ $(B)/unit/%: tests/unit/%.c $(B)/libbuildgate.a $(wildcard tests/unit/*.h)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/libbuildgate.a $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 unit: $(UNIT_BIN)
+	@python3 tests/check-includes.py
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; (cd tests/unit && ../../$$t); done
 
 # libFuzzer targets are built with clang against the library sources compiled

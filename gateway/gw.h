@@ -29,8 +29,8 @@
 #define GW_STREAM_WINDOW (256 * 1024) /* HTTP/2 stream window we advertise, both sides */
 #define GW_CONN_WINDOW (1024 * 1024)  /* HTTP/2 connection window we advertise, both sides */
 #define GW_MAX_STREAMS 100
-#define GW_UPSTREAM_MAX_STREAMS 200   /* streams per shared backend connection before another is opened */
-#define GW_UPSTREAM_IDLE_SECS 30      /* a backend connection without streams stays this long */
+#define GW_BCONN_MAX_STREAMS 200      /* streams per shared backend connection before another is opened */
+#define GW_BCONN_IDLE_SECS 30         /* a backend connection without streams stays this long */
 #define GW_MAX_HEADER_LIST (64 * 1024)
 #define GW_DRAIN_SECS 10              /* SIGTERM: how long streams may finish */
 /* Inspection memory.  A request message the policy inspects (Control.Solve,

@@ -1,0 +1,115 @@
+/*
+ * h2_hdrs.c: header lists (struct hdrs), as both sessions hand them over.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/h2_int.h"
+
+int gw_hdrs_add(struct hdrs *h, const uint8_t *name, size_t nl, const uint8_t *value, size_t vl)
+{
+  if (h->n == h->cap) {
+    size_t cap = h->cap ? h->cap * 2 : 16;
+    nghttp2_nv *nv = realloc(h->nv, cap * sizeof *nv);
+    if (!nv)
+      return -1;
+    h->nv = nv;
+    h->cap = cap;
+  }
+  size_t need = nl + 1 + vl + 1;
+  struct hblock *b = h->blocks;
+  if (!b || b->cap - b->used < need) {
+    /* Most header lists fit in one block; a larger header gets a block its size. */
+    size_t cap = need > HBLOCK_BYTES ? need : HBLOCK_BYTES;
+    b = malloc(sizeof *b + cap);
+    if (!b)
+      return -1;
+    b->used = 0;
+    b->cap = cap;
+    b->next = h->blocks;
+    h->blocks = b;
+  }
+  uint8_t *n = b->data + b->used;
+  uint8_t *v = n + nl + 1;
+  b->used += need;
+  memcpy(n, name, nl);
+  n[nl] = 0;
+  memcpy(v, value, vl);
+  v[vl] = 0;
+  h->nv[h->n++] = (nghttp2_nv){n, v, nl, vl, NGHTTP2_NV_FLAG_NONE};
+  h->bytes += nl + vl + 32;
+  return 0;
+}
+
+int gw_hdrs_adds(struct hdrs *h, const char *name, const char *value)
+{
+  return gw_hdrs_add(h, (const uint8_t *)name, strlen(name), (const uint8_t *)value, strlen(value));
+}
+
+void gw_hdrs_free(struct hdrs *h)
+{
+  while (h->blocks) {
+    struct hblock *next = h->blocks->next;
+    free(h->blocks);
+    h->blocks = next;
+  }
+  free(h->nv);
+  memset(h, 0, sizeof *h);
+}
+
+const char *gw_hdrs_get(const struct hdrs *h, const char *name)
+{
+  for (size_t i = 0; i < h->n; i++)
+    if (strcmp((const char *)h->nv[i].name, name) == 0)
+      return (const char *)h->nv[i].value;
+  return NULL;
+}
+
+/* Connection-specific headers never cross a proxy (RFC 9113 §8.2.2). */
+int gw_hop_by_hop(const uint8_t *name, size_t nl)
+{
+  static const char *const names[] = {"connection", "keep-alive", "proxy-connection", "transfer-encoding",
+                                      "upgrade",    "http2-settings", "host"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (nl == strlen(names[i]) && memcmp(name, names[i], nl) == 0)
+      return 1;
+  return 0;
+}
+
+/* Apply the policy's header edits to the request headers in place. */
+int gw_hdrs_apply_edits(struct hdrs *h, const struct bg_header_edit *e, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    size_t w = 0;
+    for (size_t r = 0; r < h->n; r++) {
+      /* A removed header's bytes stay in its block until the list is freed. */
+      if (strcmp((const char *)h->nv[r].name, e[i].name) != 0)
+        h->nv[w++] = h->nv[r];
+    }
+    h->n = w;
+    for (size_t v = 0; v < e[i].n_values; v++)
+      if (gw_hdrs_adds(h, e[i].name, e[i].values[v]) != 0)
+        return -1;
+  }
+  return 0;
+}
+
+char *gw_grpc_message_encode(const char *msg)
+{
+  size_t n = strlen(msg);
+  char *out = malloc(n * 3 + 1), *w = out;
+  if (!out)
+    return NULL;
+  for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+    if (*p >= 0x20 && *p <= 0x7e && *p != '%') {
+      *w++ = (char)*p;
+    } else {
+      static const char hex[] = "0123456789ABCDEF";
+      *w++ = '%';
+      *w++ = hex[*p >> 4];
+      *w++ = hex[*p & 15];
+    }
+  }
+  *w = 0;
+  return out;
+}

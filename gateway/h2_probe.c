@@ -1,0 +1,67 @@
+/*
+ * h2_probe.c: the gateway's own Control.Info call, once per process, for the
+ * backend facts (which BuildKit runs behind the backend).
+ */
+#include <stdio.h>
+
+#include "gateway/h2_int.h"
+#include "gateway/log.h"
+
+static int probing; /* a Control.Info probe is in flight */
+
+/* Control.Info answered: remember what BuildKit the backend runs, so the
+ * policy can refuse what an old daemon would silently ignore. */
+void gw_probe_done(struct bstream *s)
+{
+  struct bg_backend_facts *f = &s->b->gw->facts;
+  if (s->grpc_status == BG_GRPC_UNIMPLEMENTED) {
+    f->known = 1;
+    f->info_unimplemented = 1;
+    snprintf(f->buildkit_version, sizeof f->buildkit_version, "%s", "< v0.11 (no Control.Info)");
+  } else if (s->grpc_status == BG_GRPC_OK) {
+    /* InfoResponse{buildkitVersion(1): BuildkitVersion{package 1, version 2, revision 3}} */
+    size_t n = evbuffer_get_length(s->resp);
+    const uint8_t *p = evbuffer_pullup(s->resp, -1);
+    const uint8_t *bv = NULL, *ver = NULL;
+    size_t bvl = 0, verl = 0;
+    if (n > BG_GRPC_PREFIX_LEN && gw_field_bytes(p + BG_GRPC_PREFIX_LEN, n - BG_GRPC_PREFIX_LEN, 1, &bv, &bvl) == 0 &&
+        bv && gw_field_bytes(bv, bvl, 2, &ver, &verl) == 0 && ver) {
+      f->known = 1;
+      f->info_unimplemented = 0;
+      snprintf(f->buildkit_version, sizeof f->buildkit_version, "%.*s", (int)verl, (const char *)ver);
+    }
+  }
+  if (f->known) {
+    LOG_INFO("backend %s runs BuildKit %s", s->b->gw->backend.text, f->buildkit_version);
+    gw_facts_wake();
+  }
+}
+
+/* Control.Info, once per process: what BuildKit runs behind the backend. */
+void gw_probe_start(struct bridge *b, struct bconn *bc)
+{
+  if (b->gw->facts.known || probing)
+    return;
+  struct bstream *s = gw_stream_new(b, -1);
+  if (!s)
+    return;
+  probing = 1;
+  s->internal = 1;
+  static const uint8_t empty[BG_GRPC_PREFIX_LEN] = {0};
+  evbuffer_add(s->req, empty, sizeof empty);
+  s->req_eof = 1;
+  gw_hdrs_adds(&s->reqh, ":method", "POST");
+  gw_hdrs_adds(&s->reqh, ":scheme", "http");
+  gw_hdrs_adds(&s->reqh, ":path", "/moby.buildkit.v1.Control/Info");
+  gw_hdrs_adds(&s->reqh, ":authority", "buildgate");
+  gw_hdrs_adds(&s->reqh, "content-type", "application/grpc");
+  gw_hdrs_adds(&s->reqh, "te", "trailers");
+  gw_open_backend_stream_on(s, bc);
+  gw_stream_maybe_free(s);
+}
+
+
+void gw_probe_freed(void)
+{
+  probing = 0;
+}

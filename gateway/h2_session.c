@@ -1,0 +1,78 @@
+/*
+ * h2_session.c: session mode, a Docker-style /session in front of a native
+ * gRPC backend.  There is no client session: the client's raw bytes are
+ * wrapped in BytesMessage on one Control.Session stream of a private backend
+ * connection, and the backend's messages are unwrapped onto the client socket.
+ */
+#include "gateway/h2_int.h"
+#include "proto/pbwire.h"
+
+/* Session mode: raw client bytes become BytesMessage on the one stream. */
+void gw_session_client_bytes(struct bridge *b, const uint8_t *p, size_t len)
+{
+  struct bstream *s = b->streams;
+  if (!s || s->replied || s->abandoned)
+    return;
+  while (len > 0) {
+    size_t n = len > 32768 ? 32768 : len;
+    /* message = tag(field 1, bytes) + varint(len) + bytes */
+    uint8_t hdr[BG_GRPC_PREFIX_LEN + 1 + 10];
+    size_t hl = BG_GRPC_PREFIX_LEN;
+    hdr[hl++] = 0x0a;
+    size_t vl = bg_pb_varint_encode(hdr + hl, n);
+    hl += vl;
+    bg_frame_prefix(hdr, 0, (uint32_t)(1 + vl + n));
+    evbuffer_add(s->req, hdr, hl);
+    evbuffer_add(s->req, p, n);
+    p += n;
+    len -= n;
+    s->bytes_in += n;
+    s->req_held += n;
+  }
+  /* Backpressure: stop reading the client while the backend lags. */
+  if (evbuffer_get_length(s->req) >= GW_QUEUE_HIGH)
+    gw_sock_read(&b->csock, 0);
+  else
+    s->req_held = 0;
+  gw_bconn_resume(s);
+}
+
+void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct gw_peer *peer, struct bg_conn *pc,
+                             struct bg_call *call, const struct bg_header *hdrs, size_t n_hdrs, uint64_t conn_id)
+{
+  struct bridge *b = gw_bridge_new(gw, client, peer, pc, conn_id);
+  if (!b) {
+    gw_call_end(gw, call, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory", 0, 0);
+    bg_conn_close(pc);
+    gw_peer_free(peer);
+    return;
+  }
+  b->session_mode = 1;
+  struct bstream *s = gw_stream_new(b, -1);
+  if (!s || !(b->own = gw_bconn_new(gw, NULL))) {
+    gw_call_end(gw, call, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory", 0, 0);
+    gw_bridge_kill(b, "out of memory");
+    return;
+  }
+  b->own->owner = b;
+  s->call = call;
+  bg_frame_reader_init(&s->rresp, GRPC_DEFAULT_MAX_MSG);
+  s->inspect_resp = 1; /* so gw_stream_free releases the reader */
+  gw_hdrs_adds(&s->reqh, ":method", "POST");
+  gw_hdrs_adds(&s->reqh, ":scheme", "http");
+  gw_hdrs_adds(&s->reqh, ":path", "/moby.buildkit.v1.Control/Session");
+  gw_hdrs_adds(&s->reqh, ":authority", "buildgate");
+  gw_hdrs_adds(&s->reqh, "content-type", "application/grpc");
+  gw_hdrs_adds(&s->reqh, "te", "trailers");
+  for (size_t i = 0; i < n_hdrs; i++)
+    gw_hdrs_add(&s->reqh, (const uint8_t *)hdrs[i].name, hdrs[i].namelen, (const uint8_t *)hdrs[i].value,
+             hdrs[i].valuelen);
+  /* The nested session connection is started by the daemon (it is the
+   * HTTP/2 client there), so the stream can open right away; the client gets
+   * its 101 once the backend connection is up (gw_bconn_attach). */
+  gw_open_backend_stream(s);
+  b->own->dial = gw_dial_backend(gw, "/grpc", NULL, gw_bconn_dial_done, b->own);
+  if (!b->own->dial)
+    gw_bconn_lost(b->own, "cannot dial the backend: out of memory");
+  gw_bridge_take_pending(b);
+}
