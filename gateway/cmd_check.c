@@ -44,7 +44,6 @@
 #include "policy/dump.h"
 #include "policy/frontend_attrs.h"
 #include "policy/policy.h"
-#include "policy/policy_int.h"
 
 int bg_cmd_check(int argc, char **argv);
 
@@ -163,8 +162,10 @@ static void print_frontend_attrs(const struct bg_policy *p)
   if (!p)
     return;
   printf("\n");
-  for (size_t k = 0; k < p->n_profiles; k++) {
-    const struct bg_profile *pr = &p->profiles[k];
+  size_t n_profiles;
+  const struct bg_profile *profiles = bg_policy_profiles(p, &n_profiles);
+  for (size_t k = 0; k < n_profiles; k++) {
+    const struct bg_profile *pr = &profiles[k];
     printf("profile %s: %s", pr->name, bg_profile_restricted(pr) ? "restricted (allow-list)" : "unrestricted");
     if (pr->frontend_attrs_allow.n) {
       printf("; granted:");

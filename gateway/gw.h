@@ -149,7 +149,7 @@ void gw_splice_start(struct gw *gw, struct bufferevent *client, struct buffereve
 
 void gw_peer_free(struct gw_peer *p);
 
-/* Percent-encode a grpc-message value (gRPC spec: bytes outside 0x20-0x7e and '%'). */
+/* Percent-encode a grpc-message value: bg_grpc_message_encode (proto/grpc_msg.h). */
 char *gw_grpc_message_encode(const char *msg);
 
 /* The 101 answer a Docker engine gives to /grpc and /session, byte for byte. */

@@ -61,8 +61,8 @@
 #include "gateway/gw.h"
 #include "gateway/sock.h"
 #include "proto/grpc_frame.h"
+#include "proto/grpc_msg.h"
 
-#define GRPC_DEFAULT_MAX_MSG (16u * 1024 * 1024)
 #define HAS_SOCK(sk) ((sk).fd >= 0)
 
 /* A header list.  Names and values are copied into blocks that only grow
@@ -242,7 +242,6 @@ void gw_req_end_resume(struct bstream *s);
 
 /* h2_resp.c: the response path (backend -> client) */
 void gw_resp_callbacks(nghttp2_session_callbacks *cb); /* the backend session's */
-int gw_field_bytes(const uint8_t *p, size_t len, unsigned field, const uint8_t **out, size_t *outlen);
 void gw_record_status(struct bstream *s, const struct hdrs *h);
 
 /* h2_bconn.c: backend connections */

@@ -19,16 +19,16 @@ void gw_probe_done(struct bstream *s)
     f->info_unimplemented = 1;
     snprintf(f->buildkit_version, sizeof f->buildkit_version, "%s", "< v0.11 (no Control.Info)");
   } else if (s->grpc_status == BG_GRPC_OK) {
-    /* InfoResponse{buildkitVersion(1): BuildkitVersion{package 1, version 2, revision 3}} */
+    /* The policy decodes it, as it would any message; a version it cannot
+     * read leaves the facts unknown (requests waiting for them time out). */
     size_t n = evbuffer_get_length(s->resp);
     const uint8_t *p = evbuffer_pullup(s->resp, -1);
-    const uint8_t *bv = NULL, *ver = NULL;
-    size_t bvl = 0, verl = 0;
-    if (n > BG_GRPC_PREFIX_LEN && gw_field_bytes(p + BG_GRPC_PREFIX_LEN, n - BG_GRPC_PREFIX_LEN, 1, &bv, &bvl) == 0 &&
-        bv && gw_field_bytes(bv, bvl, 2, &ver, &verl) == 0 && ver) {
+    char ver[sizeof f->buildkit_version];
+    if (n > BG_GRPC_PREFIX_LEN &&
+        bg_inspect_info_version(p + BG_GRPC_PREFIX_LEN, n - BG_GRPC_PREFIX_LEN, ver, sizeof ver) == 0 && ver[0]) {
       f->known = 1;
       f->info_unimplemented = 0;
-      snprintf(f->buildkit_version, sizeof f->buildkit_version, "%.*s", (int)verl, (const char *)ver);
+      snprintf(f->buildkit_version, sizeof f->buildkit_version, "%s", ver);
     }
   }
   if (f->known) {

@@ -97,7 +97,7 @@ void gw_frame_error(struct bstream *s, int rv, const char *dir)
   char msg[256];
   if (rv == BG_FRAME_TOO_LARGE)
     snprintf(msg, sizeof msg, "%s message larger than %zu bytes", dir,
-             s->dec.max_message_bytes ? s->dec.max_message_bytes : (size_t)GRPC_DEFAULT_MAX_MSG);
+             s->dec.max_message_bytes ? s->dec.max_message_bytes : (size_t)BG_GRPC_DEFAULT_MAX_MSG);
   else if (rv == BG_FRAME_BAD_FLAG)
     snprintf(msg, sizeof msg, "%s message has an invalid compressed flag", dir);
   else
@@ -216,7 +216,7 @@ static void req_headers_done(struct bstream *s)
     gw_stream_fail(s, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
-  size_t maxmsg = s->dec.max_message_bytes ? s->dec.max_message_bytes : GRPC_DEFAULT_MAX_MSG;
+  size_t maxmsg = s->dec.max_message_bytes ? s->dec.max_message_bytes : BG_GRPC_DEFAULT_MAX_MSG;
   if (s->dec.inspect_requests) {
     s->inspect_req = 1;
     bg_frame_reader_init(&s->rreq, maxmsg);

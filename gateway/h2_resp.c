@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "gateway/h2_int.h"
-#include "proto/pbtok.h"
+#include "proto/grpc_msg.h"
 
 static int on_resp_msg(void *arg, const uint8_t *msg, size_t len, int compressed);
 
@@ -40,14 +40,6 @@ static void resp_deliver(struct bstream *s, const uint8_t *data, size_t len)
   gw_bridge_mark(b);
 }
 
-/* Find length-delimited field |field| (last occurrence wins, as in protobuf)
- * in a serialized message.  Returns 0 with out/outlen set (NULL/0 when absent),
- * or -1 when the bytes are not a valid message (proto/pbtok.h rules). */
-int gw_field_bytes(const uint8_t *p, size_t len, unsigned field, const uint8_t **out, size_t *outlen)
-{
-  return bg_pb_last_bytes(p, len, field, out, outlen) < 0 ? -1 : 0;
-}
-
 static int on_resp_msg(void *arg, const uint8_t *msg, size_t len, int compressed)
 {
   struct bstream *s = arg;
@@ -55,7 +47,7 @@ static int on_resp_msg(void *arg, const uint8_t *msg, size_t len, int compressed
   if (b->session_mode) {
     const uint8_t *d;
     size_t dl;
-    if (compressed || gw_field_bytes(msg, len, 1, &d, &dl) != 0) {
+    if (compressed || bg_bytesmsg_data(msg, len, &d, &dl) != 0) {
       gw_stream_fail(s, BG_GRPC_INTERNAL, "backend sent an undecodable Control.Session message");
       return 1;
     }

@@ -5,7 +5,7 @@
  * connection, and the backend's messages are unwrapped onto the client socket.
  */
 #include "gateway/h2_int.h"
-#include "proto/pbwire.h"
+#include "proto/grpc_msg.h"
 
 /* Session mode: raw client bytes become BytesMessage on the one stream. */
 void gw_session_client_bytes(struct bridge *b, const uint8_t *p, size_t len)
@@ -15,14 +15,8 @@ void gw_session_client_bytes(struct bridge *b, const uint8_t *p, size_t len)
     return;
   while (len > 0) {
     size_t n = len > 32768 ? 32768 : len;
-    /* message = tag(field 1, bytes) + varint(len) + bytes */
-    uint8_t hdr[BG_GRPC_PREFIX_LEN + 1 + 10];
-    size_t hl = BG_GRPC_PREFIX_LEN;
-    hdr[hl++] = 0x0a;
-    size_t vl = bg_pb_varint_encode(hdr + hl, n);
-    hl += vl;
-    bg_frame_prefix(hdr, 0, (uint32_t)(1 + vl + n));
-    evbuffer_add(s->req, hdr, hl);
+    uint8_t hdr[BG_BYTESMSG_HEAD_MAX];
+    evbuffer_add(s->req, hdr, bg_bytesmsg_head(hdr, n));
     evbuffer_add(s->req, p, n);
     p += n;
     len -= n;
@@ -56,7 +50,7 @@ void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct g
   }
   b->own->owner = b;
   s->call = call;
-  bg_frame_reader_init(&s->rresp, GRPC_DEFAULT_MAX_MSG);
+  bg_frame_reader_init(&s->rresp, BG_GRPC_DEFAULT_MAX_MSG);
   s->inspect_resp = 1; /* so gw_stream_free releases the reader */
   gw_hdrs_adds(&s->reqh, ":method", "POST");
   gw_hdrs_adds(&s->reqh, ":scheme", "http");

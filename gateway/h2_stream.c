@@ -152,7 +152,7 @@ static int submit_local_reply(struct bstream *s, int status, const char *msg)
   struct bridge *b = s->b;
   char st[16];
   snprintf(st, sizeof st, "%d", status);
-  char *enc = gw_grpc_message_encode(msg ? msg : "");
+  char *enc = bg_grpc_message_encode(msg ? msg : "");
   nghttp2_nv nv[4] = {
       {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
       {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
@@ -199,7 +199,7 @@ void gw_stream_fail(struct bstream *s, int status, const char *msg)
   gw_hdrs_free(&s->trailers);
   char st[16];
   snprintf(st, sizeof st, "%d", status);
-  char *enc = gw_grpc_message_encode(msg ? msg : "");
+  char *enc = bg_grpc_message_encode(msg ? msg : "");
   gw_hdrs_adds(&s->trailers, "grpc-status", st);
   gw_hdrs_adds(&s->trailers, "grpc-message", enc ? enc : "");
   free(enc);
