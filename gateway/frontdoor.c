@@ -22,7 +22,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include <netdb.h>
 
 #include <jansson.h>
 
@@ -47,37 +46,6 @@ struct door {
   int closing;
   int in_h1;
 };
-
-void gw_peer_free(struct gw_peer *p)
-{
-  if (!p)
-    return;
-  free(p->token);
-  free(p);
-}
-
-void gw_http_error(struct evbuffer *out, int status, const char *msg)
-{
-  const char *reason = status == 400   ? "Bad Request"
-                       : status == 401 ? "Unauthorized"
-                       : status == 403 ? "Forbidden"
-                       : status == 404 ? "Not Found"
-                       : status == 405 ? "Method Not Allowed"
-                       : status == 408 ? "Request Timeout"
-                       : status == 431 ? "Request Header Fields Too Large"
-                       : status == 502 ? "Bad Gateway"
-                       : status == 503 ? "Service Unavailable"
-                       : status == 505 ? "HTTP Version Not Supported"
-                                       : "Error";
-  json_t *j = json_pack("{s:s}", "message", msg);
-  char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-  json_decref(j);
-  evbuffer_add_printf(out,
-                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                      "Server: buildgate/" BG_VERSION "\r\nConnection: close\r\n\r\n%s\n",
-                      status, reason, body ? strlen(body) + 1 : 3, body ? body : "{}");
-  free(body);
-}
 
 static void door_free(struct door *d)
 {
@@ -209,6 +177,10 @@ static void door_dial_done(void *arg, struct bufferevent *bev, const char *err)
   struct door *d = arg;
   d->dial = NULL;
   if (!bev) {
+    if (d->call) { /* a /session: its audit record names the backend's failure */
+      gw_call_end(d->gw, d->call, BG_GRPC_UNAVAILABLE, err, 0, 0);
+      d->call = NULL;
+    }
     door_error(d, 502, err);
     return;
   }
@@ -222,14 +194,29 @@ static void door_dial_done(void *arg, struct bufferevent *bev, const char *err)
   d->bev = NULL;
   d->peer = NULL;
   d->pc = NULL;
-  /* /session to a Docker engine: from now on just bytes both ways. */
+  /* Only now that the backend answered does the client get its 101. */
   evbuffer_add(bufferevent_get_output(client), GW_UPGRADE_101, strlen(GW_UPGRADE_101));
   struct bg_call *call = d->call;
+  struct bg_header *hv = d->sess_hdrs;
+  size_t nh = d->n_sess_hdrs;
   d->call = NULL;
+  d->sess_hdrs = NULL;
+  d->n_sess_hdrs = 0;
   uint64_t id = d->id;
   struct gw *gw = d->gw;
   door_free(d);
-  gw_splice_start(gw, client, bev, peer, pc, call, id);
+  if (gw->backend_kind == BACKEND_GRPC) {
+    /* /session to a native backend: its bytes ride a Control.Session stream. */
+    gw_bridge_start_session(gw, client, peer, pc, call, hv, nh, id, bev);
+  } else {
+    /* /session to a Docker engine: from now on just bytes both ways. */
+    gw_splice_start(gw, client, bev, peer, pc, call, id);
+  }
+  for (size_t i = 0; i < nh; i++) {
+    free((char *)hv[i].name);
+    free((char *)hv[i].value);
+  }
+  free(hv);
 }
 
 static int door_open_policy(struct door *d, const struct bg_h1_request *req, const char *door_name)
@@ -409,28 +396,11 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
   bufferevent_disable(d->bev, EV_READ);
   bufferevent_set_timeouts(d->bev, NULL, NULL);
   if (d->gw->backend_kind == BACKEND_GRPC) {
-    /* A native backend has no /session: bridge it into Control.Session. */
-    struct bufferevent *client = d->bev;
-    struct gw_peer *peer = d->peer;
-    struct bg_conn *pc = d->pc;
-    struct bg_call *call = d->call;
-    struct bg_header *hv = d->sess_hdrs;
-    size_t nh = d->n_sess_hdrs;
-    d->bev = NULL;
-    d->peer = NULL;
-    d->pc = NULL;
-    d->call = NULL;
-    d->sess_hdrs = NULL;
-    d->n_sess_hdrs = 0;
-    uint64_t id = d->id;
-    struct gw *gw = d->gw;
-    door_free(d);
-    gw_bridge_start_session(gw, client, peer, pc, call, hv, nh, id);
-    for (size_t i = 0; i < nh; i++) {
-      free((char *)hv[i].name);
-      free((char *)hv[i].value);
-    }
-    free(hv);
+    /* A native backend has no /session: it is bridged into Control.Session
+     * (door_dial_done), once the backend answers, as for any upgrade. */
+    d->dial = gw_dial_backend(d->gw, "/grpc", NULL, door_dial_done, d);
+    if (!d->dial)
+      door_error(d, 503, "out of memory");
     return;
   }
   struct evbuffer *extra = evbuffer_new();
@@ -625,35 +595,16 @@ static void door_shutdown(struct gw_conn *c)
 void gw_frontdoor_accept(struct gw *gw, int fd, const struct sockaddr *sa, int salen, int is_unix)
 {
   struct door *d = calloc(1, sizeof *d);
-  struct gw_peer *peer = calloc(1, sizeof *peer);
+  struct gw_peer *peer = gw_peer_new(fd, sa, salen, is_unix);
   if (!d || !peer) {
     free(d);
-    free(peer);
+    gw_peer_free(peer);
     close(fd);
     return;
   }
   d->gw = gw;
   d->peer = peer;
   d->id = ++gw->next_conn_id;
-  if (is_unix) {
-    struct ucred uc;
-    socklen_t l = sizeof uc;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) == 0) {
-      peer->id.has_peercred = 1;
-      peer->id.uid = uc.uid;
-      peer->id.gid = uc.gid;
-      peer->id.pid = uc.pid;
-      snprintf(peer->peer, sizeof peer->peer, "unix:uid=%u,gid=%u,pid=%d", (unsigned)uc.uid, (unsigned)uc.gid,
-               (int)uc.pid);
-    } else {
-      snprintf(peer->peer, sizeof peer->peer, "unix");
-    }
-  } else {
-    char host[64] = "?", serv[16] = "?";
-    getnameinfo(sa, (socklen_t)salen, host, sizeof host, serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV);
-    snprintf(peer->peer, sizeof peer->peer, "tcp:%s:%s", host, serv);
-  }
-  peer->id.peer = peer->peer;
   d->bev = bufferevent_socket_new(gw->base, fd, BEV_OPT_CLOSE_ON_FREE);
   if (!d->bev) {
     close(fd);

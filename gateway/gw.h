@@ -108,7 +108,12 @@ void gw_call_end(struct gw *gw, struct bg_call *call, int grpc_status, const cha
 /* frontdoor.c */
 void gw_frontdoor_accept(struct gw *gw, int fd, const struct sockaddr *sa, int salen, int is_unix);
 
-/* What the transport knows about a client, filled at accept. */
+/* What the transport knows about a client, filled at accept (peer.c).
+ * Ownership: a gw_peer belongs to whoever owns its client connection.  The
+ * front door creates it at accept (gw_peer_new); handing the connection over
+ * (gw_bridge_start_h2, gw_bridge_start_session, gw_splice_start) hands the
+ * peer with it, on failure too; the owner frees it (gw_peer_free) when it
+ * closes the connection, and nobody else keeps a pointer to it. */
 struct gw_peer {
   struct bg_identity id;
   char peer[128];
@@ -135,9 +140,11 @@ void gw_dial_cancel(struct gw_dial *d);
 void gw_bridge_start_h2(struct gw *gw, struct bufferevent *client, struct gw_peer *peer, struct bg_conn *pc,
                         struct bufferevent *backend, uint64_t conn_id, const char *refusal);
 /* Docker-style /session in front of a native gRPC backend: the client's raw
- * bytes become BytesMessage on a Control.Session stream. */
+ * bytes become BytesMessage on a Control.Session stream of |backend|, a
+ * connection the front door dialled (and answered the client's 101 for). */
 void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct gw_peer *peer, struct bg_conn *pc,
-                             struct bg_call *call, const struct bg_header *hdrs, size_t n_hdrs, uint64_t conn_id);
+                             struct bg_call *call, const struct bg_header *hdrs, size_t n_hdrs, uint64_t conn_id,
+                             struct bufferevent *backend);
 /* Whether the tenant of |pc| has a connected pooled backend connection
  * that takes new streams. */
 int gw_bridge_pool_ready(const struct bg_conn *pc);
@@ -147,6 +154,7 @@ void gw_bridge_free_all(void);
 void gw_splice_start(struct gw *gw, struct bufferevent *client, struct bufferevent *backend, struct gw_peer *peer,
                      struct bg_conn *pc, struct bg_call *call, uint64_t conn_id);
 
+struct gw_peer *gw_peer_new(int fd, const struct sockaddr *sa, int salen, int is_unix); /* NULL: out of memory */
 void gw_peer_free(struct gw_peer *p);
 
 /* Percent-encode a grpc-message value: bg_grpc_message_encode (proto/grpc_msg.h). */
@@ -155,8 +163,6 @@ char *gw_grpc_message_encode(const char *msg);
 /* The 101 answer a Docker engine gives to /grpc and /session, byte for byte. */
 #define GW_UPGRADE_101 "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
 
-/* Docker-style error answer: JSON {"message": msg}, Connection: close. */
-void gw_http_error(struct evbuffer *out, int status, const char *msg);
 /* frontdoor.c: is |name| (|n| bytes, any case) a session header forwarded on /session? */
 int gw_session_header_wanted(const char *name, size_t n);
 

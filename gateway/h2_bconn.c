@@ -166,7 +166,6 @@ void gw_bconn_lost(struct bconn *bc, const char *why)
   if (!bc->err[0])
     snprintf(bc->err, sizeof bc->err, "%s", why);
   LOG_WARN("%s", why);
-  int never_connected = !bc->ready;
   bc->closed = 1;
   bc->dead = 1;
   bc->ready = 0;
@@ -180,22 +179,13 @@ void gw_bconn_lost(struct bconn *bc, const char *why)
     gw_bconn_detach(s);
     gw_bridge_mark(b);
     if (b->session_mode) {
-      /* Before the 101 the client can still get a proper HTTP error. */
-      if (never_connected && HAS_SOCK(b->csock) && !b->client_gone) {
-        struct evbuffer *e = evbuffer_new();
-        if (e) {
-          gw_http_error(e, 502, bc->err);
-          gw_sock_write(&b->csock, evbuffer_pullup(e, -1), evbuffer_get_length(e));
-          evbuffer_free(e);
-        }
-      }
+      /* The raw session client can get no status: it is closed. */
       b->client_gone = 1;
       gw_sock_read(&b->csock, 0);
     }
     gw_stream_maybe_free(s);
   }
 }
-
 
 static void bconn_free(struct bconn *bc)
 {
@@ -291,18 +281,13 @@ void gw_bconn_attach(struct bconn *bc, struct bufferevent *bev)
   bc->ready = 1;
   gw_sock_read(&bc->sock, 1);
   gw_bconn_mark(bc);
-  struct bridge *b = bc->owner;
-  if (b && HAS_SOCK(b->csock) && !b->client_gone) {
-    /* Only now that the backend answered does the session client get its 101. */
-    gw_sock_write(&b->csock, GW_UPGRADE_101, strlen(GW_UPGRADE_101));
-  }
   /* Bytes the engine sent right behind its 101. */
   if (evbuffer_get_length(pending) > 0)
     bconn_bytes(bc, evbuffer_pullup(pending, -1), evbuffer_get_length(pending));
   evbuffer_free(pending);
 }
 
-void gw_bconn_dial_done(void *arg, struct bufferevent *bev, const char *err)
+static void bconn_dial_done(void *arg, struct bufferevent *bev, const char *err)
 {
   struct bconn *bc = arg;
   bc->dial = NULL;
@@ -317,7 +302,7 @@ static struct bconn *bconn_dial(struct gw *gw, const char *key)
   struct bconn *bc = gw_bconn_new(gw, key);
   if (!bc)
     return NULL;
-  bc->dial = gw_dial_backend(gw, "/grpc", NULL, gw_bconn_dial_done, bc);
+  bc->dial = gw_dial_backend(gw, "/grpc", NULL, bconn_dial_done, bc);
   if (!bc->dial)
     gw_bconn_lost(bc, "cannot dial the backend: out of memory");
   return bc;

@@ -112,7 +112,7 @@ struct bstream {
   unsigned inspect_req : 1;
   unsigned inspect_resp : 1;
   unsigned ended : 1;         /* bg_call_end done */
-  unsigned internal : 1;      /* the gateway's own Control.Info probe: no client side */
+  unsigned internal : 1;      /* the gateway's own call (the probe): no client side */
   unsigned track : 1;         /* gRPC request not inspected: follow message boundaries */
   /* Message-boundary tracking for streamed (uninspected) requests, so a
    * request that ends mid-message is refused instead of forwarded whole. */
@@ -135,6 +135,10 @@ struct bstream {
   int held_compressed;
   struct event *facts_ev;
   struct bstream *wprev, *wnext; /* the facts wait list (h2_facts.c) */
+  /* An internal stream's completion callback: runs when its answer is
+   * complete (|freed| 0; status in grpc_status, up to 64 KiB of the body in
+   * resp) and when the stream is freed (|freed| 1). */
+  void (*on_end)(struct bstream *s, int freed);
 };
 
 struct bridge {
@@ -254,7 +258,6 @@ void gw_bconn_detach(struct bstream *s);
 struct bconn *gw_bconn_new(struct gw *gw, const char *key);
 void gw_bconn_lost(struct bconn *bc, const char *why);
 void gw_bconn_attach(struct bconn *bc, struct bufferevent *bev);
-void gw_bconn_dial_done(void *arg, struct bufferevent *bev, const char *err);
 const char *gw_tenant_key(const struct bridge *b, const struct bstream *s);
 struct bconn *gw_bconn_pick(struct bridge *b, const struct bstream *s);
 void gw_bconn_free_all(void);
@@ -274,8 +277,6 @@ void gw_facts_wait(struct bstream *s, const uint8_t *msg, size_t len, int compre
 
 /* h2_probe.c: the Control.Info probe */
 void gw_probe_start(struct bridge *b, struct bconn *bc);
-void gw_probe_done(struct bstream *s);
-void gw_probe_freed(void); /* its stream is gone */
 
 /* h2_session.c: session mode */
 void gw_session_client_bytes(struct bridge *b, const uint8_t *p, size_t len);

@@ -11,8 +11,12 @@ static int probing; /* a Control.Info probe is in flight */
 
 /* Control.Info answered: remember what BuildKit the backend runs, so the
  * policy can refuse what an old daemon would silently ignore. */
-void gw_probe_done(struct bstream *s)
+static void probe_end(struct bstream *s, int freed)
 {
+  if (freed) {
+    probing = 0;
+    return;
+  }
   struct bg_backend_facts *f = &s->b->gw->facts;
   if (s->grpc_status == BG_GRPC_UNIMPLEMENTED) {
     f->known = 1;
@@ -47,6 +51,7 @@ void gw_probe_start(struct bridge *b, struct bconn *bc)
     return;
   probing = 1;
   s->internal = 1;
+  s->on_end = probe_end;
   static const uint8_t empty[BG_GRPC_PREFIX_LEN] = {0};
   evbuffer_add(s->req, empty, sizeof empty);
   s->req_eof = 1;
@@ -61,7 +66,3 @@ void gw_probe_start(struct bridge *b, struct bconn *bc)
 }
 
 
-void gw_probe_freed(void)
-{
-  probing = 0;
-}

@@ -117,7 +117,8 @@ static void resp_end(struct bstream *s)
   s->resp_eof = 1;
   gw_record_status(s, &s->trailers);
   if (s->internal) {
-    gw_probe_done(s);
+    if (s->on_end)
+      s->on_end(s, 0);
     return;
   }
   if (!b->session_mode && !s->client_closed && s->resp_started)

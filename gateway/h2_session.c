@@ -32,10 +32,12 @@ void gw_session_client_bytes(struct bridge *b, const uint8_t *p, size_t len)
 }
 
 void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct gw_peer *peer, struct bg_conn *pc,
-                             struct bg_call *call, const struct bg_header *hdrs, size_t n_hdrs, uint64_t conn_id)
+                             struct bg_call *call, const struct bg_header *hdrs, size_t n_hdrs, uint64_t conn_id,
+                             struct bufferevent *backend)
 {
   struct bridge *b = gw_bridge_new(gw, client, peer, pc, conn_id);
   if (!b) {
+    bufferevent_free(backend);
     gw_call_end(gw, call, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory", 0, 0);
     bg_conn_close(pc);
     gw_peer_free(peer);
@@ -44,6 +46,7 @@ void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct g
   b->session_mode = 1;
   struct bstream *s = gw_stream_new(b, -1);
   if (!s || !(b->own = gw_bconn_new(gw, NULL))) {
+    bufferevent_free(backend);
     gw_call_end(gw, call, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory", 0, 0);
     gw_bridge_kill(b, "out of memory");
     return;
@@ -62,11 +65,8 @@ void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct g
     gw_hdrs_add(&s->reqh, (const uint8_t *)hdrs[i].name, hdrs[i].namelen, (const uint8_t *)hdrs[i].value,
              hdrs[i].valuelen);
   /* The nested session connection is started by the daemon (it is the
-   * HTTP/2 client there), so the stream can open right away; the client gets
-   * its 101 once the backend connection is up (gw_bconn_attach). */
+   * HTTP/2 client there), so the stream opens right away. */
   gw_open_backend_stream(s);
-  b->own->dial = gw_dial_backend(gw, "/grpc", NULL, gw_bconn_dial_done, b->own);
-  if (!b->own->dial)
-    gw_bconn_lost(b->own, "cannot dial the backend: out of memory");
+  gw_bconn_attach(b->own, backend);
   gw_bridge_take_pending(b);
 }

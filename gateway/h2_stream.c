@@ -66,8 +66,8 @@ void gw_stream_free(struct bstream *s)
   stream_end_call(s);
   gw_ib_forget(s, 1);
   gw_bconn_detach(s);
-  if (s->internal)
-    gw_probe_freed();
+  if (s->on_end)
+    s->on_end(s, 1);
   if (s->prev)
     s->prev->next = s->next;
   else
