@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "gateway/alloc.h"
 #include "gateway/gw.h"
 #include "gateway/http1.h"
 #include "gateway/log.h"
@@ -225,7 +226,7 @@ static int door_open_policy(struct door *d, const struct bg_h1_request *req, con
   const char *tok = bearer_token(req, &tl);
   if (tok) {
     free(d->peer->token);
-    d->peer->token = strndup(tok, tl);
+    d->peer->token = gw_strndup(tok, tl);
     d->peer->id.bearer_token = d->peer->token;
   }
   char *refusal = NULL, *line = NULL;
@@ -302,12 +303,12 @@ static int door_set_header(struct door *d, const char *name, const char *const *
   d->n_sess_hdrs = w;
   if (n_values == 0)
     return 0;
-  struct bg_header *nh = realloc(d->sess_hdrs, (w + n_values) * sizeof *nh);
+  struct bg_header *nh = gw_realloc(d->sess_hdrs, (w + n_values) * sizeof *nh);
   if (!nh)
     return -1;
   d->sess_hdrs = nh;
   for (size_t v = 0; v < n_values; v++) {
-    char *nm = strdup(name), *vv = strdup(values[v]);
+    char *nm = gw_strdup(name), *vv = gw_strdup(values[v]);
     if (!nm || !vv) {
       free(nm);
       free(vv);
@@ -334,7 +335,7 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
   d->route = BG_ROUTE_SESSION;
   /* The policy sees the session as a Control.Session call with its
    * X-Docker-Expose-Session-* headers as (lowercase) metadata. */
-  struct bg_header *h = calloc(req->n_headers + 1, sizeof *h);
+  struct bg_header *h = gw_calloc(req->n_headers + 1, sizeof *h);
   if (!h) {
     door_error(d, 503, "out of memory");
     return;
@@ -345,8 +346,8 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
     if (!gw_session_header_wanted(x->name, x->namelen) &&
         !(x->namelen == 13 && strncasecmp(x->name, "authorization", 13) == 0))
       continue;
-    char *name = malloc(x->namelen + 1);
-    char *value = strndup(x->value, x->valuelen);
+    char *name = gw_malloc(x->namelen + 1);
+    char *value = gw_strndup(x->value, x->valuelen);
     if (!name || !value) {
       free(name);
       free(value);
@@ -466,7 +467,7 @@ static void door_h1(struct door *d)
     /* Take the head out of the input buffer before acting on it: what
      * follows (a pipelined request, the HTTP/2 preface) must stay queued,
      * and the parsed fields must not point into memory the buffer reuses. */
-    char *head = malloc(req.head_len);
+    char *head = gw_malloc(req.head_len);
     if (!head) {
       door_error(d, 503, "out of memory");
       return;
@@ -594,7 +595,7 @@ static void door_shutdown(struct gw_conn *c)
 
 void gw_frontdoor_accept(struct gw *gw, int fd, const struct sockaddr *sa, int salen, int is_unix)
 {
-  struct door *d = calloc(1, sizeof *d);
+  struct door *d = gw_calloc(1, sizeof *d);
   struct gw_peer *peer = gw_peer_new(fd, sa, salen, is_unix);
   if (!d || !peer) {
     free(d);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/alloc.h"
 #include "gateway/h2_int.h"
 #include "gateway/log.h"
 
@@ -118,35 +119,12 @@ void gw_bconn_detach(struct bstream *s)
 
 struct bconn *gw_bconn_new(struct gw *gw, const char *key)
 {
-  struct bconn *bc = calloc(1, sizeof *bc);
-  if (!bc)
-    return NULL;
+  /* Nothing here can fail: out of memory aborts (alloc.h). */
+  struct bconn *bc = gw_calloc(1, sizeof *bc);
   bc->gw = gw;
   bc->sock.fd = -1;
-  if (key && !(bc->key = strdup(key))) {
-    free(bc);
-    return NULL;
-  }
-  nghttp2_session_callbacks *cb;
-  if (nghttp2_session_callbacks_new(&cb) != 0) {
-    free(bc->key);
-    free(bc);
-    return NULL;
-  }
-  gw_resp_callbacks(cb);
-  nghttp2_session_callbacks_set_send_callback(cb, gw_h2_send_cb);
-  nghttp2_session_callbacks_set_send_data_callback(cb, gw_req_send_data_cb);
-  nghttp2_option *opt = gw_h2_options();
-  int rv = opt ? nghttp2_session_client_new2(&bc->bs, cb, bc, opt) : -1;
-  nghttp2_session_callbacks_del(cb);
-  nghttp2_option_del(opt);
-  if (rv != 0 || gw_h2_send_settings(bc->bs, GW_MAX_STREAMS) != 0) {
-    if (rv == 0)
-      nghttp2_session_del(bc->bs);
-    free(bc->key);
-    free(bc);
-    return NULL;
-  }
+  bc->key = key ? gw_strdup(key) : NULL;
+  bc->bs = gw_h2_session_new(0, bc, GW_MAX_STREAMS);
   evtimer_assign(&bc->idle_ev, gw->base, bconn_idle_cb, bc);
   bc->fl.ops = &bconn_flush_ops;
   bc->next = bconns;
@@ -178,11 +156,7 @@ void gw_bconn_lost(struct bconn *bc, const char *why)
     s->backend_closed = 1;
     gw_bconn_detach(s);
     gw_bridge_mark(b);
-    if (b->session_mode) {
-      /* The raw session client can get no status: it is closed. */
-      b->client_gone = 1;
-      gw_sock_read(&b->csock, 0);
-    }
+    b->side->backend_lost(s);
     gw_stream_maybe_free(s);
   }
 }
@@ -300,8 +274,6 @@ static void bconn_dial_done(void *arg, struct bufferevent *bev, const char *err)
 static struct bconn *bconn_dial(struct gw *gw, const char *key)
 {
   struct bconn *bc = gw_bconn_new(gw, key);
-  if (!bc)
-    return NULL;
   bc->dial = gw_dial_backend(gw, "/grpc", NULL, bconn_dial_done, bc);
   if (!bc->dial)
     gw_bconn_lost(bc, "cannot dial the backend: out of memory");
@@ -329,8 +301,6 @@ static struct bconn *bconn_find(const char *key)
 /* The backend connection a new stream |s| of |b| goes to. */
 struct bconn *gw_bconn_pick(struct bridge *b, const struct bstream *s)
 {
-  if (b->session_mode)
-    return b->own;
   const char *key = gw_tenant_key(b, s);
   struct bconn *bc = bconn_find(key);
   return bc ? bc : bconn_dial(b->gw, key);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/alloc.h"
 #include "gateway/h2_int.h"
 
 #define GW_FACTS_WAIT_SECS 5
@@ -67,17 +68,9 @@ void gw_facts_wake(void)
 void gw_facts_wait(struct bstream *s, const uint8_t *msg, size_t len, int compressed)
 {
   struct timeval tv = {GW_FACTS_WAIT_SECS, 0};
-  s->held = malloc(len ? len : 1);
+  s->held = gw_malloc(len ? len : 1);
   s->facts_ev = evtimer_new(s->b->gw->base, facts_timeout_cb, s);
-  if (!s->held || !s->facts_ev || evtimer_add(s->facts_ev, &tv) != 0) {
-    if (s->facts_ev)
-      event_free(s->facts_ev);
-    s->facts_ev = NULL;
-    free(s->held);
-    s->held = NULL;
-    gw_stream_fail(s, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    return;
-  }
+  evtimer_add(s->facts_ev, &tv);
   memcpy(s->held, msg, len);
   s->held_len = len;
   s->held_compressed = compressed;

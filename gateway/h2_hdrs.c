@@ -4,16 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/alloc.h"
 #include "gateway/h2_int.h"
 
-int gw_hdrs_add(struct hdrs *h, const uint8_t *name, size_t nl, const uint8_t *value, size_t vl)
+void gw_hdrs_add(struct hdrs *h, const uint8_t *name, size_t nl, const uint8_t *value, size_t vl)
 {
   if (h->n == h->cap) {
     size_t cap = h->cap ? h->cap * 2 : 16;
-    nghttp2_nv *nv = realloc(h->nv, cap * sizeof *nv);
-    if (!nv)
-      return -1;
-    h->nv = nv;
+    h->nv = gw_realloc(h->nv, cap * sizeof *h->nv);
     h->cap = cap;
   }
   size_t need = nl + 1 + vl + 1;
@@ -21,9 +19,7 @@ int gw_hdrs_add(struct hdrs *h, const uint8_t *name, size_t nl, const uint8_t *v
   if (!b || b->cap - b->used < need) {
     /* Most header lists fit in one block; a larger header gets a block its size. */
     size_t cap = need > HBLOCK_BYTES ? need : HBLOCK_BYTES;
-    b = malloc(sizeof *b + cap);
-    if (!b)
-      return -1;
+    b = gw_malloc(sizeof *b + cap);
     b->used = 0;
     b->cap = cap;
     b->next = h->blocks;
@@ -38,12 +34,11 @@ int gw_hdrs_add(struct hdrs *h, const uint8_t *name, size_t nl, const uint8_t *v
   v[vl] = 0;
   h->nv[h->n++] = (nghttp2_nv){n, v, nl, vl, NGHTTP2_NV_FLAG_NONE};
   h->bytes += nl + vl + 32;
-  return 0;
 }
 
-int gw_hdrs_adds(struct hdrs *h, const char *name, const char *value)
+void gw_hdrs_adds(struct hdrs *h, const char *name, const char *value)
 {
-  return gw_hdrs_add(h, (const uint8_t *)name, strlen(name), (const uint8_t *)value, strlen(value));
+  gw_hdrs_add(h, (const uint8_t *)name, strlen(name), (const uint8_t *)value, strlen(value));
 }
 
 void gw_hdrs_free(struct hdrs *h)
@@ -77,7 +72,7 @@ int gw_hop_by_hop(const uint8_t *name, size_t nl)
 }
 
 /* Apply the policy's header edits to the request headers in place. */
-int gw_hdrs_apply_edits(struct hdrs *h, const struct bg_header_edit *e, size_t n)
+void gw_hdrs_apply_edits(struct hdrs *h, const struct bg_header_edit *e, size_t n)
 {
   for (size_t i = 0; i < n; i++) {
     size_t w = 0;
@@ -88,10 +83,8 @@ int gw_hdrs_apply_edits(struct hdrs *h, const struct bg_header_edit *e, size_t n
     }
     h->n = w;
     for (size_t v = 0; v < e[i].n_values; v++)
-      if (gw_hdrs_adds(h, e[i].name, e[i].values[v]) != 0)
-        return -1;
+      gw_hdrs_adds(h, e[i].name, e[i].values[v]);
   }
-  return 0;
 }
 
 /* Kept for gw.h's callers; the encoding is proto/'s (grpc_msg.h). */

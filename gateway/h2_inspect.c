@@ -267,10 +267,8 @@ void gw_ib_update(struct bstream *s, size_t got)
   }
   if (got)
     s->ib_last_ms = ib_now_ms();
-  if (!s->ib_timer && !(s->ib_timer = evtimer_new(b->gw->base, ib_timer_cb, s))) {
-    gw_stream_fail(s, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    return;
-  }
+  if (!s->ib_timer)
+    s->ib_timer = evtimer_new(b->gw->base, ib_timer_cb, s);
   if (!evtimer_pending(s->ib_timer, NULL)) {
     struct timeval tv = {(time_t)ib_stall_secs(b->gw), 0};
     evtimer_add(s->ib_timer, &tv);
@@ -285,10 +283,8 @@ void gw_ib_update(struct bstream *s, size_t got)
     ib_relieve(b);
     return;
   }
-  if (!IB.pump_ev && !(IB.pump_ev = event_new(b->gw->base, -1, 0, ib_pump_cb, NULL))) {
-    gw_stream_fail(s, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    return;
-  }
+  if (!IB.pump_ev)
+    IB.pump_ev = event_new(b->gw->base, -1, 0, ib_pump_cb, NULL);
   s->ib_waiting = 1;
   s->ib_prev = IB.tail;
   s->ib_next = NULL;

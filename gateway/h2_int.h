@@ -151,7 +151,7 @@ struct bridge {
   nghttp2_session *cs;  /* NULL in session mode */
   struct bstream *streams;
   struct bconn *own; /* session mode: a backend connection of its own */
-  int session_mode;
+  const struct gw_client_ops *side; /* HTTP/2 (gw_h2c_side) or session mode (gw_session_side) */
   int client_gone;
   int goaway_sent;
   int dead;             /* freed by the next flush pass */
@@ -188,6 +188,31 @@ struct bconn {
   char err[512];
 };
 
+/* The client side of a bridge: what differs between a client speaking
+ * HTTP/2 (gw_h2c_side: a server session, one stream per call) and a raw
+ * session client (gw_session_side, h2_session.c: its bytes ride one
+ * Control.Session stream).  The stream, backend and inspection code calls
+ * these and never asks which side it has. */
+struct gw_client_ops {
+  void (*bytes)(struct bridge *b, const uint8_t *p, size_t n); /* client input */
+  void (*lost)(struct bridge *b);     /* the client connection closed or broke (client_gone is set) */
+  void (*flush)(struct bridge *b);    /* write, and gw_bridge_kill when finished */
+  void (*shutdown)(struct bridge *b); /* SIGTERM: begin a graceful close */
+  struct bconn *(*pick)(struct bridge *b, const struct bstream *s); /* backend connection for a new stream */
+  void (*opened)(struct bstream *s, struct bconn *bc);              /* its backend stream was submitted */
+  int (*done)(const struct bstream *s);          /* the client side can no longer call back about |s| */
+  void (*req_ack)(struct bstream *s);            /* let the client send again: req_held bytes moved on */
+  int (*resp_full)(const struct bstream *s);     /* the response queue toward the client is full */
+  void (*resp_data)(struct bstream *s, const uint8_t *p, size_t n); /* response DATA from the backend */
+  void (*resp_headers)(struct bstream *s, int end_stream);          /* response HEADERS complete */
+  void (*resp_end)(struct bstream *s);           /* the response is complete */
+  void (*fail)(struct bstream *s, int status, const char *msg); /* tell the client (gw_stream_fail) */
+  /* The backend closed |s|; |err| is its connection's error, if any. */
+  void (*backend_closed)(struct bstream *s, uint32_t error_code, const char *err);
+  void (*backend_lost)(struct bstream *s); /* its backend connection failed */
+};
+extern const struct gw_client_ops gw_h2c_side, gw_session_side;
+
 /* Mark a connection for the next flush pass (flush.h). */
 static inline void gw_bridge_mark(struct bridge *b)
 {
@@ -200,12 +225,12 @@ static inline void gw_bconn_mark(struct bconn *bc)
 }
 
 /* h2_hdrs.c: header lists */
-int gw_hdrs_add(struct hdrs *h, const uint8_t *name, size_t nl, const uint8_t *value, size_t vl);
-int gw_hdrs_adds(struct hdrs *h, const char *name, const char *value);
+void gw_hdrs_add(struct hdrs *h, const uint8_t *name, size_t nl, const uint8_t *value, size_t vl);
+void gw_hdrs_adds(struct hdrs *h, const char *name, const char *value);
 void gw_hdrs_free(struct hdrs *h);
 const char *gw_hdrs_get(const struct hdrs *h, const char *name);
 int gw_hop_by_hop(const uint8_t *name, size_t nl);
-int gw_hdrs_apply_edits(struct hdrs *h, const struct bg_header_edit *e, size_t n);
+void gw_hdrs_apply_edits(struct hdrs *h, const struct bg_header_edit *e, size_t n);
 
 /* h2_io.c: one write per session and flush */
 ssize_t gw_h2_send_cb(nghttp2_session *session, const uint8_t *data, size_t length, int flags, void *user_data);
@@ -214,9 +239,9 @@ ssize_t gw_h2_send_cb(nghttp2_session *session, const uint8_t *data, size_t leng
 int gw_h2_gather_data(const uint8_t *framehd, struct evbuffer *from, size_t length);
 int gw_h2_send(nghttp2_session *sess, struct gw_sock *sk);
 int gw_h2_more(nghttp2_session *sess, const struct gw_sock *sk);
-int gw_h2_send_settings(nghttp2_session *sess, unsigned max_streams);
-nghttp2_option *gw_h2_options(void);
-int gw_h2_io_init(void);
+/* A session toward a client (|server| 1) or a backend, our SETTINGS queued. */
+nghttp2_session *gw_h2_session_new(int server, void *user_data, unsigned max_streams);
+void gw_h2_io_init(void);
 void gw_h2_io_fini(void);
 
 /* h2_stream.c: stream lifetime, acknowledgement, local replies, data providers */
@@ -279,11 +304,23 @@ void gw_facts_wait(struct bstream *s, const uint8_t *msg, size_t len, int compre
 void gw_probe_start(struct bridge *b, struct bconn *bc);
 
 /* h2_session.c: session mode */
-void gw_session_client_bytes(struct bridge *b, const uint8_t *p, size_t len);
 
 /* h2bridge.c: client connections */
 struct bridge *gw_bridge_new(struct gw *gw, struct bufferevent *client, struct gw_peer *peer, struct bg_conn *pc,
-                             uint64_t conn_id);
+                             uint64_t conn_id, const struct gw_client_ops *side);
+void gw_bridge_client_lost(struct bridge *b);
+void gw_bridge_write_check(struct bridge *b);
+
+/* The HTTP/2 client side (gw_h2c_side), by file. */
+int gw_h2c_done(const struct bstream *s);        /* h2_stream.c */
+void gw_h2c_req_ack(struct bstream *s);
+int gw_h2c_resp_full(const struct bstream *s);
+void gw_h2c_fail(struct bstream *s, int status, const char *msg);
+void gw_h2c_resp_data(struct bstream *s, const uint8_t *p, size_t n); /* h2_resp.c */
+void gw_h2c_resp_headers(struct bstream *s, int end_stream);
+void gw_h2c_resp_end(struct bstream *s);
+void gw_h2c_backend_closed(struct bstream *s, uint32_t error_code, const char *err);
+void gw_h2c_opened(struct bstream *s, struct bconn *bc); /* h2_req.c */
 void gw_bridge_kill(struct bridge *b, const char *why);
 void gw_bridge_take_pending(struct bridge *b);
 

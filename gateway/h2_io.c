@@ -12,6 +12,7 @@
  */
 #include <stdlib.h>
 
+#include "gateway/alloc.h"
 #include "gateway/h2_int.h"
 
 static struct {
@@ -20,11 +21,17 @@ static struct {
   size_t gathered;             /* what the last gw_h2_send produced */
 } G;
 
-int gw_h2_io_init(void)
+/* Callbacks and options are the same for every session of a kind: built
+ * once (nghttp2 copies them into each session). */
+static struct {
+  nghttp2_session_callbacks *server, *client;
+  nghttp2_option *opt;
+} K;
+
+void gw_h2_io_init(void)
 {
   if (!G.gather)
     G.gather = evbuffer_new();
-  return G.gather ? 0 : -1;
 }
 
 void gw_h2_io_fini(void)
@@ -32,6 +39,13 @@ void gw_h2_io_fini(void)
   if (G.gather)
     evbuffer_free(G.gather);
   G.gather = NULL;
+  if (K.opt) {
+    nghttp2_option_del(K.opt);
+    nghttp2_session_callbacks_del(K.server);
+    nghttp2_session_callbacks_del(K.client);
+  }
+  K.opt = NULL;
+  K.server = K.client = NULL;
 }
 
 static int gather_full(void)
@@ -82,27 +96,58 @@ int gw_h2_more(nghttp2_session *sess, const struct gw_sock *sk)
   return G.gathered > 0 && !sk->failed && gw_sock_queued(sk) == 0 && nghttp2_session_want_write(sess);
 }
 
-/* Our SETTINGS, the same toward clients and backends but for |max_streams|. */
-int gw_h2_send_settings(nghttp2_session *sess, unsigned max_streams)
+/* nghttp2 allocates through the gateway's allocator too (alloc.h). */
+static void *m_malloc(size_t n, void *ud)
 {
+  return gw_malloc(n);
+}
+
+static void m_free(void *p, void *ud)
+{
+  free(p);
+}
+
+static void *m_calloc(size_t n, size_t size, void *ud)
+{
+  return gw_calloc(n, size);
+}
+
+static void *m_realloc(void *p, size_t n, void *ud)
+{
+  return gw_realloc(p, n);
+}
+
+static nghttp2_mem h2_mem = {NULL, m_malloc, m_free, m_calloc, m_realloc};
+
+
+nghttp2_session *gw_h2_session_new(int server, void *user_data, unsigned max_streams)
+{
+  if (!K.opt) {
+    if (nghttp2_option_new(&K.opt) != 0 || nghttp2_session_callbacks_new(&K.server) != 0 ||
+        nghttp2_session_callbacks_new(&K.client) != 0)
+      gw_oom(sizeof(nghttp2_session_callbacks *));
+    nghttp2_option_set_no_auto_window_update(K.opt, 1);
+    nghttp2_option_set_max_send_header_block_length(K.opt, GW_MAX_HEADER_LIST + 4096);
+    gw_req_callbacks(K.server);
+    nghttp2_session_callbacks_set_send_callback(K.server, gw_h2_send_cb);
+    nghttp2_session_callbacks_set_send_data_callback(K.server, gw_resp_send_data_cb);
+    gw_resp_callbacks(K.client);
+    nghttp2_session_callbacks_set_send_callback(K.client, gw_h2_send_cb);
+    nghttp2_session_callbacks_set_send_data_callback(K.client, gw_req_send_data_cb);
+  }
+  nghttp2_session *s;
+  int rv = server ? nghttp2_session_server_new3(&s, K.server, user_data, K.opt, &h2_mem)
+                  : nghttp2_session_client_new3(&s, K.client, user_data, K.opt, &h2_mem);
+  if (rv != 0)
+    gw_oom(sizeof(nghttp2_session *)); /* nghttp2's only error here is NGHTTP2_ERR_NOMEM */
+  /* Our SETTINGS, the same toward clients and backends but for |max_streams|;
+   * constant, so the submit can fail only for memory (ours aborts). */
   nghttp2_settings_entry iv[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, max_streams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, GW_STREAM_WINDOW},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, GW_MAX_HEADER_LIST},
   };
-  int rv = nghttp2_submit_settings(sess, NGHTTP2_FLAG_NONE, iv, 3);
-  if (rv == 0)
-    rv = nghttp2_session_set_local_window_size(sess, NGHTTP2_FLAG_NONE, 0, GW_CONN_WINDOW);
-  return rv;
+  nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, iv, 3);
+  nghttp2_session_set_local_window_size(s, NGHTTP2_FLAG_NONE, 0, GW_CONN_WINDOW);
+  return s;
 }
-
-nghttp2_option *gw_h2_options(void)
-{
-  nghttp2_option *opt;
-  if (nghttp2_option_new(&opt) != 0)
-    return NULL;
-  nghttp2_option_set_no_auto_window_update(opt, 1);
-  nghttp2_option_set_max_send_header_block_length(opt, GW_MAX_HEADER_LIST + 4096);
-  return opt;
-}
-

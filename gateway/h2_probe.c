@@ -47,8 +47,6 @@ void gw_probe_start(struct bridge *b, struct bconn *bc)
   if (b->gw->facts.known || probing)
     return;
   struct bstream *s = gw_stream_new(b, -1);
-  if (!s)
-    return;
   probing = 1;
   s->internal = 1;
   s->on_end = probe_end;

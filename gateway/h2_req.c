@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/alloc.h"
 #include "gateway/h2_int.h"
 #include "gateway/log.h"
 
@@ -19,11 +20,7 @@ void gw_open_backend_stream_on(struct bstream *s, struct bconn *bc)
   /* Only now does a stream cost a backend connection, so idle clients hold
    * no backend resources. */
   if (!bc)
-    bc = gw_bconn_pick(b, s);
-  if (!bc) {
-    gw_stream_fail(s, BG_GRPC_RESOURCE_EXHAUSTED, "cannot create a backend HTTP/2 session");
-    return;
-  }
+    bc = b->side->pick(b, s);
   if (bc->closed) { /* a private backend connection whose dial failed already */
     gw_stream_fail(s, BG_GRPC_UNAVAILABLE, bc->err);
     return;
@@ -48,8 +45,14 @@ void gw_open_backend_stream_on(struct bstream *s, struct bconn *bc)
   s->bid = id;
   s->backend_open = 1;
   gw_bconn_mark(bc);
-  if (!b->gw->facts.known && !s->internal && !b->session_mode)
-    gw_probe_start(b, bc);
+  b->side->opened(s, bc);
+}
+
+/* A native stream learns the backend facts if nobody has yet. */
+void gw_h2c_opened(struct bstream *s, struct bconn *bc)
+{
+  if (!s->b->gw->facts.known && !s->internal)
+    gw_probe_start(s->b, bc);
 }
 
 void gw_open_backend_stream(struct bstream *s)
@@ -194,11 +197,7 @@ static void req_headers_done(struct bstream *s)
     LOG_DBG("conn %llu stream %d: Control.Session received uuid=%s sharedkey=%s", (unsigned long long)b->id, s->cid,
             u ? u : "(none)", k ? k : "(none)");
   }
-  struct bg_header *hv = calloc(s->reqh.n ? s->reqh.n : 1, sizeof *hv);
-  if (!hv) {
-    gw_stream_fail(s, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    return;
-  }
+  struct bg_header *hv = gw_calloc(s->reqh.n ? s->reqh.n : 1, sizeof *hv);
   for (size_t i = 0; i < s->reqh.n; i++)
     hv[i] = (struct bg_header){(const char *)s->reqh.nv[i].name, s->reqh.nv[i].namelen,
                                (const char *)s->reqh.nv[i].value, s->reqh.nv[i].valuelen};
@@ -212,10 +211,7 @@ static void req_headers_done(struct bstream *s)
     gw_stream_fail(s, s->dec.grpc_status, s->dec.message);
     return;
   }
-  if (gw_hdrs_apply_edits(&s->reqh, s->dec.edits, s->dec.n_edits) != 0) {
-    gw_stream_fail(s, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    return;
-  }
+  gw_hdrs_apply_edits(&s->reqh, s->dec.edits, s->dec.n_edits);
   size_t maxmsg = s->dec.max_message_bytes ? s->dec.max_message_bytes : BG_GRPC_DEFAULT_MAX_MSG;
   if (s->dec.inspect_requests) {
     s->inspect_req = 1;
@@ -241,8 +237,6 @@ static int c_on_begin_headers(nghttp2_session *session, const nghttp2_frame *fra
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
   struct bstream *s = gw_stream_new(b, frame->hd.stream_id);
-  if (!s)
-    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, s);
   return 0;
 }
@@ -264,8 +258,7 @@ static int c_on_header(nghttp2_session *session, const nghttp2_frame *frame, con
     return 0;
   if (nl == 2 && memcmp(name, "te", 2) == 0 && !(vl == 8 && memcmp(value, "trailers", 8) == 0))
     return 0;
-  if (gw_hdrs_add(&s->reqh, name, nl, value, vl) != 0)
-    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  gw_hdrs_add(&s->reqh, name, nl, value, vl);
   return 0;
 }
 

@@ -13,20 +13,17 @@ static int on_resp_msg(void *arg, const uint8_t *msg, size_t len, int compressed
 
 static void resp_deliver(struct bstream *s, const uint8_t *data, size_t len)
 {
-  struct bridge *b = s->b;
   if (s->internal) {
     if (evbuffer_get_length(s->resp) + len <= 65536)
       evbuffer_add(s->resp, data, len);
     return;
   }
-  if (b->session_mode) {
-    /* Control.Session answers are BytesMessage{bytes data = 1}: unwrap. */
-    size_t used = 0;
-    int rv = bg_frame_reader_feed(&s->rresp, data, len, &used, on_resp_msg, s);
-    if (rv < 0)
-      gw_frame_error(s, rv, "session");
-    return;
-  }
+  s->b->side->resp_data(s, data, len);
+}
+
+void gw_h2c_resp_data(struct bstream *s, const uint8_t *data, size_t len)
+{
+  struct bridge *b = s->b;
   if (s->inspect_resp) {
     size_t used = 0;
     int rv = bg_frame_reader_feed(&s->rresp, data, len, &used, on_resp_msg, s);
@@ -43,19 +40,6 @@ static void resp_deliver(struct bstream *s, const uint8_t *data, size_t len)
 static int on_resp_msg(void *arg, const uint8_t *msg, size_t len, int compressed)
 {
   struct bstream *s = arg;
-  struct bridge *b = s->b;
-  if (b->session_mode) {
-    const uint8_t *d;
-    size_t dl;
-    if (compressed || bg_bytesmsg_data(msg, len, &d, &dl) != 0) {
-      gw_stream_fail(s, BG_GRPC_INTERNAL, "backend sent an undecodable Control.Session message");
-      return 1;
-    }
-    s->bytes_out += dl;
-    if (d && HAS_SOCK(b->csock) && !b->client_gone)
-      gw_sock_write(&b->csock, d, dl); /* a failure is noticed by bridge_flush */
-    return 0;
-  }
   struct bg_msg_result r = {0};
   bg_call_response(s->call, msg, len, compressed, &r);
   uint8_t prefix[BG_GRPC_PREFIX_LEN];
@@ -89,10 +73,10 @@ void gw_record_status(struct bstream *s, const struct hdrs *h)
 }
 
 /* The backend's response HEADERS (not trailers) are complete. */
-static void resp_headers_done(struct bstream *s, int end_stream)
+void gw_h2c_resp_headers(struct bstream *s, int end_stream)
 {
   struct bridge *b = s->b;
-  if (s->abandoned || s->replied || b->session_mode || s->internal)
+  if (s->abandoned || s->replied || s->internal)
     return;
   if (s->client_closed)
     return;
@@ -109,7 +93,6 @@ static void resp_headers_done(struct bstream *s, int end_stream)
 
 static void resp_end(struct bstream *s)
 {
-  struct bridge *b = s->b;
   if (s->inspect_resp && !bg_frame_reader_idle(&s->rresp) && !s->abandoned && !s->replied) {
     gw_stream_fail(s, BG_GRPC_INTERNAL, "backend response ended inside a truncated gRPC message");
     return;
@@ -121,8 +104,13 @@ static void resp_end(struct bstream *s)
       s->on_end(s, 0);
     return;
   }
-  if (!b->session_mode && !s->client_closed && s->resp_started)
-    nghttp2_session_resume_data(b->cs, s->cid);
+  s->b->side->resp_end(s);
+}
+
+void gw_h2c_resp_end(struct bstream *s)
+{
+  if (!s->client_closed && s->resp_started)
+    nghttp2_session_resume_data(s->b->cs, s->cid);
 }
 
 /* The backend session's callbacks. */
@@ -138,8 +126,7 @@ static int b_on_header(nghttp2_session *session, const nghttp2_frame *frame, con
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   if (gw_hop_by_hop(name, nl))
     return 0;
-  if (gw_hdrs_add(h, name, nl, value, vl) != 0)
-    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  gw_hdrs_add(h, name, nl, value, vl);
   return 0;
 }
 
@@ -164,14 +151,9 @@ static int b_on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame,
         gw_hdrs_free(&s->resph);
         return 0;
       }
-      resp_headers_done(s, end);
-      if (end) {
+      s->b->side->resp_headers(s, end);
+      if (end)
         s->resp_eof = 1;
-        if (s->b->session_mode) {
-          gw_record_status(s, &s->resph);
-          s->b->client_gone = 1; /* session refused: nothing more to say to the raw client */
-        }
-      }
     } else if (end) {
       resp_end(s);
     }
@@ -212,30 +194,32 @@ static int b_on_stream_close(nghttp2_session *session, int32_t stream_id, uint32
   s->backend_closed = 1;
   s->resp_held = 0;
   gw_bconn_detach(s);
+  b->side->backend_closed(s, error_code, bc->err);
+  gw_stream_maybe_free(s);
+  return 0;
+}
+
+void gw_h2c_backend_closed(struct bstream *s, uint32_t error_code, const char *err)
+{
+  struct bridge *b = s->b;
   if (!s->abandoned && !s->resp_eof) {
     /* The backend reset the stream, or its connection went away, before a
      * complete answer: the client still gets a status or the same reset. */
-    if (b->session_mode) {
-      b->client_gone = 1;
-    } else if (!s->client_closed && (error_code == NGHTTP2_REFUSED_STREAM || error_code == NGHTTP2_CANCEL)) {
+    if (!s->client_closed && (error_code == NGHTTP2_REFUSED_STREAM || error_code == NGHTTP2_CANCEL)) {
       gw_stream_set_status(s, error_code == NGHTTP2_CANCEL ? BG_GRPC_CANCELLED : BG_GRPC_UNAVAILABLE,
                         "backend reset the stream");
       s->replied = 1;
       nghttp2_submit_rst_stream(b->cs, NGHTTP2_FLAG_NONE, s->cid, error_code);
     } else {
       char msg[600];
-      if (bc->err[0])
-        snprintf(msg, sizeof msg, "%s", bc->err);
+      if (err[0])
+        snprintf(msg, sizeof msg, "%s", err);
       else
         snprintf(msg, sizeof msg, "backend %s reset the stream (HTTP/2 error %s)", b->gw->backend.text,
                  nghttp2_http2_strerror(error_code));
       gw_stream_fail(s, BG_GRPC_UNAVAILABLE, msg);
     }
-  } else if (b->session_mode) {
-    b->client_gone = 1; /* Control.Session over: close the raw client once flushed */
   }
-  gw_stream_maybe_free(s);
-  return 0;
 }
 
 void gw_resp_callbacks(nghttp2_session_callbacks *cb)

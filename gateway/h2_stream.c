@@ -9,28 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/alloc.h"
 #include "gateway/h2_int.h"
 #include "gateway/log.h"
 
 struct bstream *gw_stream_new(struct bridge *b, int32_t cid)
 {
-  struct bstream *s = calloc(1, sizeof *s);
-  if (!s)
-    return NULL;
+  /* Nothing here can fail: out of memory aborts (alloc.h). */
+  struct bstream *s = gw_calloc(1, sizeof *s);
   s->b = b;
   s->cid = cid;
   s->bid = -1;
   s->grpc_status = -1;
   s->req = evbuffer_new();
   s->resp = evbuffer_new();
-  if (!s->req || !s->resp) {
-    if (s->req)
-      evbuffer_free(s->req);
-    if (s->resp)
-      evbuffer_free(s->resp);
-    free(s);
-    return NULL;
-  }
   s->next = b->streams;
   if (b->streams)
     b->streams->prev = s;
@@ -44,7 +36,7 @@ void gw_stream_set_status(struct bstream *s, int status, const char *msg)
     return;
   s->grpc_status = status;
   free(s->grpc_message);
-  s->grpc_message = msg ? strdup(msg) : NULL;
+  s->grpc_message = msg ? gw_strdup(msg) : NULL;
 }
 
 static void stream_end_call(struct bstream *s)
@@ -90,7 +82,7 @@ void gw_stream_free(struct bstream *s)
 /* A stream is done when neither session can call back about it any more. */
 void gw_stream_maybe_free(struct bstream *s)
 {
-  int client_done = s->internal || (s->b->session_mode ? s->b->client_gone || s->client_closed : s->client_closed);
+  int client_done = s->internal || s->b->side->done(s);
   int backend_done = !s->backend_open || s->backend_closed;
   if (client_done && backend_done)
     gw_stream_free(s);
@@ -118,29 +110,33 @@ void gw_req_release(struct bstream *s)
    * client's window closes and it waits, instead of the gateway buffering. */
   if (!s->req_held || s->ib_waiting || evbuffer_get_length(s->req) >= GW_QUEUE_HIGH)
     return;
-  if (b->session_mode) {
-    if (HAS_SOCK(b->csock) && !b->client_gone)
-      gw_sock_read(&b->csock, 1);
-  } else if (!s->client_closed) {
-    req_ack_held(s);
-    gw_bridge_mark(b);
-  }
+  b->side->req_ack(s);
   s->req_held = 0;
+}
+
+int gw_h2c_done(const struct bstream *s)
+{
+  return s->client_closed;
+}
+
+void gw_h2c_req_ack(struct bstream *s)
+{
+  if (!s->client_closed) {
+    req_ack_held(s);
+    gw_bridge_mark(s->b);
+  }
+}
+
+int gw_h2c_resp_full(const struct bstream *s)
+{
+  return evbuffer_get_length(s->resp) >= GW_QUEUE_HIGH;
 }
 
 /* Acknowledge response bytes to the backend once they have moved on. */
 void gw_resp_release(struct bstream *s)
 {
-  struct bridge *b = s->b;
-  if (!s->resp_held)
+  if (!s->resp_held || s->b->side->resp_full(s))
     return;
-  if (b->session_mode) {
-    /* In session mode the queue is the client socket's output buffer. */
-    if (HAS_SOCK(b->csock) && gw_sock_queued(&b->csock) >= GW_QUEUE_HIGH)
-      return;
-  } else if (evbuffer_get_length(s->resp) >= GW_QUEUE_HIGH) {
-    return;
-  }
   gw_bconn_consume(s, s->resp_held);
   s->resp_held = 0;
 }
@@ -179,14 +175,17 @@ void gw_stream_fail(struct bstream *s, int status, const char *msg)
   /* Bytes already acknowledged or still held for the backend are moot now. */
   evbuffer_drain(s->req, evbuffer_get_length(s->req));
   gw_ib_forget(s, 0);
-  if (s->req_held && !b->session_mode && !s->client_closed)
+  b->side->fail(s, status, msg);
+}
+
+/* The HTTP/2 client gets the status as a trailers-only answer, or as the
+ * trailers of an answer under way. */
+void gw_h2c_fail(struct bstream *s, int status, const char *msg)
+{
+  struct bridge *b = s->b;
+  if (s->req_held && !s->client_closed)
     req_ack_held(s);
   s->req_held = 0;
-  if (b->session_mode) {
-    /* No gRPC status can reach a raw session client: close it. */
-    b->client_gone = 1;
-    return;
-  }
   if (s->client_closed || s->replied)
     return;
   s->replied = 1;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/alloc.h"
 #include "gateway/h2_int.h"
 #include "gateway/log.h"
 
@@ -51,14 +52,36 @@ void gw_bridge_kill(struct bridge *b, const char *why)
 }
 
 
-static void client_lost(struct bridge *b);
-
-/* Write what the client session has, then decide whether the connection
- * is finished. */
+/* Write what the client side has, then decide whether the connection is
+ * finished. */
 static void bridge_flush(struct bridge *b)
 {
-  if (b->dead)
-    return;
+  if (!b->dead)
+    b->side->flush(b);
+}
+
+/* A write to the client failed: it is lost. */
+void gw_bridge_write_check(struct bridge *b)
+{
+  if (HAS_SOCK(b->csock) && b->csock.failed && !b->client_gone) {
+    LOG_DBG("conn %llu: write to client failed: %s", (unsigned long long)b->id, strerror(b->csock.err));
+    gw_bridge_client_lost(b);
+  }
+}
+
+/* The client closed its connection, or it broke. */
+void gw_bridge_client_lost(struct bridge *b)
+{
+  b->client_gone = 1;
+  gw_sock_read(&b->csock, 0);
+  gw_bridge_mark(b);
+  b->side->lost(b);
+}
+
+/* ---------- the HTTP/2 client side (gw_h2c_side) ---------- */
+
+static void h2c_flush(struct bridge *b)
+{
   if (b->cs && HAS_SOCK(b->csock) && !b->client_gone) {
     int rv = gw_h2_send(b->cs, &b->csock);
     if (rv < 0) {
@@ -68,23 +91,7 @@ static void bridge_flush(struct bridge *b)
     if (gw_h2_more(b->cs, &b->csock))
       gw_bridge_mark(b);
   }
-  if (b->session_mode) {
-    for (struct bstream *s = b->streams; s; s = s->next)
-      gw_resp_release(s);
-  }
-  if (HAS_SOCK(b->csock) && b->csock.failed && !b->client_gone) {
-    LOG_DBG("conn %llu: write to client failed: %s", (unsigned long long)b->id, strerror(b->csock.err));
-    client_lost(b);
-  }
-  if (b->session_mode) {
-    /* Done once the backend stream is over and the client has its bytes. */
-    if (b->client_gone && (!HAS_SOCK(b->csock) || b->csock.failed || gw_sock_queued(&b->csock) == 0)) {
-      for (struct bstream *s = b->streams; s; s = s->next)
-        gw_bconn_rst(s);
-      gw_bridge_kill(b, NULL);
-    }
-    return;
-  }
+  gw_bridge_write_check(b);
   if (b->client_gone) {
     gw_bridge_kill(b, NULL);
     return;
@@ -93,12 +100,8 @@ static void bridge_flush(struct bridge *b)
     gw_bridge_kill(b, NULL);
 }
 
-static void client_bytes(struct bridge *b, const uint8_t *p, size_t n)
+static void h2c_bytes(struct bridge *b, const uint8_t *p, size_t n)
 {
-  if (b->session_mode) {
-    gw_session_client_bytes(b, p, n);
-    return;
-  }
   /* nghttp2 takes all of it or fails; it copies what it keeps. */
   ssize_t rv = nghttp2_session_mem_recv(b->cs, p, n);
   if (rv < 0) {
@@ -110,27 +113,49 @@ static void client_bytes(struct bridge *b, const uint8_t *p, size_t n)
   }
 }
 
-/* The client closed its connection, or it broke. */
-static void client_lost(struct bridge *b)
+/* Its streams notice through the client session's own stream-close callbacks. */
+static void h2c_lost(struct bridge *b)
 {
-  b->client_gone = 1;
-  gw_sock_read(&b->csock, 0);
-  gw_bridge_mark(b);
-  if (!b->session_mode)
-    return;
-  /* The session client hung up: end our side of Control.Session. */
-  struct bstream *s = b->streams;
-  if (s && !s->req_eof) {
-    s->req_eof = 1;
-    s->client_closed = 1;
-    gw_bconn_resume(s);
-  }
-  if (b->csock.out)
-    evbuffer_drain(b->csock.out, evbuffer_get_length(b->csock.out));
 }
 
+static void h2c_shutdown(struct bridge *b)
+{
+  if (b->goaway_sent || !b->cs)
+    return;
+  b->goaway_sent = 1;
+  /* Graceful: streams in flight finish, new ones are refused. */
+  nghttp2_submit_goaway(b->cs, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(b->cs),
+                        NGHTTP2_NO_ERROR, NULL, 0);
+  gw_bridge_mark(b);
+}
+
+/* A stream's client side ends with the client session's stream-close callback. */
+static void h2c_backend_lost(struct bstream *s)
+{
+}
+
+const struct gw_client_ops gw_h2c_side = {
+    .bytes = h2c_bytes,
+    .lost = h2c_lost,
+    .flush = h2c_flush,
+    .shutdown = h2c_shutdown,
+    .pick = gw_bconn_pick,
+    .opened = gw_h2c_opened,
+    .done = gw_h2c_done,
+    .req_ack = gw_h2c_req_ack,
+    .resp_full = gw_h2c_resp_full,
+    .resp_data = gw_h2c_resp_data,
+    .resp_headers = gw_h2c_resp_headers,
+    .resp_end = gw_h2c_resp_end,
+    .fail = gw_h2c_fail,
+    .backend_closed = gw_h2c_backend_closed,
+    .backend_lost = h2c_backend_lost,
+};
+
+/* ---------- the client socket ---------- */
+
 /* The client is read while the bridge lives; in session mode reading may be
- * switched off midway for backpressure (gw_session_client_bytes). */
+ * switched off midway for backpressure (h2_session.c). */
 static int client_go(void *arg)
 {
   struct bridge *b = arg;
@@ -139,7 +164,8 @@ static int client_go(void *arg)
 
 static void client_take(void *arg, const uint8_t *p, size_t n)
 {
-  client_bytes(arg, p, n);
+  struct bridge *b = arg;
+  b->side->bytes(b, p, n);
 }
 
 static void client_cb(void *arg, short what)
@@ -150,7 +176,7 @@ static void client_cb(void *arg, short what)
   if ((what & EV_READ) && gw_sock_pull(&b->csock, client_go, client_take, b, &err)) {
     if (err)
       LOG_DBG("conn %llu: client read failed: %s", (unsigned long long)b->id, strerror(err));
-    client_lost(b);
+    gw_bridge_client_lost(b);
   }
 }
 
@@ -162,25 +188,21 @@ static void bridge_destroy(struct gw_conn *c)
 static void bridge_shutdown(struct gw_conn *c)
 {
   struct bridge *b = (struct bridge *)c;
-  if (b->session_mode || b->goaway_sent || !b->cs)
-    return;
-  b->goaway_sent = 1;
-  /* Graceful: streams in flight finish, new ones are refused. */
-  nghttp2_submit_goaway(b->cs, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(b->cs),
-                        NGHTTP2_NO_ERROR, NULL, 0);
-  gw_bridge_mark(b);
+  b->side->shutdown(b);
 }
 
 struct bridge *gw_bridge_new(struct gw *gw, struct bufferevent *client, struct gw_peer *peer,
-                                 struct bg_conn *pc, uint64_t conn_id)
+                             struct bg_conn *pc, uint64_t conn_id, const struct gw_client_ops *side)
 {
-  /* On failure the client connection is closed here, for both callers. */
-  struct bridge *b = NULL;
-  if (gw_flush_init(gw->base) != 0 || gw_h2_io_init() != 0 || !(b = calloc(1, sizeof *b))) {
-    bufferevent_free(client);
-    return NULL;
-  }
+  /* Only taking over the socket can fail (no descriptor left); then the
+   * client connection is closed here, for both callers, and NULL returned.
+   * Memory does not fail (alloc.h). */
+  if (gw_flush_init(gw->base) != 0)
+    gw_oom(0);
+  gw_h2_io_init();
+  struct bridge *b = gw_calloc(1, sizeof *b);
   b->gw = gw;
+  b->side = side;
   b->id = conn_id;
   b->peer = peer;
   b->pc = pc;
@@ -203,7 +225,7 @@ void gw_bridge_take_pending(struct bridge *b)
   struct evbuffer *in = b->cpending;
   b->cpending = NULL;
   if (in && evbuffer_get_length(in) > 0 && !b->dead)
-    client_bytes(b, evbuffer_pullup(in, -1), evbuffer_get_length(in));
+    b->side->bytes(b, evbuffer_pullup(in, -1), evbuffer_get_length(in));
   if (in)
     evbuffer_free(in);
 }
@@ -211,60 +233,34 @@ void gw_bridge_take_pending(struct bridge *b)
 void gw_bridge_start_h2(struct gw *gw, struct bufferevent *client, struct gw_peer *peer, struct bg_conn *pc,
                         struct bufferevent *backend, uint64_t conn_id, const char *refusal)
 {
-  struct bridge *b = gw_bridge_new(gw, client, peer, pc, conn_id);
-  if (!b) {
-    if (backend)
-      bufferevent_free(backend);
-    if (pc)
-      bg_conn_close(pc);
-    gw_peer_free(peer);
-    return;
-  }
-  if (!pc && !(b->refusal = strdup(refusal ? refusal : "connection refused by policy"))) {
-    if (backend)
-      bufferevent_free(backend);
-    gw_bridge_kill(b, "out of memory");
-    return;
-  }
-  nghttp2_session_callbacks *cb;
-  nghttp2_option *opt = gw_h2_options();
-  if (!opt || nghttp2_session_callbacks_new(&cb) != 0) {
-    nghttp2_option_del(opt);
-    if (backend)
-      bufferevent_free(backend);
-    gw_bridge_kill(b, "out of memory");
-    return;
-  }
-  gw_req_callbacks(cb);
-  nghttp2_session_callbacks_set_send_callback(cb, gw_h2_send_cb);
-  nghttp2_session_callbacks_set_send_data_callback(cb, gw_resp_send_data_cb);
-  int rv = nghttp2_session_server_new2(&b->cs, cb, b, opt);
-  nghttp2_session_callbacks_del(cb);
-  nghttp2_option_del(opt);
+  struct bridge *b = gw_bridge_new(gw, client, peer, pc, conn_id, &gw_h2c_side);
+  if (!b)
+    goto fail;
+  if (!pc)
+    b->refusal = gw_strdup(refusal ? refusal : "connection refused by policy");
   unsigned maxs = pc ? bg_conn_max_streams(pc) : 1;
   if (!maxs || maxs > GW_MAX_STREAMS)
     maxs = GW_MAX_STREAMS;
-  if (rv != 0 || gw_h2_send_settings(b->cs, maxs) != 0) {
-    if (backend)
-      bufferevent_free(backend);
-    gw_bridge_kill(b, "cannot create HTTP/2 sessions");
-    return;
-  }
+  b->cs = gw_h2_session_new(1, b, maxs);
   if (backend) {
     /* The front door upgraded a backend connection before answering the
      * client's /grpc (so that a dead backend is an HTTP error): it joins
      * the tenant's pool. */
     struct bconn *bc = gw_bconn_new(gw, gw_tenant_key(b, NULL));
-    if (bc) {
-      gw_bconn_attach(bc, backend);
-      if (!bc->dead)
-        gw_bconn_idle(bc);
-    } else {
-      bufferevent_free(backend);
-    }
+    gw_bconn_attach(bc, backend);
+    if (!bc->dead)
+      gw_bconn_idle(bc);
   }
   /* The client may already have sent its preface and first frames. */
   gw_bridge_take_pending(b);
+  return;
+
+fail: /* the client connection is closed; what was handed over goes too */
+  if (backend)
+    bufferevent_free(backend);
+  if (pc)
+    bg_conn_close(pc);
+  gw_peer_free(peer);
 }
 
 static int bridge_flush_fl(struct gw_flushable *f)

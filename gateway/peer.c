@@ -7,11 +7,12 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#include "gateway/alloc.h"
 #include "gateway/gw.h"
 
 struct gw_peer *gw_peer_new(int fd, const struct sockaddr *sa, int salen, int is_unix)
 {
-  struct gw_peer *peer = calloc(1, sizeof *peer);
+  struct gw_peer *peer = gw_calloc(1, sizeof *peer);
   if (!peer)
     return NULL;
   if (is_unix) {
