@@ -154,7 +154,7 @@ void gw_bridge_free_all(void);
 void gw_splice_start(struct gw *gw, struct bufferevent *client, struct bufferevent *backend, struct gw_peer *peer,
                      struct bg_conn *pc, struct bg_call *call, uint64_t conn_id);
 
-struct gw_peer *gw_peer_new(int fd, const struct sockaddr *sa, int salen, int is_unix); /* NULL: out of memory */
+struct gw_peer *gw_peer_new(int fd, const struct sockaddr *sa, int salen, int is_unix);
 void gw_peer_free(struct gw_peer *p);
 
 /* Percent-encode a grpc-message value: bg_grpc_message_encode (proto/grpc_msg.h). */

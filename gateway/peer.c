@@ -13,8 +13,6 @@
 struct gw_peer *gw_peer_new(int fd, const struct sockaddr *sa, int salen, int is_unix)
 {
   struct gw_peer *peer = gw_calloc(1, sizeof *peer);
-  if (!peer)
-    return NULL;
   if (is_unix) {
     struct ucred uc;
     socklen_t l = sizeof uc;
