@@ -21,30 +21,6 @@ _Noreturn void gw_oom(size_t n)
   abort();
 }
 
-void *gw_malloc(size_t n)
-{
-  void *p = malloc(n ? n : 1);
-  if (!p)
-    gw_oom(n);
-  return p;
-}
-
-void *gw_calloc(size_t n, size_t size)
-{
-  void *p = calloc(n ? n : 1, size ? size : 1);
-  if (!p)
-    gw_oom(n * size);
-  return p;
-}
-
-void *gw_realloc(void *p, size_t n)
-{
-  void *q = realloc(p, n ? n : 1);
-  if (!q)
-    gw_oom(n);
-  return q;
-}
-
 char *gw_strdup(const char *s)
 {
   char *d = strdup(s);

@@ -101,17 +101,36 @@ struct bstream {
   int grpc_status;            /* final status as the client saw it; -1 unknown */
   char *grpc_message;
   uint64_t bytes_in, bytes_out;
-  unsigned req_eof : 1;
-  unsigned resp_eof : 1;
-  unsigned resp_started : 1;  /* response HEADERS submitted to the client */
-  unsigned client_closed : 1;
-  unsigned backend_open : 1;
-  unsigned backend_closed : 1;
-  unsigned abandoned : 1;     /* we reset the backend side; drop what it still sends */
-  unsigned replied : 1;       /* the gateway answered the client itself */
-  unsigned inspect_req : 1;
-  unsigned inspect_resp : 1;
-  unsigned ended : 1;         /* bg_call_end done */
+  /* Where each side stands.  Every flag below is only ever set, never
+   * cleared, so a side moves one way:
+   *
+   *   client side   open --req_eof--> request complete
+   *                   any --replied--> answered by the gateway (a local
+   *                         status, or the backend's RST passed on)
+   *                   any --client_closed--> closed (its session said so,
+   *                         or the session client hung up)
+   *   backend side  not opened --backend_open--> open --backend_closed--> closed
+   *                   open --abandoned--> reset by us (RST CANCEL sent or the
+   *                         stream detached); what it still sends is dropped
+   *   response      resp_started (HEADERS went to the client) --resp_eof-->
+   *                   complete (trailers known, or ours after a failure)
+   *
+   * Legal together: replied with anything on the backend side (a failure
+   * resets the backend: abandoned follows unless it had closed); abandoned
+   * implies backend_open.  Freed once the client side is closed (or the
+   * stream is internal, or in session mode the client is gone) and the
+   * backend side is not opened or closed (gw_stream_maybe_free). */
+  unsigned req_eof : 1;        /* the client's END_STREAM (request complete) */
+  unsigned resp_eof : 1;       /* the response is complete: send its trailers */
+  unsigned resp_started : 1;   /* response HEADERS submitted to the client */
+  unsigned client_closed : 1;  /* the client session closed the stream */
+  unsigned backend_open : 1;   /* request HEADERS submitted on bc */
+  unsigned backend_closed : 1; /* the backend session closed the stream */
+  unsigned abandoned : 1;      /* we reset the backend side; drop what it still sends */
+  unsigned replied : 1;        /* the client got its end from the gateway, not from the backend */
+  unsigned inspect_req : 1;    /* the policy reads each request message (rreq) */
+  unsigned inspect_resp : 1;   /* each response message is assembled (rresp): policy or session unwrap */
+  unsigned ended : 1;          /* bg_call_end done */
   unsigned internal : 1;      /* the gateway's own call (the probe): no client side */
   unsigned track : 1;         /* gRPC request not inspected: follow message boundaries */
   /* Message-boundary tracking for streamed (uninspected) requests, so a
