@@ -41,6 +41,17 @@ void gw_hdrs_adds(struct hdrs *h, const char *name, const char *value)
   gw_hdrs_add(h, (const uint8_t *)name, strlen(name), (const uint8_t *)value, strlen(value));
 }
 
+/* The request headers of a gRPC call the gateway makes itself. */
+void gw_hdrs_grpc_request(struct hdrs *h, const char *path)
+{
+  gw_hdrs_adds(h, ":method", "POST");
+  gw_hdrs_adds(h, ":scheme", "http");
+  gw_hdrs_adds(h, ":path", path);
+  gw_hdrs_adds(h, ":authority", "buildgate");
+  gw_hdrs_adds(h, "content-type", "application/grpc");
+  gw_hdrs_adds(h, "te", "trailers");
+}
+
 void gw_hdrs_free(struct hdrs *h)
 {
   while (h->blocks) {

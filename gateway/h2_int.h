@@ -246,6 +246,7 @@ static inline void gw_bconn_mark(struct bconn *bc)
 /* h2_hdrs.c: header lists */
 void gw_hdrs_add(struct hdrs *h, const uint8_t *name, size_t nl, const uint8_t *value, size_t vl);
 void gw_hdrs_adds(struct hdrs *h, const char *name, const char *value);
+void gw_hdrs_grpc_request(struct hdrs *h, const char *path);
 void gw_hdrs_free(struct hdrs *h);
 const char *gw_hdrs_get(const struct hdrs *h, const char *name);
 int gw_hop_by_hop(const uint8_t *name, size_t nl);

@@ -53,12 +53,7 @@ void gw_probe_start(struct bridge *b, struct bconn *bc)
   static const uint8_t empty[BG_GRPC_PREFIX_LEN] = {0};
   evbuffer_add(s->req, empty, sizeof empty);
   s->req_eof = 1;
-  gw_hdrs_adds(&s->reqh, ":method", "POST");
-  gw_hdrs_adds(&s->reqh, ":scheme", "http");
-  gw_hdrs_adds(&s->reqh, ":path", "/moby.buildkit.v1.Control/Info");
-  gw_hdrs_adds(&s->reqh, ":authority", "buildgate");
-  gw_hdrs_adds(&s->reqh, "content-type", "application/grpc");
-  gw_hdrs_adds(&s->reqh, "te", "trailers");
+  gw_hdrs_grpc_request(&s->reqh, "/moby.buildkit.v1.Control/Info");
   gw_open_backend_stream_on(s, bc);
   gw_stream_maybe_free(s);
 }

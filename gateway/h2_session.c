@@ -184,12 +184,7 @@ void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct g
   s->call = call;
   bg_frame_reader_init(&s->rresp, BG_GRPC_DEFAULT_MAX_MSG);
   s->inspect_resp = 1; /* so gw_stream_free releases the reader */
-  gw_hdrs_adds(&s->reqh, ":method", "POST");
-  gw_hdrs_adds(&s->reqh, ":scheme", "http");
-  gw_hdrs_adds(&s->reqh, ":path", "/moby.buildkit.v1.Control/Session");
-  gw_hdrs_adds(&s->reqh, ":authority", "buildgate");
-  gw_hdrs_adds(&s->reqh, "content-type", "application/grpc");
-  gw_hdrs_adds(&s->reqh, "te", "trailers");
+  gw_hdrs_grpc_request(&s->reqh, "/moby.buildkit.v1.Control/Session");
   for (size_t i = 0; i < n_hdrs; i++)
     gw_hdrs_add(&s->reqh, (const uint8_t *)hdrs[i].name, hdrs[i].namelen, (const uint8_t *)hdrs[i].value,
              hdrs[i].valuelen);
