@@ -361,7 +361,7 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
   d->sess_hdrs = h;
   d->n_sess_hdrs = n;
   if (bg_log_level >= BG_LOG_DEBUG) {
-    /* What a session arrives with, before any edit (see h2bridge.c). */
+    /* What a session arrives with, before any edit (see h2_req.c). */
     size_t kl = 0;
     const char *k = bg_h1_header(req, "x-docker-expose-session-sharedkey", &kl);
     LOG_DBG("conn %llu: /session received uuid=%.*s sharedkey=%.*s", (unsigned long long)d->id, (int)ul, uuid,

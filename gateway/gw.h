@@ -37,7 +37,7 @@
  * LLBBridge calls, ...) is assembled whole before the policy sees it, so its
  * bytes cannot flow on as they come.  They are acknowledged to the client only
  * while the message's declared length fits in a per-connection and a
- * process-wide budget (h2bridge.c, "inspection memory"); past them the stream
+ * process-wide budget (h2_inspect.c); past them the stream
  * waits for HTTP/2 flow control.  Defaults: a connection assembles one message
  * of BuildKit's own limit (16 MiB) at a time (it is one pipe: taking its large
  * messages in turn costs no throughput), the process two, so 32 uploads
@@ -131,7 +131,7 @@ struct gw_dial *gw_dial_backend(struct gw *gw, const char *upgrade_path, const c
                                 void *arg);
 void gw_dial_cancel(struct gw_dial *d);
 
-/* h2bridge.c */
+/* The HTTP/2 engine (h2bridge.c, h2_session.c, h2_bconn.c; h2_int.h lists its files). */
 /* Take over a client connection speaking HTTP/2 with prior knowledge.
  * |door| for the policy: "grpc" or "docker-grpc".  If |backend| is non-NULL
  * it is an already-connected backend (Docker /grpc upgraded); otherwise the
