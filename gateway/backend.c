@@ -111,10 +111,6 @@ static void dial_readcb(struct bufferevent *bev, void *arg)
   }
   size_t headlen = (size_t)end.pos + 4;
   char *head = gw_malloc(headlen + 1);
-  if (!head) {
-    dial_fail(d, "backend %s: %s", "out of memory");
-    return;
-  }
   evbuffer_remove(in, head, headlen);
   head[headlen] = '\0';
   int status = 0;
@@ -175,8 +171,6 @@ struct gw_dial *gw_dial_backend(struct gw *gw, const char *upgrade_path, const c
                                 void *arg)
 {
   struct gw_dial *d = gw_calloc(1, sizeof *d);
-  if (!d)
-    return NULL;
   d->gw = gw;
   d->cb = cb;
   d->arg = arg;
@@ -184,13 +178,7 @@ struct gw_dial *gw_dial_backend(struct gw *gw, const char *upgrade_path, const c
     d->upgrade_path = gw_strdup(upgrade_path);
     d->extra_head = extra_head ? gw_strdup(extra_head) : NULL;
   }
-  d->bev = bufferevent_socket_new(gw->base, -1, BEV_OPT_CLOSE_ON_FREE);
-  if (!d->bev) {
-    free(d->upgrade_path);
-    free(d->extra_head);
-    free(d);
-    return NULL;
-  }
+  d->bev = bufferevent_socket_new(gw->base, -1, BEV_OPT_CLOSE_ON_FREE); /* fails only for memory (alloc.h) */
   struct timeval tv = {GW_BACKEND_CONNECT_SECS, 0};
   bufferevent_set_timeouts(d->bev, &tv, &tv);
   bufferevent_setcb(d->bev, NULL, NULL, dial_eventcb, d);

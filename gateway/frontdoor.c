@@ -283,13 +283,11 @@ static void door_start_grpc(struct door *d)
     return;
   }
   d->dial = gw_dial_backend(d->gw, "/grpc", NULL, door_dial_done, d);
-  if (!d->dial)
-    door_error(d, 503, "out of memory");
 }
 
 /* Replace every /session header named |name| (lowercase) by |values|
- * (none: delete).  -1 on allocation failure. */
-static int door_set_header(struct door *d, const char *name, const char *const *values, size_t n_values)
+ * (none: delete). */
+static void door_set_header(struct door *d, const char *name, const char *const *values, size_t n_values)
 {
   size_t w = 0;
   for (size_t r = 0; r < d->n_sess_hdrs; r++) {
@@ -302,21 +300,12 @@ static int door_set_header(struct door *d, const char *name, const char *const *
   }
   d->n_sess_hdrs = w;
   if (n_values == 0)
-    return 0;
-  struct bg_header *nh = gw_realloc(d->sess_hdrs, (w + n_values) * sizeof *nh);
-  if (!nh)
-    return -1;
-  d->sess_hdrs = nh;
+    return;
+  d->sess_hdrs = gw_realloc(d->sess_hdrs, (w + n_values) * sizeof *d->sess_hdrs);
   for (size_t v = 0; v < n_values; v++) {
     char *nm = gw_strdup(name), *vv = gw_strdup(values[v]);
-    if (!nm || !vv) {
-      free(nm);
-      free(vv);
-      return -1;
-    }
     d->sess_hdrs[d->n_sess_hdrs++] = (struct bg_header){nm, strlen(nm), vv, strlen(vv)};
   }
-  return 0;
 }
 
 static void door_upgrade_session(struct door *d, const struct bg_h1_request *req)
@@ -336,10 +325,6 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
   /* The policy sees the session as a Control.Session call with its
    * X-Docker-Expose-Session-* headers as (lowercase) metadata. */
   struct bg_header *h = gw_calloc(req->n_headers + 1, sizeof *h);
-  if (!h) {
-    door_error(d, 503, "out of memory");
-    return;
-  }
   size_t n = 0;
   for (size_t i = 0; i < req->n_headers; i++) {
     const struct bg_h1_header *x = &req->headers[i];
@@ -385,14 +370,10 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
     return;
   }
   /* Apply the policy's edits (e.g. tenant-namespaced session UUID) and drop
-   * the credentials: the backend never sees tenant tokens.  Failing to apply
-   * an edit fails the request: forwarding unedited headers would fail open. */
-  for (size_t e = 0; e < dec.n_edits; e++) {
-    if (door_set_header(d, dec.edits[e].name, (const char *const *)dec.edits[e].values, dec.edits[e].n_values) != 0) {
-      door_error(d, 503, "out of memory");
-      return;
-    }
-  }
+   * the credentials: the backend never sees tenant tokens.  (An edit cannot
+   * fail half-applied: out of memory aborts, alloc.h.) */
+  for (size_t e = 0; e < dec.n_edits; e++)
+    door_set_header(d, dec.edits[e].name, (const char *const *)dec.edits[e].values, dec.edits[e].n_values);
   door_set_header(d, "authorization", NULL, 0);
   bufferevent_disable(d->bev, EV_READ);
   bufferevent_set_timeouts(d->bev, NULL, NULL);
@@ -400,15 +381,9 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
     /* A native backend has no /session: it is bridged into Control.Session
      * (door_dial_done), once the backend answers, as for any upgrade. */
     d->dial = gw_dial_backend(d->gw, "/grpc", NULL, door_dial_done, d);
-    if (!d->dial)
-      door_error(d, 503, "out of memory");
     return;
   }
   struct evbuffer *extra = evbuffer_new();
-  if (!extra) {
-    door_error(d, 503, "out of memory");
-    return;
-  }
   for (size_t i = 0; i < d->n_sess_hdrs; i++) {
     char name[256];
     size_t nl = d->sess_hdrs[i].namelen < sizeof name - 1 ? d->sess_hdrs[i].namelen : sizeof name - 1;
@@ -418,8 +393,6 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
   evbuffer_add(extra, "", 1);
   d->dial = gw_dial_backend(d->gw, "/session", (const char *)evbuffer_pullup(extra, -1), door_dial_done, d);
   evbuffer_free(extra);
-  if (!d->dial)
-    door_error(d, 503, "out of memory");
 }
 
 /* Returns 1 when the connection stays in HTTP/1.1 (keep-alive), 0 when it was
@@ -468,10 +441,6 @@ static void door_h1(struct door *d)
      * follows (a pipelined request, the HTTP/2 preface) must stay queued,
      * and the parsed fields must not point into memory the buffer reuses. */
     char *head = gw_malloc(req.head_len);
-    if (!head) {
-      door_error(d, 503, "out of memory");
-      return;
-    }
     evbuffer_remove(in, head, req.head_len);
     if (bg_h1_parse(head, req.head_len, GW_MAX_HEAD, &req) != BG_H1_DONE) {
       free(head);
@@ -597,12 +566,6 @@ void gw_frontdoor_accept(struct gw *gw, int fd, const struct sockaddr *sa, int s
 {
   struct door *d = gw_calloc(1, sizeof *d);
   struct gw_peer *peer = gw_peer_new(fd, sa, salen, is_unix);
-  if (!d || !peer) {
-    free(d);
-    gw_peer_free(peer);
-    close(fd);
-    return;
-  }
   d->gw = gw;
   d->peer = peer;
   d->id = ++gw->next_conn_id;

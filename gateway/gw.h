@@ -124,7 +124,8 @@ struct gw_peer {
  * "/grpc" or "/session" and the upgrade handshake is done (with |extra_head|
  * lines appended to the request) before |cb| runs; |leftover| holds bytes the
  * engine sent after its 101 (already inside the returned bufferevent's input).
- * On failure bev is NULL and err says why. */
+ * On failure bev is NULL and err says why; the failure is always reported
+ * through |cb|, never by the call (which cannot fail: alloc.h). */
 typedef void (*gw_dial_cb)(void *arg, struct bufferevent *bev, const char *err);
 struct gw_dial;
 struct gw_dial *gw_dial_backend(struct gw *gw, const char *upgrade_path, const char *extra_head, gw_dial_cb cb,

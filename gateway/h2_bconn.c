@@ -249,7 +249,7 @@ void gw_bconn_attach(struct bconn *bc, struct bufferevent *bev)
 {
   struct evbuffer *pending;
   if (gw_sock_from_bev(&bc->sock, bc->gw->base, bev, bconn_cb, bc, &pending) != 0) {
-    gw_bconn_lost(bc, "cannot take over the backend connection: out of memory");
+    gw_bconn_lost(bc, "cannot take over the backend connection (no file descriptor left)");
     return;
   }
   bc->ready = 1;
@@ -275,8 +275,6 @@ static struct bconn *bconn_dial(struct gw *gw, const char *key)
 {
   struct bconn *bc = gw_bconn_new(gw, key);
   bc->dial = gw_dial_backend(gw, "/grpc", NULL, bconn_dial_done, bc);
-  if (!bc->dial)
-    gw_bconn_lost(bc, "cannot dial the backend: out of memory");
   return bc;
 }
 

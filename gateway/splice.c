@@ -283,14 +283,6 @@ void gw_splice_start(struct gw *gw, struct bufferevent *client, struct buffereve
                      struct bg_conn *pc, struct bg_call *call, uint64_t conn_id)
 {
   struct splice *s = gw_calloc(1, sizeof *s);
-  if (!s) {
-    gw_call_end(gw, call, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory", 0, 0);
-    bufferevent_free(client);
-    bufferevent_free(backend);
-    bg_conn_close(pc);
-    gw_peer_free(peer);
-    return;
-  }
   s->gw = gw;
   s->peer = peer;
   s->pc = pc;
