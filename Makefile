@@ -81,6 +81,7 @@ $(B)/unit/%: tests/unit/%.c tests/unit/unit_env.c $(B)/libbuildgate.a $(wildcard
 # /, so a test that depends on the working directory fails here.
 UNIT_ELSEWHERE := $(B)/unit/test_policy_call
 unit: $(UNIT_BIN)
+	@python3 tests/check-includes.py
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 	@echo "== $(UNIT_ELSEWHERE), run from /"; cd / && $(abspath $(UNIT_ELSEWHERE))
 

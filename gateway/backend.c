@@ -20,6 +20,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "gateway/alloc.h"
 #include "gateway/gw.h"
 #include "gateway/log.h"
 
@@ -109,11 +110,7 @@ static void dial_readcb(struct bufferevent *bev, void *arg)
     return;
   }
   size_t headlen = (size_t)end.pos + 4;
-  char *head = malloc(headlen + 1);
-  if (!head) {
-    dial_fail(d, "backend %s: %s", "out of memory");
-    return;
-  }
+  char *head = gw_malloc(headlen + 1);
   evbuffer_remove(in, head, headlen);
   head[headlen] = '\0';
   int status = 0;
@@ -173,23 +170,15 @@ static void dial_eventcb(struct bufferevent *bev, short what, void *arg)
 struct gw_dial *gw_dial_backend(struct gw *gw, const char *upgrade_path, const char *extra_head, gw_dial_cb cb,
                                 void *arg)
 {
-  struct gw_dial *d = calloc(1, sizeof *d);
-  if (!d)
-    return NULL;
+  struct gw_dial *d = gw_calloc(1, sizeof *d);
   d->gw = gw;
   d->cb = cb;
   d->arg = arg;
   if (gw->backend_kind == BACKEND_DOCKER && upgrade_path) {
-    d->upgrade_path = strdup(upgrade_path);
-    d->extra_head = extra_head ? strdup(extra_head) : NULL;
+    d->upgrade_path = gw_strdup(upgrade_path);
+    d->extra_head = extra_head ? gw_strdup(extra_head) : NULL;
   }
-  d->bev = bufferevent_socket_new(gw->base, -1, BEV_OPT_CLOSE_ON_FREE);
-  if (!d->bev) {
-    free(d->upgrade_path);
-    free(d->extra_head);
-    free(d);
-    return NULL;
-  }
+  d->bev = bufferevent_socket_new(gw->base, -1, BEV_OPT_CLOSE_ON_FREE); /* fails only for memory (alloc.h) */
   struct timeval tv = {GW_BACKEND_CONNECT_SECS, 0};
   bufferevent_set_timeouts(d->bev, &tv, &tv);
   bufferevent_setcb(d->bev, NULL, NULL, dial_eventcb, d);

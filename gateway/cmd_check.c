@@ -41,10 +41,10 @@
 
 #include <jansson.h>
 
+#include "gateway/alloc.h"
 #include "policy/dump.h"
 #include "policy/frontend_attrs.h"
 #include "policy/policy.h"
-#include "policy/policy_int.h"
 
 int bg_cmd_check(int argc, char **argv);
 
@@ -89,7 +89,7 @@ static uint8_t *read_all(const char *path, size_t *len)
   if (!f)
     return NULL;
   size_t cap = 65536, n = 0;
-  uint8_t *buf = malloc(cap);
+  uint8_t *buf = gw_malloc(cap);
   while (buf) {
     n += fread(buf + n, 1, cap - n, f);
     if (n < cap)
@@ -100,7 +100,7 @@ static uint8_t *read_all(const char *path, size_t *len)
       errno = EFBIG;
       break;
     }
-    uint8_t *nb = realloc(buf, cap * 2);
+    uint8_t *nb = gw_realloc(buf, cap * 2);
     if (!nb)
       free(buf);
     buf = nb;
@@ -165,8 +165,10 @@ static void print_frontend_attrs(const struct bg_policy *p)
   if (!p)
     return;
   printf("\n");
-  for (size_t k = 0; k < p->n_profiles; k++) {
-    const struct bg_profile *pr = &p->profiles[k];
+  size_t n_profiles;
+  const struct bg_profile *profiles = bg_policy_profiles(p, &n_profiles);
+  for (size_t k = 0; k < n_profiles; k++) {
+    const struct bg_profile *pr = &profiles[k];
     printf("profile %s: %s", pr->name, bg_profile_restricted(pr) ? "restricted (allow-list)" : "unrestricted");
     if (pr->frontend_attrs_allow.n) {
       printf("; granted:");
@@ -239,8 +241,8 @@ static int cmd_dump(const char *policy, const char *tenant, const char *method, 
       rc = 0;
       break;
     }
-    if (r < 0 || ml > 4096 || !(m = malloc(ml + 1)) || fread(m, 1, ml, f) != ml || get_be32(f, &n) != 1 ||
-        n > (1u << 30) || !(msg = malloc(n ? n : 1)) || fread(msg, 1, n, f) != n) {
+    if (r < 0 || ml > 4096 || !(m = gw_malloc(ml + 1)) || fread(m, 1, ml, f) != ml || get_be32(f, &n) != 1 ||
+        n > (1u << 30) || !(msg = gw_malloc(n ? n : 1)) || fread(msg, 1, n, f) != n) {
       fprintf(stderr, "buildgate check --batch: truncated or malformed record\n");
       break;
     }

@@ -22,10 +22,10 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include <netdb.h>
 
 #include <jansson.h>
 
+#include "gateway/alloc.h"
 #include "gateway/gw.h"
 #include "gateway/http1.h"
 #include "gateway/log.h"
@@ -47,37 +47,6 @@ struct door {
   int closing;
   int in_h1;
 };
-
-void gw_peer_free(struct gw_peer *p)
-{
-  if (!p)
-    return;
-  free(p->token);
-  free(p);
-}
-
-void gw_http_error(struct evbuffer *out, int status, const char *msg)
-{
-  const char *reason = status == 400   ? "Bad Request"
-                       : status == 401 ? "Unauthorized"
-                       : status == 403 ? "Forbidden"
-                       : status == 404 ? "Not Found"
-                       : status == 405 ? "Method Not Allowed"
-                       : status == 408 ? "Request Timeout"
-                       : status == 431 ? "Request Header Fields Too Large"
-                       : status == 502 ? "Bad Gateway"
-                       : status == 503 ? "Service Unavailable"
-                       : status == 505 ? "HTTP Version Not Supported"
-                                       : "Error";
-  json_t *j = json_pack("{s:s}", "message", msg);
-  char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-  json_decref(j);
-  evbuffer_add_printf(out,
-                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                      "Server: buildgate/" BG_VERSION "\r\nConnection: close\r\n\r\n%s\n",
-                      status, reason, body ? strlen(body) + 1 : 3, body ? body : "{}");
-  free(body);
-}
 
 static void door_free(struct door *d)
 {
@@ -209,6 +178,10 @@ static void door_dial_done(void *arg, struct bufferevent *bev, const char *err)
   struct door *d = arg;
   d->dial = NULL;
   if (!bev) {
+    if (d->call) { /* a /session: its audit record names the backend's failure */
+      gw_call_end(d->gw, d->call, BG_GRPC_UNAVAILABLE, err, 0, 0);
+      d->call = NULL;
+    }
     door_error(d, 502, err);
     return;
   }
@@ -222,14 +195,29 @@ static void door_dial_done(void *arg, struct bufferevent *bev, const char *err)
   d->bev = NULL;
   d->peer = NULL;
   d->pc = NULL;
-  /* /session to a Docker engine: from now on just bytes both ways. */
+  /* Only now that the backend answered does the client get its 101. */
   evbuffer_add(bufferevent_get_output(client), GW_UPGRADE_101, strlen(GW_UPGRADE_101));
   struct bg_call *call = d->call;
+  struct bg_header *hv = d->sess_hdrs;
+  size_t nh = d->n_sess_hdrs;
   d->call = NULL;
+  d->sess_hdrs = NULL;
+  d->n_sess_hdrs = 0;
   uint64_t id = d->id;
   struct gw *gw = d->gw;
   door_free(d);
-  gw_splice_start(gw, client, bev, peer, pc, call, id);
+  if (gw->backend_kind == BACKEND_GRPC) {
+    /* /session to a native backend: its bytes ride a Control.Session stream. */
+    gw_bridge_start_session(gw, client, peer, pc, call, hv, nh, id, bev);
+  } else {
+    /* /session to a Docker engine: from now on just bytes both ways. */
+    gw_splice_start(gw, client, bev, peer, pc, call, id);
+  }
+  for (size_t i = 0; i < nh; i++) {
+    free((char *)hv[i].name);
+    free((char *)hv[i].value);
+  }
+  free(hv);
 }
 
 static int door_open_policy(struct door *d, const struct bg_h1_request *req, const char *door_name)
@@ -238,7 +226,7 @@ static int door_open_policy(struct door *d, const struct bg_h1_request *req, con
   const char *tok = bearer_token(req, &tl);
   if (tok) {
     free(d->peer->token);
-    d->peer->token = strndup(tok, tl);
+    d->peer->token = gw_strndup(tok, tl);
     d->peer->id.bearer_token = d->peer->token;
   }
   char *refusal = NULL, *line = NULL;
@@ -295,13 +283,11 @@ static void door_start_grpc(struct door *d)
     return;
   }
   d->dial = gw_dial_backend(d->gw, "/grpc", NULL, door_dial_done, d);
-  if (!d->dial)
-    door_error(d, 503, "out of memory");
 }
 
 /* Replace every /session header named |name| (lowercase) by |values|
- * (none: delete).  -1 on allocation failure. */
-static int door_set_header(struct door *d, const char *name, const char *const *values, size_t n_values)
+ * (none: delete). */
+static void door_set_header(struct door *d, const char *name, const char *const *values, size_t n_values)
 {
   size_t w = 0;
   for (size_t r = 0; r < d->n_sess_hdrs; r++) {
@@ -314,21 +300,12 @@ static int door_set_header(struct door *d, const char *name, const char *const *
   }
   d->n_sess_hdrs = w;
   if (n_values == 0)
-    return 0;
-  struct bg_header *nh = realloc(d->sess_hdrs, (w + n_values) * sizeof *nh);
-  if (!nh)
-    return -1;
-  d->sess_hdrs = nh;
+    return;
+  d->sess_hdrs = gw_realloc(d->sess_hdrs, (w + n_values) * sizeof *d->sess_hdrs);
   for (size_t v = 0; v < n_values; v++) {
-    char *nm = strdup(name), *vv = strdup(values[v]);
-    if (!nm || !vv) {
-      free(nm);
-      free(vv);
-      return -1;
-    }
+    char *nm = gw_strdup(name), *vv = gw_strdup(values[v]);
     d->sess_hdrs[d->n_sess_hdrs++] = (struct bg_header){nm, strlen(nm), vv, strlen(vv)};
   }
-  return 0;
 }
 
 static void door_upgrade_session(struct door *d, const struct bg_h1_request *req)
@@ -347,19 +324,15 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
   d->route = BG_ROUTE_SESSION;
   /* The policy sees the session as a Control.Session call with its
    * X-Docker-Expose-Session-* headers as (lowercase) metadata. */
-  struct bg_header *h = calloc(req->n_headers + 1, sizeof *h);
-  if (!h) {
-    door_error(d, 503, "out of memory");
-    return;
-  }
+  struct bg_header *h = gw_calloc(req->n_headers + 1, sizeof *h);
   size_t n = 0;
   for (size_t i = 0; i < req->n_headers; i++) {
     const struct bg_h1_header *x = &req->headers[i];
     if (!gw_session_header_wanted(x->name, x->namelen) &&
         !(x->namelen == 13 && strncasecmp(x->name, "authorization", 13) == 0))
       continue;
-    char *name = malloc(x->namelen + 1);
-    char *value = strndup(x->value, x->valuelen);
+    char *name = gw_malloc(x->namelen + 1);
+    char *value = gw_strndup(x->value, x->valuelen);
     if (!name || !value) {
       free(name);
       free(value);
@@ -373,7 +346,7 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
   d->sess_hdrs = h;
   d->n_sess_hdrs = n;
   if (bg_log_level >= BG_LOG_DEBUG) {
-    /* What a session arrives with, before any edit (see h2bridge.c). */
+    /* What a session arrives with, before any edit (see h2_req.c). */
     size_t kl = 0;
     const char *k = bg_h1_header(req, "x-docker-expose-session-sharedkey", &kl);
     LOG_DBG("conn %llu: /session received uuid=%.*s sharedkey=%.*s", (unsigned long long)d->id, (int)ul, uuid,
@@ -397,47 +370,20 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
     return;
   }
   /* Apply the policy's edits (e.g. tenant-namespaced session UUID) and drop
-   * the credentials: the backend never sees tenant tokens.  Failing to apply
-   * an edit fails the request: forwarding unedited headers would fail open. */
-  for (size_t e = 0; e < dec.n_edits; e++) {
-    if (door_set_header(d, dec.edits[e].name, (const char *const *)dec.edits[e].values, dec.edits[e].n_values) != 0) {
-      door_error(d, 503, "out of memory");
-      return;
-    }
-  }
+   * the credentials: the backend never sees tenant tokens.  (An edit cannot
+   * fail half-applied: out of memory aborts, alloc.h.) */
+  for (size_t e = 0; e < dec.n_edits; e++)
+    door_set_header(d, dec.edits[e].name, (const char *const *)dec.edits[e].values, dec.edits[e].n_values);
   door_set_header(d, "authorization", NULL, 0);
   bufferevent_disable(d->bev, EV_READ);
   bufferevent_set_timeouts(d->bev, NULL, NULL);
   if (d->gw->backend_kind == BACKEND_GRPC) {
-    /* A native backend has no /session: bridge it into Control.Session. */
-    struct bufferevent *client = d->bev;
-    struct gw_peer *peer = d->peer;
-    struct bg_conn *pc = d->pc;
-    struct bg_call *call = d->call;
-    struct bg_header *hv = d->sess_hdrs;
-    size_t nh = d->n_sess_hdrs;
-    d->bev = NULL;
-    d->peer = NULL;
-    d->pc = NULL;
-    d->call = NULL;
-    d->sess_hdrs = NULL;
-    d->n_sess_hdrs = 0;
-    uint64_t id = d->id;
-    struct gw *gw = d->gw;
-    door_free(d);
-    gw_bridge_start_session(gw, client, peer, pc, call, hv, nh, id);
-    for (size_t i = 0; i < nh; i++) {
-      free((char *)hv[i].name);
-      free((char *)hv[i].value);
-    }
-    free(hv);
+    /* A native backend has no /session: it is bridged into Control.Session
+     * (door_dial_done), once the backend answers, as for any upgrade. */
+    d->dial = gw_dial_backend(d->gw, "/grpc", NULL, door_dial_done, d);
     return;
   }
   struct evbuffer *extra = evbuffer_new();
-  if (!extra) {
-    door_error(d, 503, "out of memory");
-    return;
-  }
   for (size_t i = 0; i < d->n_sess_hdrs; i++) {
     char name[256];
     size_t nl = d->sess_hdrs[i].namelen < sizeof name - 1 ? d->sess_hdrs[i].namelen : sizeof name - 1;
@@ -447,8 +393,6 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
   evbuffer_add(extra, "", 1);
   d->dial = gw_dial_backend(d->gw, "/session", (const char *)evbuffer_pullup(extra, -1), door_dial_done, d);
   evbuffer_free(extra);
-  if (!d->dial)
-    door_error(d, 503, "out of memory");
 }
 
 /* Returns 1 when the connection stays in HTTP/1.1 (keep-alive), 0 when it was
@@ -496,11 +440,7 @@ static void door_h1(struct door *d)
     /* Take the head out of the input buffer before acting on it: what
      * follows (a pipelined request, the HTTP/2 preface) must stay queued,
      * and the parsed fields must not point into memory the buffer reuses. */
-    char *head = malloc(req.head_len);
-    if (!head) {
-      door_error(d, 503, "out of memory");
-      return;
-    }
+    char *head = gw_malloc(req.head_len);
     evbuffer_remove(in, head, req.head_len);
     if (bg_h1_parse(head, req.head_len, GW_MAX_HEAD, &req) != BG_H1_DONE) {
       free(head);
@@ -624,36 +564,11 @@ static void door_shutdown(struct gw_conn *c)
 
 void gw_frontdoor_accept(struct gw *gw, int fd, const struct sockaddr *sa, int salen, int is_unix)
 {
-  struct door *d = calloc(1, sizeof *d);
-  struct gw_peer *peer = calloc(1, sizeof *peer);
-  if (!d || !peer) {
-    free(d);
-    free(peer);
-    close(fd);
-    return;
-  }
+  struct door *d = gw_calloc(1, sizeof *d);
+  struct gw_peer *peer = gw_peer_new(fd, sa, salen, is_unix);
   d->gw = gw;
   d->peer = peer;
   d->id = ++gw->next_conn_id;
-  if (is_unix) {
-    struct ucred uc;
-    socklen_t l = sizeof uc;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) == 0) {
-      peer->id.has_peercred = 1;
-      peer->id.uid = uc.uid;
-      peer->id.gid = uc.gid;
-      peer->id.pid = uc.pid;
-      snprintf(peer->peer, sizeof peer->peer, "unix:uid=%u,gid=%u,pid=%d", (unsigned)uc.uid, (unsigned)uc.gid,
-               (int)uc.pid);
-    } else {
-      snprintf(peer->peer, sizeof peer->peer, "unix");
-    }
-  } else {
-    char host[64] = "?", serv[16] = "?";
-    getnameinfo(sa, (socklen_t)salen, host, sizeof host, serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV);
-    snprintf(peer->peer, sizeof peer->peer, "tcp:%s:%s", host, serv);
-  }
-  peer->id.peer = peer->peer;
   d->bev = bufferevent_socket_new(gw->base, fd, BEV_OPT_CLOSE_ON_FREE);
   if (!d->bev) {
     close(fd);

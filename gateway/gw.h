@@ -29,15 +29,15 @@
 #define GW_STREAM_WINDOW (256 * 1024) /* HTTP/2 stream window we advertise, both sides */
 #define GW_CONN_WINDOW (1024 * 1024)  /* HTTP/2 connection window we advertise, both sides */
 #define GW_MAX_STREAMS 100
-#define GW_UPSTREAM_MAX_STREAMS 200   /* streams per shared backend connection before another is opened */
-#define GW_UPSTREAM_IDLE_SECS 30      /* a backend connection without streams stays this long */
+#define GW_BCONN_MAX_STREAMS 200      /* streams per shared backend connection before another is opened */
+#define GW_BCONN_IDLE_SECS 30         /* a backend connection without streams stays this long */
 #define GW_MAX_HEADER_LIST (64 * 1024)
 #define GW_DRAIN_SECS 10              /* SIGTERM: how long streams may finish */
 /* Inspection memory.  A request message the policy inspects (Control.Solve,
  * LLBBridge calls, ...) is assembled whole before the policy sees it, so its
  * bytes cannot flow on as they come.  They are acknowledged to the client only
  * while the message's declared length fits in a per-connection and a
- * process-wide budget (h2bridge.c, "inspection memory"); past them the stream
+ * process-wide budget (h2_inspect.c); past them the stream
  * waits for HTTP/2 flow control.  Defaults: a connection assembles one message
  * of BuildKit's own limit (16 MiB) at a time (it is one pipe: taking its large
  * messages in turn costs no throughput), the process two, so 32 uploads
@@ -108,7 +108,12 @@ void gw_call_end(struct gw *gw, struct bg_call *call, int grpc_status, const cha
 /* frontdoor.c */
 void gw_frontdoor_accept(struct gw *gw, int fd, const struct sockaddr *sa, int salen, int is_unix);
 
-/* What the transport knows about a client, filled at accept. */
+/* What the transport knows about a client, filled at accept (peer.c).
+ * Ownership: a gw_peer belongs to whoever owns its client connection.  The
+ * front door creates it at accept (gw_peer_new); handing the connection over
+ * (gw_bridge_start_h2, gw_bridge_start_session, gw_splice_start) hands the
+ * peer with it, on failure too; the owner frees it (gw_peer_free) when it
+ * closes the connection, and nobody else keeps a pointer to it. */
 struct gw_peer {
   struct bg_identity id;
   char peer[128];
@@ -119,14 +124,15 @@ struct gw_peer {
  * "/grpc" or "/session" and the upgrade handshake is done (with |extra_head|
  * lines appended to the request) before |cb| runs; |leftover| holds bytes the
  * engine sent after its 101 (already inside the returned bufferevent's input).
- * On failure bev is NULL and err says why. */
+ * On failure bev is NULL and err says why; the failure is always reported
+ * through |cb|, never by the call (which cannot fail: alloc.h). */
 typedef void (*gw_dial_cb)(void *arg, struct bufferevent *bev, const char *err);
 struct gw_dial;
 struct gw_dial *gw_dial_backend(struct gw *gw, const char *upgrade_path, const char *extra_head, gw_dial_cb cb,
                                 void *arg);
 void gw_dial_cancel(struct gw_dial *d);
 
-/* h2bridge.c */
+/* The HTTP/2 engine (h2bridge.c, h2_session.c, h2_bconn.c; h2_int.h lists its files). */
 /* Take over a client connection speaking HTTP/2 with prior knowledge.
  * |door| for the policy: "grpc" or "docker-grpc".  If |backend| is non-NULL
  * it is an already-connected backend (Docker /grpc upgraded); otherwise the
@@ -135,9 +141,11 @@ void gw_dial_cancel(struct gw_dial *d);
 void gw_bridge_start_h2(struct gw *gw, struct bufferevent *client, struct gw_peer *peer, struct bg_conn *pc,
                         struct bufferevent *backend, uint64_t conn_id, const char *refusal);
 /* Docker-style /session in front of a native gRPC backend: the client's raw
- * bytes become BytesMessage on a Control.Session stream. */
+ * bytes become BytesMessage on a Control.Session stream of |backend|, a
+ * connection the front door dialled (and answered the client's 101 for). */
 void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct gw_peer *peer, struct bg_conn *pc,
-                             struct bg_call *call, const struct bg_header *hdrs, size_t n_hdrs, uint64_t conn_id);
+                             struct bg_call *call, const struct bg_header *hdrs, size_t n_hdrs, uint64_t conn_id,
+                             struct bufferevent *backend);
 /* Whether the tenant of |pc| has a connected pooled backend connection
  * that takes new streams. */
 int gw_bridge_pool_ready(const struct bg_conn *pc);
@@ -147,16 +155,15 @@ void gw_bridge_free_all(void);
 void gw_splice_start(struct gw *gw, struct bufferevent *client, struct bufferevent *backend, struct gw_peer *peer,
                      struct bg_conn *pc, struct bg_call *call, uint64_t conn_id);
 
+struct gw_peer *gw_peer_new(int fd, const struct sockaddr *sa, int salen, int is_unix);
 void gw_peer_free(struct gw_peer *p);
 
-/* Percent-encode a grpc-message value (gRPC spec: bytes outside 0x20-0x7e and '%'). */
+/* Percent-encode a grpc-message value: bg_grpc_message_encode (proto/grpc_msg.h). */
 char *gw_grpc_message_encode(const char *msg);
 
 /* The 101 answer a Docker engine gives to /grpc and /session, byte for byte. */
 #define GW_UPGRADE_101 "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
 
-/* Docker-style error answer: JSON {"message": msg}, Connection: close. */
-void gw_http_error(struct evbuffer *out, int status, const char *msg);
 /* frontdoor.c: is |name| (|n| bytes, any case) a session header forwarded on /session? */
 int gw_session_header_wanted(const char *name, size_t n);
 

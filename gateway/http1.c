@@ -6,7 +6,12 @@
 #include "gateway/http1.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
+
+#include "gateway/version.h"
 
 enum bg_sniff bg_sniff(const char *buf, size_t len)
 {
@@ -373,4 +378,29 @@ enum bg_route bg_h1_route(const struct bg_h1_request *req, char api_version[16])
   if (path_is(p, n, "/session"))
     return method_is(req, "POST") ? BG_ROUTE_SESSION : BG_ROUTE_BAD_METHOD;
   return BG_ROUTE_UNKNOWN;
+}
+
+/* The error answers the front door writes (the HTTP/2 engine never writes
+ * HTTP/1.1). */
+void gw_http_error(struct evbuffer *out, int status, const char *msg)
+{
+  const char *reason = status == 400   ? "Bad Request"
+                       : status == 401 ? "Unauthorized"
+                       : status == 403 ? "Forbidden"
+                       : status == 404 ? "Not Found"
+                       : status == 405 ? "Method Not Allowed"
+                       : status == 408 ? "Request Timeout"
+                       : status == 431 ? "Request Header Fields Too Large"
+                       : status == 502 ? "Bad Gateway"
+                       : status == 503 ? "Service Unavailable"
+                       : status == 505 ? "HTTP Version Not Supported"
+                                       : "Error";
+  json_t *j = json_pack("{s:s}", "message", msg);
+  char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+  json_decref(j);
+  evbuffer_add_printf(out,
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                      "Server: buildgate/" BG_VERSION "\r\nConnection: close\r\n\r\n%s\n",
+                      status, reason, body ? strlen(body) + 1 : 3, body ? body : "{}");
+  free(body);
 }

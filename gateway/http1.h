@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include <event2/buffer.h>
+
 #define BG_H1_MAX_HEADERS 64
 
 /* The 24-byte HTTP/2 client connection preface. */
@@ -82,5 +84,8 @@ enum bg_route {
 /* Route a request: strips an optional "/v<major>.<minor>" prefix and any query string.
  * *api_version gets the version string if present ("1.41"), NUL-terminated, else "". */
 enum bg_route bg_h1_route(const struct bg_h1_request *req, char api_version[16]);
+
+/* Docker-style error answer: JSON {"message": msg}, Connection: close. */
+void gw_http_error(struct evbuffer *out, int status, const char *msg);
 
 #endif

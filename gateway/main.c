@@ -25,6 +25,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "gateway/alloc.h"
 #include "gateway/gw.h"
 #include "gateway/log.h"
 #include "gateway/version.h"
@@ -95,10 +96,10 @@ static int parse_addr(const char *text, struct gw_addr *a, int *docker)
     *docker = 1;
     p += 7;
   }
-  a->text = strdup(text);
+  a->text = gw_strdup(text);
   if (strncmp(p, "unix://", 7) == 0) {
     a->is_unix = 1;
-    a->path = strdup(p + 7);
+    a->path = gw_strdup(p + 7);
     if (!a->path[0] || strlen(a->path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
       return -1;
     return 0;
@@ -109,10 +110,10 @@ static int parse_addr(const char *text, struct gw_addr *a, int *docker)
     if (!colon || colon == hp || !colon[1])
       return -1;
     if (hp[0] == '[' && colon[-1] == ']')
-      a->host = strndup(hp + 1, (size_t)(colon - hp - 2));
+      a->host = gw_strndup(hp + 1, (size_t)(colon - hp - 2));
     else
-      a->host = strndup(hp, (size_t)(colon - hp));
-    a->port = strdup(colon + 1);
+      a->host = gw_strndup(hp, (size_t)(colon - hp));
+    a->port = gw_strdup(colon + 1);
     return 0;
   }
   return -1;
@@ -265,6 +266,7 @@ static int drop_user(const char *name)
 
 int main(int argc, char **argv)
 {
+  gw_alloc_init(); /* before anything allocates: see alloc.h */
   if (argc > 1 && strcmp(argv[1], "version") == 0)
     return bg_cmd_version();
   if (argc > 1 && strcmp(argv[1], "check") == 0)
@@ -375,7 +377,7 @@ int main(int argc, char **argv)
   if (!gw.base)
     return 1;
   for (int i = n_listen - 1; i >= 0; i--) {
-    struct gw_listener *gl = calloc(1, sizeof *gl);
+    struct gw_listener *gl = gw_calloc(1, sizeof *gl);
     if (!gl || parse_addr(listens[i], &gl->addr, NULL) != 0) {
       fprintf(stderr, "buildgate: bad --listen %s (want unix://PATH or tcp://HOST:PORT)\n", listens[i]);
       return 2;

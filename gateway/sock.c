@@ -182,3 +182,26 @@ size_t gw_sock_queued(const struct gw_sock *s)
 {
   return s->out ? evbuffer_get_length(s->out) : 0;
 }
+
+/* One thread: every read lands here and is handed on before the next. */
+static uint8_t rbuf[GW_SOCK_READ_CHUNK];
+
+int gw_sock_pull(struct gw_sock *sk, int (*go)(void *), void (*take)(void *, const uint8_t *, size_t), void *arg,
+                 int *err)
+{
+  size_t total = 0;
+  while (total < GW_SOCK_READ_MAX && go(arg)) {
+    ssize_t n = gw_sock_recv(sk, rbuf, sizeof rbuf);
+    if (n == -2)
+      return 0;
+    if (n <= 0) {
+      *err = n < 0 ? errno : 0;
+      return 1;
+    }
+    total += (size_t)n;
+    take(arg, rbuf, (size_t)n);
+    if ((size_t)n < sizeof rbuf)
+      return 0;
+  }
+  return 0;
+}

@@ -68,4 +68,11 @@ int gw_evbuffer_write_all(struct evbuffer *buf, int fd);
 #define GW_SOCK_READ_CHUNK (64 * 1024)
 #define GW_SOCK_READ_MAX (256 * 1024) /* per readiness event, then other sockets get their turn */
 
+/* Readable: hand what the kernel holds to |take|, chunk by chunk, until it
+ * is drained, GW_SOCK_READ_MAX has been read (then other connections get
+ * their turn) or |go| says stop.  Returns 1 at end of stream or on a read
+ * error (*err: errno, 0 for end of stream), 0 otherwise. */
+int gw_sock_pull(struct gw_sock *sk, int (*go)(void *), void (*take)(void *, const uint8_t *, size_t), void *arg,
+                 int *err);
+
 #endif

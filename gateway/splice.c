@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gateway/alloc.h"
 #include "gateway/gw.h"
 #include "gateway/log.h"
 #include "gateway/sock.h"
@@ -281,15 +282,7 @@ static int make_pipe(struct way *w)
 void gw_splice_start(struct gw *gw, struct bufferevent *client, struct bufferevent *backend, struct gw_peer *peer,
                      struct bg_conn *pc, struct bg_call *call, uint64_t conn_id)
 {
-  struct splice *s = calloc(1, sizeof *s);
-  if (!s) {
-    gw_call_end(gw, call, BG_GRPC_RESOURCE_EXHAUSTED, "out of memory", 0, 0);
-    bufferevent_free(client);
-    bufferevent_free(backend);
-    bg_conn_close(pc);
-    gw_peer_free(peer);
-    return;
-  }
+  struct splice *s = gw_calloc(1, sizeof *s);
   s->gw = gw;
   s->peer = peer;
   s->pc = pc;

@@ -46,6 +46,12 @@ struct bg_policy *bg_dump_policy(void);
 char *bg_inspect_dump(struct bg_policy *p, const char *tenant, const char *method, const uint8_t *msg,
                       size_t len);
 
+/* For `buildgate check` (gateway/cmd_check.c), which includes no internal
+ * header: the lint warnings (returns how many) and the profiles; both in lint.c. */
+struct bg_profile;
+size_t bg_policy_lint(const struct bg_policy *p, void (*warn)(void *arg, const char *msg), void *arg);
+const struct bg_profile *bg_policy_profiles(const struct bg_policy *p, size_t *n);
+
 #ifdef __cplusplus
 }
 #endif

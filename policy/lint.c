@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "policy/frontend_attrs.h"
+#include "policy/dump.h"
 #include "policy/policy_int.h"
 #include "proto/sourcepolicy.pb-c.h"
 #include "policy/session_powers.h"
@@ -135,4 +136,10 @@ size_t bg_policy_lint(const struct bg_policy *p, void (*warn)(void *arg, const c
   }
 #undef W
   return n;
+}
+
+const struct bg_profile *bg_policy_profiles(const struct bg_policy *p, size_t *n)
+{
+  *n = p->n_profiles;
+  return p->profiles;
 }

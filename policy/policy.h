@@ -88,6 +88,11 @@ struct bg_backend_facts {
                               image store is shared by every tenant */
 };
 
+/* Read BuildkitVersion.version out of an InfoResponse ("" if absent); 0 on
+ * success, -1 if undecodable.  For the gateway's Control.Info probe
+ * (inspect_isolate.c; also declared in inspect.h). */
+int bg_inspect_info_version(const uint8_t *msg, size_t len, char *version, size_t versionlen);
+
 /* Who is on the other end of a client connection, as far as the transport knows. */
 struct bg_identity {
   int has_peercred;             /* unix socket with SO_PEERCRED */

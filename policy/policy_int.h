@@ -12,8 +12,9 @@
 
 #include "policy/policy.h"
 #include "policy/profile.h"
+#include "proto/grpc_frame.h"
 
-#define BG_DEFAULT_MAX_MESSAGE_BYTES ((size_t)16 << 20)
+#define BG_DEFAULT_MAX_MESSAGE_BYTES BG_GRPC_DEFAULT_MAX_MSG
 #define BG_MAX_PATH_LEN 256
 #define BG_TENANT_NAME_MAX 63
 

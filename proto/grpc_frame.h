@@ -13,6 +13,9 @@
 #include <stdint.h>
 
 #define BG_GRPC_PREFIX_LEN 5
+/* gRPC's default limit on a message, BuildKit's too (16 MiB): where no
+ * policy sets max_message_bytes. */
+#define BG_GRPC_DEFAULT_MAX_MSG ((size_t)16 << 20)
 
 enum bg_frame_err {
   BG_FRAME_OK = 0,
