@@ -88,7 +88,7 @@ unit: $(UNIT_BIN)
 # libFuzzer targets are built with clang against the library sources compiled
 # with the same instrumentation; each runs on its seed corpus for FUZZ_SECONDS.
 FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
-build/fuzz/obj/%.o: %.c $(PROTO_H)
+build/fuzz/obj/%.o: %.c $(PROTO_H) $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) -std=c11 $(shell pkg-config --cflags $(PKGS)) $(FUZZ_CFLAGS) -c -o $@ $<
 build/fuzz/obj/gen/%.o: build/gen/%.c $(PROTO_H)
