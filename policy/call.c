@@ -511,10 +511,7 @@ static void filter_session_methods(struct bg_call *call, const struct bg_header 
     char *v = hvalue(&hdrs[i]);
     if (!v)
       continue;
-    int ok = 0;
-    for (size_t k = 0; k < allow->n && !ok; k++)
-      ok = bg_glob_match(allow->v[k], v);
-    if (ok) {
+    if (bg_list_glob(allow, v)) {
       vals[kept++] = v;
     } else {
       bg_call_add_rewrite(call, "metadata.x-docker-expose-session-grpc-method", v, NULL);

@@ -101,7 +101,6 @@ int bg_msg_valid(const ProtobufCMessage *m, int depth);
 const char *bg_ictx_who(struct bg_ictx *c);
 
 /* strings and lists */
-int bg_list_glob(const struct bg_strlist *l, const char *s);       /* any pattern matches */
 void bg_strlist_add(struct bg_strlist *l, const char *s, size_t cap); /* malloc'd copy, dedup */
 int bg_entitlement_granted(const struct bg_profile *p, const char *ent);
 

@@ -46,20 +46,12 @@ static int pins_images(const struct bg_profile *pr)
  * NULL.  gateway.v0 takes it in "source"; dockerfile.v0 in
  * build-arg:BUILDKIT_SYNTAX or a "# syntax=" line of the Dockerfile, which
  * the gateway never sees (so only an allow-list source policy closes it). */
-static int any_glob(const struct bg_strlist *l, const char *s)
-{
-  for (size_t i = 0; i < l->n; i++)
-    if (bg_glob_match(l->v[i], s))
-      return 1;
-  return 0;
-}
-
 static const char *frontend_choice(const struct bg_profile *pr)
 {
-  if (pr->frontends_any || any_glob(&pr->frontends, "gateway.v0"))
+  if (pr->frontends_any || bg_list_glob(&pr->frontends, "gateway.v0"))
     return "gateway.v0";
-  if (any_glob(&pr->frontends, "dockerfile.v0"))
-    return any_glob(&pr->frontend_attrs.deny, "build-arg:BUILDKIT_SYNTAX") ? "a \"# syntax=\" line"
+  if (bg_list_glob(&pr->frontends, "dockerfile.v0"))
+    return bg_list_glob(&pr->frontend_attrs.deny, "build-arg:BUILDKIT_SYNTAX") ? "a \"# syntax=\" line"
                                                                                : "build-arg:BUILDKIT_SYNTAX";
   return NULL;
 }

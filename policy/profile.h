@@ -19,6 +19,8 @@ struct bg_strlist {
 };
 /* 1 when |s| is exactly one of l's entries (inspect_core.c). */
 int bg_list_has(const struct bg_strlist *l, const char *s);
+/* 1 when one of l's glob patterns matches |s| (inspect_core.c). */
+int bg_list_glob(const struct bg_strlist *l, const char *s);
 
 struct bg_kv {
   char *key;

@@ -51,10 +51,7 @@ int bg_session_power(const struct bg_profile *p, enum bg_session_power w)
 {
   if (p->session_methods_any)
     return 1;
-  for (size_t i = 0; i < p->session_methods.n; i++)
-    if (bg_glob_match(p->session_methods.v[i], power_method[w]))
-      return 1;
-  return 0;
+  return bg_list_glob(&p->session_methods, power_method[w]);
 }
 
 static void deny_power(struct bg_ictx *c, enum bg_session_power w, const char *field, const char *what)
