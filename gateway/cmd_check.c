@@ -46,7 +46,7 @@
 #include "policy/frontend_attrs.h"
 #include "policy/policy.h"
 
-int bg_cmd_check(int argc, char **argv);
+int gw_cmd_check(int argc, char **argv);
 
 static void usage_to(FILE *f)
 {
@@ -268,7 +268,7 @@ static int cmd_dump(const char *policy, const char *tenant, const char *method, 
   return rc;
 }
 
-int bg_cmd_check(int argc, char **argv)
+int gw_cmd_check(int argc, char **argv)
 {
   const char *policy = NULL, *tenant = NULL, *method = NULL, *message = NULL, *outfile = NULL;
   const char *door = "grpc", *batch = NULL, *backend_version = NULL;

@@ -85,7 +85,7 @@ static void door_error(struct door *d, int status, const char *msg)
   door_close_after_write(d);
 }
 
-static void answer_ping(struct door *d, const struct bg_h1_request *req, int head_only)
+static void answer_ping(struct door *d, const struct gw_h1_request *req, int head_only)
 {
   /* What dockerd answers: buildx and the CLI negotiate the API version here. */
   evbuffer_add_printf(bufferevent_get_output(d->bev),
@@ -142,10 +142,10 @@ int gw_session_header_wanted(const char *name, size_t n)
          (n > 19 && strncasecmp(name, "x-buildkit-session-", 19) == 0);
 }
 
-static const char *bearer_token(const struct bg_h1_request *req, size_t *len)
+static const char *bearer_token(const struct gw_h1_request *req, size_t *len)
 {
   size_t vl;
-  const char *v = bg_h1_header(req, "authorization", &vl);
+  const char *v = gw_h1_header(req, "authorization", &vl);
   if (!v || vl < 7 || strncasecmp(v, "Bearer ", 7) != 0)
     return NULL;
   *len = vl - 7;
@@ -185,7 +185,7 @@ static void door_dial_done(void *arg, struct bufferevent *bev, const char *err)
     door_error(d, 502, err);
     return;
   }
-  if (d->route == BG_ROUTE_GRPC) {
+  if (d->route == GW_ROUTE_GRPC) {
     door_to_bridge(d, 1, bev, NULL);
     return;
   }
@@ -220,7 +220,7 @@ static void door_dial_done(void *arg, struct bufferevent *bev, const char *err)
   free(hv);
 }
 
-static int door_open_policy(struct door *d, const struct bg_h1_request *req, const char *door_name)
+static int door_open_policy(struct door *d, const struct gw_h1_request *req, const char *door_name)
 {
   size_t tl = 0;
   const char *tok = bearer_token(req, &tl);
@@ -241,10 +241,10 @@ static int door_open_policy(struct door *d, const struct bg_h1_request *req, con
   return 0;
 }
 
-static int check_upgrade(struct door *d, const struct bg_h1_request *req)
+static int check_upgrade(struct door *d, const struct gw_h1_request *req)
 {
   size_t ul;
-  const char *up = bg_h1_header(req, "upgrade", &ul);
+  const char *up = gw_h1_header(req, "upgrade", &ul);
   char msg[160];
   if (!up) {
     door_error(d, 400, "no upgrade proto in request");
@@ -262,11 +262,11 @@ static int check_upgrade(struct door *d, const struct bg_h1_request *req)
   return 0;
 }
 
-static void door_upgrade_grpc(struct door *d, const struct bg_h1_request *req)
+static void door_upgrade_grpc(struct door *d, const struct gw_h1_request *req)
 {
   if (check_upgrade(d, req) != 0 || door_open_policy(d, req, "docker-grpc") != 0)
     return;
-  d->route = BG_ROUTE_GRPC;
+  d->route = GW_ROUTE_GRPC;
   door_start_grpc(d);
 }
 
@@ -308,10 +308,10 @@ static void door_set_header(struct door *d, const char *name, const char *const 
   }
 }
 
-static void door_upgrade_session(struct door *d, const struct bg_h1_request *req)
+static void door_upgrade_session(struct door *d, const struct gw_h1_request *req)
 {
   size_t ul = 0;
-  const char *uuid = bg_h1_header(req, "x-docker-expose-session-uuid", &ul);
+  const char *uuid = gw_h1_header(req, "x-docker-expose-session-uuid", &ul);
   if (check_upgrade(d, req) != 0)
     return;
   if (!uuid || ul == 0) {
@@ -321,13 +321,13 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
   }
   if (door_open_policy(d, req, "docker-session") != 0)
     return;
-  d->route = BG_ROUTE_SESSION;
+  d->route = GW_ROUTE_SESSION;
   /* The policy sees the session as a Control.Session call with its
    * X-Docker-Expose-Session-* headers as (lowercase) metadata. */
   struct bg_header *h = gw_calloc(req->n_headers + 1, sizeof *h);
   size_t n = 0;
   for (size_t i = 0; i < req->n_headers; i++) {
-    const struct bg_h1_header *x = &req->headers[i];
+    const struct gw_h1_header *x = &req->headers[i];
     if (!gw_session_header_wanted(x->name, x->namelen) &&
         !(x->namelen == 13 && strncasecmp(x->name, "authorization", 13) == 0))
       continue;
@@ -345,10 +345,10 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
   }
   d->sess_hdrs = h;
   d->n_sess_hdrs = n;
-  if (bg_log_level >= BG_LOG_DEBUG) {
+  if (gw_log_level >= GW_LOG_DEBUG) {
     /* What a session arrives with, before any edit (see h2_req.c). */
     size_t kl = 0;
-    const char *k = bg_h1_header(req, "x-docker-expose-session-sharedkey", &kl);
+    const char *k = gw_h1_header(req, "x-docker-expose-session-sharedkey", &kl);
     LOG_DBG("conn %llu: /session received uuid=%.*s sharedkey=%.*s", (unsigned long long)d->id, (int)ul, uuid,
             k ? (int)kl : 6, k ? k : "(none)");
   }
@@ -397,7 +397,7 @@ static void door_upgrade_session(struct door *d, const struct bg_h1_request *req
 
 /* Returns 1 when the connection stays in HTTP/1.1 (keep-alive), 0 when it was
  * upgraded, handed over or is closing: then |d| may already be freed. */
-static int door_request(struct door *d, const struct bg_h1_request *req);
+static int door_request(struct door *d, const struct gw_h1_request *req);
 
 /* Serve HTTP/1.1 requests from the input buffer until an upgrade or a close. */
 static void door_h1(struct door *d)
@@ -419,21 +419,21 @@ static void door_h1(struct door *d)
       return;
     }
     d->scanned = 0;
-    struct bg_h1_request req;
-    enum bg_h1_status st = bg_h1_parse(buf, look, GW_MAX_HEAD, &req);
-    if (st == BG_H1_INCOMPLETE) {
+    struct gw_h1_request req;
+    enum gw_h1_status st = gw_h1_parse(buf, look, GW_MAX_HEAD, &req);
+    if (st == GW_H1_INCOMPLETE) {
       d->scanned = look;
       return;
     }
-    if (st == BG_H1_TOO_LARGE) {
+    if (st == GW_H1_TOO_LARGE) {
       door_error(d, 431, "request header too large");
       return;
     }
-    if (st == BG_H1_BAD_VERSION) {
+    if (st == GW_H1_BAD_VERSION) {
       door_error(d, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
       return;
     }
-    if (st != BG_H1_DONE) {
+    if (st != GW_H1_DONE) {
       door_error(d, 400, "malformed HTTP request");
       return;
     }
@@ -442,7 +442,7 @@ static void door_h1(struct door *d)
      * and the parsed fields must not point into memory the buffer reuses. */
     char *head = gw_malloc(req.head_len);
     evbuffer_remove(in, head, req.head_len);
-    if (bg_h1_parse(head, req.head_len, GW_MAX_HEAD, &req) != BG_H1_DONE) {
+    if (gw_h1_parse(head, req.head_len, GW_MAX_HEAD, &req) != GW_H1_DONE) {
       free(head);
       door_error(d, 400, "malformed HTTP request");
       return;
@@ -456,19 +456,19 @@ static void door_h1(struct door *d)
 
 /* Act on one parsed request.  May free |d| only via a path that also stops
  * the caller's loop (upgrade or close). */
-static int door_request(struct door *d, const struct bg_h1_request *req)
+static int door_request(struct door *d, const struct gw_h1_request *req)
 {
   char apiv[16];
-  enum bg_route r = bg_h1_route(req, apiv);
+  enum gw_route r = gw_h1_route(req, apiv);
   char msg[300];
   switch (r) {
-  case BG_ROUTE_PING:
-  case BG_ROUTE_VERSION:
+  case GW_ROUTE_PING:
+  case GW_ROUTE_VERSION:
     if (req->chunked || req->content_length > 0) {
       door_error(d, 400, "unexpected request body");
       return 0;
     }
-    if (r == BG_ROUTE_PING)
+    if (r == GW_ROUTE_PING)
       answer_ping(d, req, req->methodlen == 4 && memcmp(req->method, "HEAD", 4) == 0);
     else
       answer_version(d);
@@ -477,13 +477,13 @@ static int door_request(struct door *d, const struct bg_h1_request *req)
       return 0;
     }
     return 1;
-  case BG_ROUTE_GRPC:
+  case GW_ROUTE_GRPC:
     door_upgrade_grpc(d, req);
     return 0;
-  case BG_ROUTE_SESSION:
+  case GW_ROUTE_SESSION:
     door_upgrade_session(d, req);
     return 0;
-  case BG_ROUTE_BAD_METHOD:
+  case GW_ROUTE_BAD_METHOD:
     snprintf(msg, sizeof msg, "method %.*s not allowed for %.*s", (int)(req->methodlen > 16 ? 16 : req->methodlen),
              req->method, (int)(req->targetlen > 200 ? 200 : req->targetlen), req->target);
     door_error(d, 405, msg);
@@ -505,11 +505,11 @@ static void door_readcb(struct bufferevent *bev, void *arg)
   struct evbuffer *in = bufferevent_get_input(bev);
   if (!d->in_h1) {
     size_t len = evbuffer_get_length(in);
-    size_t look = len < BG_H2_PREFACE_LEN ? len : BG_H2_PREFACE_LEN;
-    enum bg_sniff s = bg_sniff((const char *)evbuffer_pullup(in, (ssize_t)look), look);
-    if (s == BG_SNIFF_NEED_MORE)
+    size_t look = len < GW_H2_PREFACE_LEN ? len : GW_H2_PREFACE_LEN;
+    enum gw_sniff s = gw_sniff((const char *)evbuffer_pullup(in, (ssize_t)look), look);
+    if (s == GW_SNIFF_NEED_MORE)
       return;
-    if (s == BG_SNIFF_H2) {
+    if (s == GW_SNIFF_H2) {
       /* Native gRPC: the policy binds the tenant now; the bridge dials. */
       char *refusal = NULL, *line = NULL;
       d->pc = bg_conn_open(d->gw->policy, &d->peer->id, "grpc", d->id, &d->gw->facts, &refusal, &line);

@@ -13,12 +13,12 @@
 
 #include "gateway/version.h"
 
-enum bg_sniff bg_sniff(const char *buf, size_t len)
+enum gw_sniff gw_sniff(const char *buf, size_t len)
 {
-  size_t n = len < BG_H2_PREFACE_LEN ? len : BG_H2_PREFACE_LEN;
-  if (n > 0 && memcmp(buf, BG_H2_PREFACE, n) != 0)
-    return BG_SNIFF_H1;
-  return n == BG_H2_PREFACE_LEN ? BG_SNIFF_H2 : BG_SNIFF_NEED_MORE;
+  size_t n = len < GW_H2_PREFACE_LEN ? len : GW_H2_PREFACE_LEN;
+  if (n > 0 && memcmp(buf, GW_H2_PREFACE, n) != 0)
+    return GW_SNIFF_H1;
+  return n == GW_H2_PREFACE_LEN ? GW_SNIFF_H2 : GW_SNIFF_NEED_MORE;
 }
 
 /* RFC 9110 tchar. */
@@ -77,105 +77,105 @@ static int partial_line_ok(const unsigned char *p, size_t n, int in_request_line
 }
 
 /* method SP request-target SP HTTP-version, exactly. */
-static enum bg_h1_status parse_request_line(const char *line, size_t n, struct bg_h1_request *req)
+static enum gw_h1_status parse_request_line(const char *line, size_t n, struct gw_h1_request *req)
 {
   const unsigned char *p = (const unsigned char *)line;
   size_t i = 0;
   while (i < n && p[i] != ' ') {
     if (!is_tchar(p[i]))
-      return BG_H1_BAD;
+      return GW_H1_BAD;
     i++;
   }
   if (i == 0 || i == n)
-    return BG_H1_BAD;
+    return GW_H1_BAD;
   req->method = line;
   req->methodlen = i;
   size_t t0 = ++i;
   while (i < n && p[i] != ' ') {
     if (p[i] < 0x21 || p[i] > 0x7e)
-      return BG_H1_BAD;
+      return GW_H1_BAD;
     i++;
   }
   if (i == t0 || i == n)
-    return BG_H1_BAD; /* empty target, or no version at all */
+    return GW_H1_BAD; /* empty target, or no version at all */
   req->target = line + t0;
   req->targetlen = i - t0;
   const unsigned char *v = p + i + 1;
   size_t vl = n - i - 1;
   if (vl != 8 || memcmp(v, "HTTP/", 5) != 0 || !is_digit(v[5]) || v[6] != '.' || !is_digit(v[7]))
-    return BG_H1_BAD;
+    return GW_H1_BAD;
   if (v[5] != '1' || v[7] > '1')
-    return BG_H1_BAD_VERSION;
+    return GW_H1_BAD_VERSION;
   req->minor_version = v[7] - '0';
   if (req->target[0] != '/')
-    return BG_H1_BAD; /* only origin-form is served here */
-  return BG_H1_DONE;
+    return GW_H1_BAD; /* only origin-form is served here */
+  return GW_H1_DONE;
 }
 
-static enum bg_h1_status parse_header_line(const char *line, size_t n, struct bg_h1_request *req)
+static enum gw_h1_status parse_header_line(const char *line, size_t n, struct gw_h1_request *req)
 {
   const unsigned char *p = (const unsigned char *)line;
   if (p[0] == ' ' || p[0] == '\t')
-    return BG_H1_BAD; /* obsolete line folding */
+    return GW_H1_BAD; /* obsolete line folding */
   size_t i = 0;
   while (i < n && p[i] != ':') {
     if (!is_tchar(p[i]))
-      return BG_H1_BAD; /* includes whitespace before the colon */
+      return GW_H1_BAD; /* includes whitespace before the colon */
     i++;
   }
   if (i == 0 || i == n)
-    return BG_H1_BAD;
+    return GW_H1_BAD;
   size_t namelen = i;
   for (size_t k = i + 1; k < n; k++)
     if (!is_value_char(p[k]))
-      return BG_H1_BAD;
+      return GW_H1_BAD;
   size_t vs = i + 1, ve = n;
   while (vs < ve && (p[vs] == ' ' || p[vs] == '\t'))
     vs++;
   while (ve > vs && (p[ve - 1] == ' ' || p[ve - 1] == '\t'))
     ve--;
-  if (req->n_headers == BG_H1_MAX_HEADERS)
-    return BG_H1_TOO_LARGE;
-  struct bg_h1_header *h = &req->headers[req->n_headers++];
+  if (req->n_headers == GW_H1_MAX_HEADERS)
+    return GW_H1_TOO_LARGE;
+  struct gw_h1_header *h = &req->headers[req->n_headers++];
   h->name = line;
   h->namelen = namelen;
   h->value = line + vs;
   h->valuelen = ve - vs;
-  return BG_H1_DONE;
+  return GW_H1_DONE;
 }
 
 /* Content-Length: 1*DIGIT; every occurrence must carry the same value. */
-static enum bg_h1_status check_content_length(struct bg_h1_request *req)
+static enum gw_h1_status check_content_length(struct gw_h1_request *req)
 {
   for (size_t i = 0; i < req->n_headers; i++) {
-    const struct bg_h1_header *h = &req->headers[i];
+    const struct gw_h1_header *h = &req->headers[i];
     if (!ieq(h->name, h->namelen, "content-length"))
       continue;
     if (h->valuelen == 0)
-      return BG_H1_BAD;
+      return GW_H1_BAD;
     long long v = 0;
     for (size_t k = 0; k < h->valuelen; k++) {
       unsigned char c = (unsigned char)h->value[k];
       if (!is_digit(c))
-        return BG_H1_BAD;
+        return GW_H1_BAD;
       if (v > (LLONG_MAX - (c - '0')) / 10)
-        return BG_H1_BAD;
+        return GW_H1_BAD;
       v = v * 10 + (c - '0');
     }
     if (req->content_length >= 0 && req->content_length != v)
-      return BG_H1_BAD;
+      return GW_H1_BAD;
     req->content_length = v;
   }
-  return BG_H1_DONE;
+  return GW_H1_DONE;
 }
 
 /* Transfer-Encoding in a request: "chunked" exactly once and last, never
  * together with Content-Length, never in HTTP/1.0 (RFC 9112 6.1, 6.3). */
-static enum bg_h1_status check_transfer_encoding(struct bg_h1_request *req)
+static enum gw_h1_status check_transfer_encoding(struct gw_h1_request *req)
 {
   int seen = 0, n_chunked = 0, last_chunked = 0;
   for (size_t i = 0; i < req->n_headers; i++) {
-    const struct bg_h1_header *h = &req->headers[i];
+    const struct gw_h1_header *h = &req->headers[i];
     if (!ieq(h->name, h->namelen, "transfer-encoding"))
       continue;
     seen = 1;
@@ -197,53 +197,53 @@ static enum bg_h1_status check_transfer_encoding(struct bg_h1_request *req)
     }
   }
   if (!seen)
-    return BG_H1_DONE;
+    return GW_H1_DONE;
   if (req->minor_version == 0 || !last_chunked || n_chunked != 1 || req->content_length >= 0)
-    return BG_H1_BAD;
+    return GW_H1_BAD;
   req->chunked = 1;
-  return BG_H1_DONE;
+  return GW_H1_DONE;
 }
 
 /* Host: exactly one in HTTP/1.1, at most one in 1.0; empty is legal (Go's
  * docker client sends "Host: " on the upgrade requests); the value must look
  * like uri-host [":" port]. */
-static enum bg_h1_status check_host(const struct bg_h1_request *req)
+static enum gw_h1_status check_host(const struct gw_h1_request *req)
 {
   int n = 0;
   for (size_t i = 0; i < req->n_headers; i++) {
-    const struct bg_h1_header *h = &req->headers[i];
+    const struct gw_h1_header *h = &req->headers[i];
     if (!ieq(h->name, h->namelen, "host"))
       continue;
     n++;
     for (size_t k = 0; k < h->valuelen; k++) {
       unsigned char c = (unsigned char)h->value[k];
       if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || strchr("-._~!$&'()*+,;=%:[]", c)))
-        return BG_H1_BAD;
+        return GW_H1_BAD;
     }
   }
   if (n > 1 || (n == 0 && req->minor_version == 1))
-    return BG_H1_BAD;
-  return BG_H1_DONE;
+    return GW_H1_BAD;
+  return GW_H1_DONE;
 }
 
-enum bg_h1_status bg_h1_parse(const char *buf, size_t len, size_t max_head, struct bg_h1_request *req)
+enum gw_h1_status gw_h1_parse(const char *buf, size_t len, size_t max_head, struct gw_h1_request *req)
 {
   memset(req, 0, sizeof *req);
   req->content_length = -1;
   if (len == 0 || buf == NULL)
-    return BG_H1_INCOMPLETE;
+    return GW_H1_INCOMPLETE;
   size_t lim = len < max_head ? len : max_head;
   size_t pos = 0;
   int have_request_line = 0;
-  enum bg_h1_status st;
+  enum gw_h1_status st;
 
   for (;;) {
     const char *lf = lim > pos ? memchr(buf + pos, '\n', lim - pos) : NULL;
     if (!lf) {
       if (!partial_line_ok((const unsigned char *)buf + pos, lim - pos, !have_request_line))
-        return BG_H1_BAD;
+        return GW_H1_BAD;
       /* Within max_head bytes and still no end of head: it can only be bigger. */
-      return len >= max_head ? BG_H1_TOO_LARGE : BG_H1_INCOMPLETE;
+      return len >= max_head ? GW_H1_TOO_LARGE : GW_H1_INCOMPLETE;
     }
     size_t eol = (size_t)(lf - buf);
     size_t end = eol;
@@ -256,7 +256,7 @@ enum bg_h1_status bg_h1_parse(const char *buf, size_t len, size_t max_head, stru
       if (n == 0)
         continue; /* RFC 9112 2.2: ignore empty lines before the request-line */
       st = parse_request_line(line, n, req);
-      if (st != BG_H1_DONE)
+      if (st != GW_H1_DONE)
         return st;
       have_request_line = 1;
       continue;
@@ -264,27 +264,27 @@ enum bg_h1_status bg_h1_parse(const char *buf, size_t len, size_t max_head, stru
     if (n == 0)
       break;
     st = parse_header_line(line, n, req);
-    if (st != BG_H1_DONE)
+    if (st != GW_H1_DONE)
       return st;
   }
 
   req->head_len = pos;
-  if ((st = check_content_length(req)) != BG_H1_DONE || (st = check_transfer_encoding(req)) != BG_H1_DONE ||
-      (st = check_host(req)) != BG_H1_DONE)
+  if ((st = check_content_length(req)) != GW_H1_DONE || (st = check_transfer_encoding(req)) != GW_H1_DONE ||
+      (st = check_host(req)) != GW_H1_DONE)
     return st;
-  if (bg_h1_header_has_token(req, "connection", "close"))
+  if (gw_h1_header_has_token(req, "connection", "close"))
     req->keep_alive = 0;
   else
-    req->keep_alive = req->minor_version >= 1 || bg_h1_header_has_token(req, "connection", "keep-alive");
-  return BG_H1_DONE;
+    req->keep_alive = req->minor_version >= 1 || gw_h1_header_has_token(req, "connection", "keep-alive");
+  return GW_H1_DONE;
 }
 
-const char *bg_h1_header(const struct bg_h1_request *req, const char *name, size_t *valuelen)
+const char *gw_h1_header(const struct gw_h1_request *req, const char *name, size_t *valuelen)
 {
   if (!req || !name)
     return NULL;
-  for (size_t i = 0; i < req->n_headers && i < BG_H1_MAX_HEADERS; i++) {
-    const struct bg_h1_header *h = &req->headers[i];
+  for (size_t i = 0; i < req->n_headers && i < GW_H1_MAX_HEADERS; i++) {
+    const struct gw_h1_header *h = &req->headers[i];
     if (ieq(h->name, h->namelen, name)) {
       if (valuelen)
         *valuelen = h->valuelen;
@@ -294,14 +294,14 @@ const char *bg_h1_header(const struct bg_h1_request *req, const char *name, size
   return NULL;
 }
 
-int bg_h1_header_has_token(const struct bg_h1_request *req, const char *name, const char *token)
+int gw_h1_header_has_token(const struct gw_h1_request *req, const char *name, const char *token)
 {
   if (!req || !name || !token)
     return 0;
   /* Every field line with that name counts: "Connection: keep-alive" and
    * "Connection: Upgrade" on two lines mean the same as one combined line. */
-  for (size_t i = 0; i < req->n_headers && i < BG_H1_MAX_HEADERS; i++) {
-    const struct bg_h1_header *h = &req->headers[i];
+  for (size_t i = 0; i < req->n_headers && i < GW_H1_MAX_HEADERS; i++) {
+    const struct gw_h1_header *h = &req->headers[i];
     if (!ieq(h->name, h->namelen, name))
       continue;
     size_t k = 0;
@@ -322,7 +322,7 @@ int bg_h1_header_has_token(const struct bg_h1_request *req, const char *name, co
   return 0;
 }
 
-static int method_is(const struct bg_h1_request *req, const char *m)
+static int method_is(const struct gw_h1_request *req, const char *m)
 {
   size_t ml = strlen(m);
   return req->methodlen == ml && memcmp(req->method, m, ml) == 0;
@@ -334,12 +334,12 @@ static int path_is(const char *p, size_t n, const char *s)
   return n == sl && memcmp(p, s, sl) == 0;
 }
 
-enum bg_route bg_h1_route(const struct bg_h1_request *req, char api_version[16])
+enum gw_route gw_h1_route(const struct gw_h1_request *req, char api_version[16])
 {
   if (api_version)
     api_version[0] = '\0';
   if (!req || !req->target || req->targetlen == 0 || !req->method)
-    return BG_ROUTE_UNKNOWN;
+    return GW_ROUTE_UNKNOWN;
   const char *p = req->target;
   size_t n = req->targetlen;
   const char *q = memchr(p, '?', n);
@@ -358,7 +358,7 @@ enum bg_route bg_h1_route(const struct bg_h1_request *req, char api_version[16])
       if (i > m0 && i < n && p[i] == '/') {
         size_t vl = i - 2;
         if (vl > 15)
-          return BG_ROUTE_UNKNOWN; /* no real API version is this long */
+          return GW_ROUTE_UNKNOWN; /* no real API version is this long */
         if (api_version) {
           memcpy(api_version, p + 2, vl);
           api_version[vl] = '\0';
@@ -370,14 +370,14 @@ enum bg_route bg_h1_route(const struct bg_h1_request *req, char api_version[16])
   }
 
   if (path_is(p, n, "/_ping"))
-    return method_is(req, "GET") || method_is(req, "HEAD") ? BG_ROUTE_PING : BG_ROUTE_BAD_METHOD;
+    return method_is(req, "GET") || method_is(req, "HEAD") ? GW_ROUTE_PING : GW_ROUTE_BAD_METHOD;
   if (path_is(p, n, "/version"))
-    return method_is(req, "GET") ? BG_ROUTE_VERSION : BG_ROUTE_BAD_METHOD;
+    return method_is(req, "GET") ? GW_ROUTE_VERSION : GW_ROUTE_BAD_METHOD;
   if (path_is(p, n, "/grpc"))
-    return method_is(req, "POST") ? BG_ROUTE_GRPC : BG_ROUTE_BAD_METHOD;
+    return method_is(req, "POST") ? GW_ROUTE_GRPC : GW_ROUTE_BAD_METHOD;
   if (path_is(p, n, "/session"))
-    return method_is(req, "POST") ? BG_ROUTE_SESSION : BG_ROUTE_BAD_METHOD;
-  return BG_ROUTE_UNKNOWN;
+    return method_is(req, "POST") ? GW_ROUTE_SESSION : GW_ROUTE_BAD_METHOD;
+  return GW_ROUTE_UNKNOWN;
 }
 
 /* The error answers the front door writes (the HTTP/2 engine never writes

@@ -3,41 +3,41 @@
  * Pure functions over a byte buffer (no sockets), so the unit tests and the
  * fuzzer drive exactly the code the daemon runs.
  */
-#ifndef BG_HTTP1_H
-#define BG_HTTP1_H
+#ifndef BG_GW_HTTP1_H
+#define BG_GW_HTTP1_H
 
 #include <stddef.h>
 
 #include <event2/buffer.h>
 
-#define BG_H1_MAX_HEADERS 64
+#define GW_H1_MAX_HEADERS 64
 
 /* The 24-byte HTTP/2 client connection preface. */
-#define BG_H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-#define BG_H2_PREFACE_LEN 24
+#define GW_H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define GW_H2_PREFACE_LEN 24
 
-enum bg_sniff {
-  BG_SNIFF_NEED_MORE = 0, /* the bytes so far are a prefix of the preface */
-  BG_SNIFF_H2 = 1,        /* full HTTP/2 preface */
-  BG_SNIFF_H1 = 2,        /* anything else: treat as HTTP/1.1 */
+enum gw_sniff {
+  GW_SNIFF_NEED_MORE = 0, /* the bytes so far are a prefix of the preface */
+  GW_SNIFF_H2 = 1,        /* full HTTP/2 preface */
+  GW_SNIFF_H1 = 2,        /* anything else: treat as HTTP/1.1 */
 };
 /* Classify the first bytes of a new connection. */
-enum bg_sniff bg_sniff(const char *buf, size_t len);
+enum gw_sniff gw_sniff(const char *buf, size_t len);
 
-struct bg_h1_header {
+struct gw_h1_header {
   const char *name; /* points into the caller's buffer; not NUL-terminated */
   size_t namelen;
   const char *value; /* leading/trailing whitespace trimmed */
   size_t valuelen;
 };
 
-struct bg_h1_request {
+struct gw_h1_request {
   const char *method;
   size_t methodlen;
   const char *target; /* request-target as sent ("/v1.41/grpc?x=y") */
   size_t targetlen;
   int minor_version;  /* HTTP/1.<minor> */
-  struct bg_h1_header headers[BG_H1_MAX_HEADERS];
+  struct gw_h1_header headers[GW_H1_MAX_HEADERS];
   size_t n_headers;
   size_t head_len;    /* bytes of the request head including the final CRLFCRLF */
   long long content_length; /* -1 if absent */
@@ -45,12 +45,12 @@ struct bg_h1_request {
   int keep_alive;     /* connection persists after this request (version + Connection header) */
 };
 
-enum bg_h1_status {
-  BG_H1_INCOMPLETE = 0,    /* need more bytes */
-  BG_H1_DONE = 1,          /* request head parsed; req->head_len bytes used */
-  BG_H1_BAD = -1,          /* malformed: answer 400 and close */
-  BG_H1_TOO_LARGE = -2,    /* head larger than max_head or too many headers: 431 and close */
-  BG_H1_BAD_VERSION = -3,  /* not HTTP/1.0 or 1.1: 505 */
+enum gw_h1_status {
+  GW_H1_INCOMPLETE = 0,    /* need more bytes */
+  GW_H1_DONE = 1,          /* request head parsed; req->head_len bytes used */
+  GW_H1_BAD = -1,          /* malformed: answer 400 and close */
+  GW_H1_TOO_LARGE = -2,    /* head larger than max_head or too many headers: 431 and close */
+  GW_H1_BAD_VERSION = -3,  /* not HTTP/1.0 or 1.1: 505 */
 };
 
 /* Parse one request head from buf[0..len).  Lines end in CRLF (a bare LF is
@@ -63,27 +63,27 @@ enum bg_h1_status {
  * The target must be origin-form ("/...").  Invalid bytes are reported as BAD
  * as soon as they arrive, even before the head is complete.  |max_head| bounds
  * the whole head (a head of exactly max_head bytes is fine): once len reaches
- * it without a complete head the result is BG_H1_TOO_LARGE, so a slow client
+ * it without a complete head the result is GW_H1_TOO_LARGE, so a slow client
  * cannot make the gateway buffer more. */
-enum bg_h1_status bg_h1_parse(const char *buf, size_t len, size_t max_head, struct bg_h1_request *req);
+enum gw_h1_status gw_h1_parse(const char *buf, size_t len, size_t max_head, struct gw_h1_request *req);
 
 /* Case-insensitive header lookup; first match or NULL.  *valuelen set when found. */
-const char *bg_h1_header(const struct bg_h1_request *req, const char *name, size_t *valuelen);
+const char *gw_h1_header(const struct gw_h1_request *req, const char *name, size_t *valuelen);
 /* True if some comma-separated element of any header line named |name| equals |token|
  * (case-insensitive, whitespace around elements ignored). */
-int bg_h1_header_has_token(const struct bg_h1_request *req, const char *name, const char *token);
+int gw_h1_header_has_token(const struct gw_h1_request *req, const char *name, const char *token);
 
-enum bg_route {
-  BG_ROUTE_UNKNOWN = 0,
-  BG_ROUTE_PING,      /* GET|HEAD /_ping */
-  BG_ROUTE_VERSION,   /* GET /version */
-  BG_ROUTE_GRPC,      /* POST /grpc */
-  BG_ROUTE_SESSION,   /* POST /session */
-  BG_ROUTE_BAD_METHOD /* a known path with the wrong method: 405 */
+enum gw_route {
+  GW_ROUTE_UNKNOWN = 0,
+  GW_ROUTE_PING,      /* GET|HEAD /_ping */
+  GW_ROUTE_VERSION,   /* GET /version */
+  GW_ROUTE_GRPC,      /* POST /grpc */
+  GW_ROUTE_SESSION,   /* POST /session */
+  GW_ROUTE_BAD_METHOD /* a known path with the wrong method: 405 */
 };
 /* Route a request: strips an optional "/v<major>.<minor>" prefix and any query string.
  * *api_version gets the version string if present ("1.41"), NUL-terminated, else "". */
-enum bg_route bg_h1_route(const struct bg_h1_request *req, char api_version[16]);
+enum gw_route gw_h1_route(const struct gw_h1_request *req, char api_version[16]);
 
 /* Docker-style error answer: JSON {"message": msg}, Connection: close. */
 void gw_http_error(struct evbuffer *out, int status, const char *msg);

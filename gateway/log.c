@@ -6,11 +6,11 @@
 
 #include "gateway/log.h"
 
-int bg_log_level = BG_LOG_INFO;
+int gw_log_level = GW_LOG_INFO;
 
 static const char *const names[] = {"error", "warn", "info", "debug"};
 
-int bg_log_parse_level(const char *s)
+int gw_log_parse_level(const char *s)
 {
   for (int i = 0; i < 4; i++)
     if (strcmp(s, names[i]) == 0)
@@ -18,9 +18,9 @@ int bg_log_parse_level(const char *s)
   return -1;
 }
 
-void bg_log(int level, const char *fmt, ...)
+void gw_log(int level, const char *fmt, ...)
 {
-  if (level > bg_log_level)
+  if (level > gw_log_level)
     return;
   struct timeval tv;
   struct tm tm;

@@ -30,8 +30,8 @@
 #include "gateway/log.h"
 #include "gateway/version.h"
 
-int bg_cmd_check(int argc, char **argv); /* cmd_check.c */
-int bg_cmd_version(void);                 /* version.c */
+int gw_cmd_check(int argc, char **argv); /* cmd_check.c */
+int gw_cmd_version(void);                 /* version.c */
 int gw_sandbox_enter(void);               /* sandbox.c */
 
 #define DEFAULT_LISTEN "unix:///run/buildgate.sock"
@@ -268,9 +268,9 @@ int main(int argc, char **argv)
 {
   gw_alloc_init(); /* before anything allocates: see alloc.h */
   if (argc > 1 && strcmp(argv[1], "version") == 0)
-    return bg_cmd_version();
+    return gw_cmd_version();
   if (argc > 1 && strcmp(argv[1], "check") == 0)
-    return bg_cmd_check(argc - 1, argv + 1);
+    return gw_cmd_check(argc - 1, argv + 1);
 
   enum { O_LISTEN = 1, O_BACKEND, O_POLICY, O_AUDIT, O_ADMIN, O_TLSCERT, O_TLSKEY, O_TLSCA, O_BTLSCA, O_BTLSCERT,
          O_BTLSKEY, O_SOCKMODE, O_USER, O_NOSANDBOX, O_LOGLEVEL, O_HELP, O_ICONN, O_IPROC, O_ISTALL };
@@ -312,7 +312,7 @@ int main(int argc, char **argv)
     case O_USER: user = optarg; break;
     case O_NOSANDBOX: sandbox = 0; break;
     case O_LOGLEVEL:
-      if ((bg_log_level = bg_log_parse_level(optarg)) < 0) {
+      if ((gw_log_level = gw_log_parse_level(optarg)) < 0) {
         fprintf(stderr, "buildgate: unknown log level %s\n", optarg);
         return 2;
       }

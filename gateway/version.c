@@ -23,7 +23,7 @@
 #include "bg_revision.h"
 #include "gateway/version.h"
 
-int bg_cmd_version(void);
+int gw_cmd_version(void);
 
 static void lib(const char *name, const char *running, const char *built)
 {
@@ -33,7 +33,7 @@ static void lib(const char *name, const char *running, const char *built)
     printf("  %-11s %s (built against %s)\n", name, running, built);
 }
 
-int bg_cmd_version(void)
+int gw_cmd_version(void)
 {
   char seccomp_run[32], seccomp_built[32];
   const struct scmp_version *sv = seccomp_version();

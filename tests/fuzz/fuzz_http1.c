@@ -23,7 +23,7 @@ static int inside(const char *base, size_t len, const char *p, size_t n)
   return p >= base && (size_t)(p - base) <= len && n <= len - (size_t)(p - base);
 }
 
-static int same_request(const struct bg_h1_request *a, const struct bg_h1_request *b)
+static int same_request(const struct gw_h1_request *a, const struct gw_h1_request *b)
 {
   if (a->head_len != b->head_len || a->n_headers != b->n_headers || a->methodlen != b->methodlen ||
       a->targetlen != b->targetlen || a->minor_version != b->minor_version ||
@@ -35,7 +35,7 @@ static int same_request(const struct bg_h1_request *a, const struct bg_h1_reques
   return 1;
 }
 
-static void check_request(const char *buf, size_t len, const struct bg_h1_request *req)
+static void check_request(const char *buf, size_t len, const struct gw_h1_request *req)
 {
   CHECK(req->head_len > 0);
   CHECK(req->head_len <= len);
@@ -43,10 +43,10 @@ static void check_request(const char *buf, size_t len, const struct bg_h1_reques
   CHECK(inside(buf, req->head_len, req->target, req->targetlen) && req->targetlen > 0);
   CHECK(req->target[0] == '/');
   CHECK(req->minor_version == 0 || req->minor_version == 1);
-  CHECK(req->n_headers <= BG_H1_MAX_HEADERS);
+  CHECK(req->n_headers <= GW_H1_MAX_HEADERS);
   CHECK(!(req->chunked && req->content_length >= 0));
   for (size_t i = 0; i < req->n_headers; i++) {
-    const struct bg_h1_header *h = &req->headers[i];
+    const struct gw_h1_header *h = &req->headers[i];
     CHECK(h->namelen > 0 && inside(buf, req->head_len, h->name, h->namelen));
     CHECK(inside(buf, req->head_len, h->value, h->valuelen));
     for (size_t k = 0; k < h->valuelen; k++) {
@@ -63,37 +63,37 @@ static void check_request(const char *buf, size_t len, const struct bg_h1_reques
       memcpy(name, h->name, h->namelen);
       name[h->namelen] = '\0';
       size_t vl = (size_t)-1;
-      const char *v = bg_h1_header(req, name, &vl);
+      const char *v = gw_h1_header(req, name, &vl);
       CHECK(v != NULL && vl != (size_t)-1 && inside(buf, req->head_len, v, vl));
-      (void)bg_h1_header_has_token(req, name, "upgrade");
+      (void)gw_h1_header_has_token(req, name, "upgrade");
     }
   }
   char apiv[16];
   memset(apiv, 'Z', sizeof apiv);
-  enum bg_route r = bg_h1_route(req, apiv);
+  enum gw_route r = gw_h1_route(req, apiv);
   CHECK(memchr(apiv, '\0', sizeof apiv) != NULL);
-  CHECK(r >= BG_ROUTE_UNKNOWN && r <= BG_ROUTE_BAD_METHOD);
-  (void)bg_h1_route(req, NULL);
+  CHECK(r >= GW_ROUTE_UNKNOWN && r <= GW_ROUTE_BAD_METHOD);
+  (void)gw_h1_route(req, NULL);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   const char *buf = (const char *)data;
-  struct bg_h1_request req, again;
+  struct gw_h1_request req, again;
 
-  enum bg_sniff s = bg_sniff(buf, size);
-  CHECK(s == BG_SNIFF_NEED_MORE || s == BG_SNIFF_H1 || s == BG_SNIFF_H2);
-  if (s == BG_SNIFF_H2)
-    CHECK(size >= BG_H2_PREFACE_LEN);
+  enum gw_sniff s = gw_sniff(buf, size);
+  CHECK(s == GW_SNIFF_NEED_MORE || s == GW_SNIFF_H1 || s == GW_SNIFF_H2);
+  if (s == GW_SNIFF_H2)
+    CHECK(size >= GW_H2_PREFACE_LEN);
 
   /* The connection loop: parse heads back to back as the front door does. */
   size_t off = 0;
   for (int n = 0; n < 8 && off < size; n++) {
     const char *p = buf + off;
     size_t len = size - off;
-    enum bg_h1_status st = bg_h1_parse(p, len, 65536, &req);
-    CHECK(st >= BG_H1_BAD_VERSION && st <= BG_H1_DONE);
-    if (st != BG_H1_DONE)
+    enum gw_h1_status st = gw_h1_parse(p, len, 65536, &req);
+    CHECK(st >= GW_H1_BAD_VERSION && st <= GW_H1_DONE);
+    if (st != GW_H1_DONE)
       break;
     check_request(p, len, &req);
 
@@ -101,22 +101,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *copy = malloc(req.head_len);
     CHECK(copy != NULL);
     memcpy(copy, p, req.head_len);
-    CHECK(bg_h1_parse(copy, req.head_len, 65536, &again) == BG_H1_DONE);
+    CHECK(gw_h1_parse(copy, req.head_len, 65536, &again) == GW_H1_DONE);
     CHECK(same_request(&req, &again));
-    CHECK(bg_h1_parse(copy, req.head_len - 1, 65536, &again) == BG_H1_INCOMPLETE);
+    CHECK(gw_h1_parse(copy, req.head_len - 1, 65536, &again) == GW_H1_INCOMPLETE);
     /* max_head is inclusive */
-    CHECK(bg_h1_parse(copy, req.head_len, req.head_len, &again) == BG_H1_DONE);
-    CHECK(bg_h1_parse(copy, req.head_len, req.head_len - 1, &again) == BG_H1_TOO_LARGE);
+    CHECK(gw_h1_parse(copy, req.head_len, req.head_len, &again) == GW_H1_DONE);
+    CHECK(gw_h1_parse(copy, req.head_len, req.head_len - 1, &again) == GW_H1_TOO_LARGE);
     free(copy);
     off += req.head_len;
   }
 
   /* A small max_head: never DONE with a head above it. */
   size_t small = size ? (size_t)data[0] % 97 + 8 : 8;
-  enum bg_h1_status st = bg_h1_parse(buf, size, small, &req);
-  if (st == BG_H1_DONE)
+  enum gw_h1_status st = gw_h1_parse(buf, size, small, &req);
+  if (st == GW_H1_DONE)
     CHECK(req.head_len <= small);
   if (size > small)
-    CHECK(st != BG_H1_INCOMPLETE);
+    CHECK(st != GW_H1_INCOMPLETE);
   return 0;
 }

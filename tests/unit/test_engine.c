@@ -740,7 +740,7 @@ int main(void)
 {
   signal(SIGPIPE, SIG_IGN); /* as main.c: a write to a closed socket is an error, not a signal */
   const char *lv = getenv("BG_TEST_LOG");
-  bg_log_level = lv ? bg_log_parse_level(lv) : BG_LOG_ERROR;
+  gw_log_level = lv ? gw_log_parse_level(lv) : GW_LOG_ERROR;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_unary_passes_through, setup, teardown),
       cmocka_unit_test_setup_teardown(test_flow_control_reader_stops_then_resumes, setup, teardown),

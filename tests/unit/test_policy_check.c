@@ -15,11 +15,11 @@
 
 #include <cmocka.h>
 
-int bg_cmd_check(int argc, char **argv);
+int gw_cmd_check(int argc, char **argv);
 
 static char out[65536];
 
-/* Run bg_cmd_check with stdout captured into |out|. */
+/* Run gw_cmd_check with stdout captured into |out|. */
 static int run(char **argv)
 {
   int argc = 0;
@@ -31,7 +31,7 @@ static int run(char **argv)
   assert_true(fd >= 0);
   int saved = dup(1);
   dup2(fd, 1);
-  int rc = bg_cmd_check(argc, argv);
+  int rc = gw_cmd_check(argc, argv);
   fflush(stdout);
   dup2(saved, 1);
   close(saved);
