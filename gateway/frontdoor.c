@@ -35,7 +35,6 @@ struct door {
   struct gw_conn link;
   struct gw *gw;
   struct bufferevent *bev;
-  struct gw_peer *peer;
   uint64_t id;
   struct gw_dial *dial;
   struct bg_conn *pc;
@@ -64,8 +63,7 @@ static void door_free(struct door *d)
     free((char *)d->sess_hdrs[i].value);
   }
   free(d->sess_hdrs);
-  gw_peer_free(d->peer);
-  gw_conn_unlink(d->gw, &d->link);
+  gw_conn_unlink(d->gw, &d->link); /* frees the peer, unless handed over */
   free(d);
 }
 
@@ -80,7 +78,7 @@ static void door_close_after_write(struct door *d)
 
 static void door_error(struct door *d, int status, const char *msg)
 {
-  LOG_INFO("conn %llu (%s): HTTP %d: %s", (unsigned long long)d->id, d->peer->peer, status, msg);
+  LOG_INFO("conn %llu (%s): HTTP %d: %s", (unsigned long long)d->id, d->link.peer->peer, status, msg);
   gw_http_error(bufferevent_get_output(d->bev), status, msg);
   door_close_after_write(d);
 }
@@ -160,12 +158,11 @@ static void door_start_grpc(struct door *d);
 static void door_to_bridge(struct door *d, int upgraded, struct bufferevent *backend, const char *refusal)
 {
   struct bufferevent *client = d->bev;
-  struct gw_peer *peer = d->peer;
+  struct gw_peer *peer = gw_conn_give_peer(&d->link);
   struct bg_conn *pc = d->pc;
   uint64_t id = d->id;
   struct gw *gw = d->gw;
   d->bev = NULL;
-  d->peer = NULL;
   d->pc = NULL;
   if (upgraded)
     evbuffer_add(bufferevent_get_output(client), GW_UPGRADE_101, strlen(GW_UPGRADE_101));
@@ -190,10 +187,9 @@ static void door_dial_done(void *arg, struct bufferevent *bev, const char *err)
     return;
   }
   struct bufferevent *client = d->bev;
-  struct gw_peer *peer = d->peer;
+  struct gw_peer *peer = gw_conn_give_peer(&d->link);
   struct bg_conn *pc = d->pc;
   d->bev = NULL;
-  d->peer = NULL;
   d->pc = NULL;
   /* Only now that the backend answered does the client get its 101. */
   evbuffer_add(bufferevent_get_output(client), GW_UPGRADE_101, strlen(GW_UPGRADE_101));
@@ -225,12 +221,12 @@ static int door_open_policy(struct door *d, const struct gw_h1_request *req, con
   size_t tl = 0;
   const char *tok = bearer_token(req, &tl);
   if (tok) {
-    free(d->peer->token);
-    d->peer->token = gw_strndup(tok, tl);
-    d->peer->id.bearer_token = d->peer->token;
+    free(d->link.peer->token);
+    d->link.peer->token = gw_strndup(tok, tl);
+    d->link.peer->id.bearer_token = d->link.peer->token;
   }
   char *refusal = NULL, *line = NULL;
-  d->pc = bg_conn_open(d->gw->policy, &d->peer->id, door_name, d->id, &d->gw->facts, &refusal, &line);
+  d->pc = bg_conn_open(d->gw->policy, &d->link.peer->id, door_name, d->id, &d->gw->facts, &refusal, &line);
   if (line)
     gw_audit_write(d->gw, line);
   if (!d->pc) {
@@ -512,11 +508,11 @@ static void door_readcb(struct bufferevent *bev, void *arg)
     if (s == GW_SNIFF_H2) {
       /* Native gRPC: the policy binds the tenant now; the bridge dials. */
       char *refusal = NULL, *line = NULL;
-      d->pc = bg_conn_open(d->gw->policy, &d->peer->id, "grpc", d->id, &d->gw->facts, &refusal, &line);
+      d->pc = bg_conn_open(d->gw->policy, &d->link.peer->id, "grpc", d->id, &d->gw->facts, &refusal, &line);
       if (line)
         gw_audit_write(d->gw, line);
       if (!d->pc)
-        LOG_INFO("conn %llu (%s): refused: %s", (unsigned long long)d->id, d->peer->peer,
+        LOG_INFO("conn %llu (%s): refused: %s", (unsigned long long)d->id, d->link.peer->peer,
                  refusal ? refusal : "no tenant");
       /* A refused native client still gets HTTP/2, so that each of its calls
        * can end with UNAUTHENTICATED and the reason, not a bare close. */
@@ -564,22 +560,19 @@ static void door_shutdown(struct gw_conn *c)
 
 void gw_frontdoor_accept(struct gw *gw, int fd, const struct sockaddr *sa, int salen, int is_unix)
 {
-  struct door *d = gw_calloc(1, sizeof *d);
-  struct gw_peer *peer = gw_peer_new(fd, sa, salen, is_unix);
-  d->gw = gw;
-  d->peer = peer;
-  d->id = ++gw->next_conn_id;
-  d->bev = bufferevent_socket_new(gw->base, fd, BEV_OPT_CLOSE_ON_FREE);
-  if (!d->bev) {
+  struct bufferevent *bev = bufferevent_socket_new(gw->base, fd, BEV_OPT_CLOSE_ON_FREE);
+  if (!bev) {
     close(fd);
-    free(d);
-    gw_peer_free(peer);
     return;
   }
+  struct door *d = gw_calloc(1, sizeof *d);
+  d->gw = gw;
+  d->id = ++gw->next_conn_id;
+  d->bev = bev;
   d->link.shutdown = door_shutdown;
   d->link.destroy = door_destroy;
-  gw_conn_link(gw, &d->link);
-  LOG_DBG("conn %llu accepted from %s", (unsigned long long)d->id, peer->peer);
+  gw_conn_accept(gw, &d->link, fd, sa, salen, is_unix);
+  LOG_DBG("conn %llu accepted from %s", (unsigned long long)d->id, d->link.peer->peer);
   struct timeval tv = {GW_HANDSHAKE_SECS, 0};
   bufferevent_set_timeouts(d->bev, &tv, NULL);
   bufferevent_setcb(d->bev, door_readcb, door_writecb, door_eventcb, d);

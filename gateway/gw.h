@@ -91,11 +91,20 @@ struct gw {
 /* Every live client-facing object links in here so SIGTERM can reach it. */
 struct gw_conn {
   struct gw_conn *prev, *next;
+  struct gw_peer *peer;                /* the client's transport identity: owned, see gw_conn_link */
   void (*shutdown)(struct gw_conn *c); /* begin graceful close */
   void (*destroy)(struct gw_conn *c);  /* close and free now (end of drain) */
 };
 
-void gw_conn_link(struct gw *gw, struct gw_conn *c);
+/* A client connection's owner registers it here, with its gw_peer (the
+ * client's transport identity).  The registry entry owns the peer: the front
+ * door creates it at accept (gw_conn_accept); handing the connection to the
+ * bridge or the splice moves it (gw_conn_give_peer, then gw_conn_link); it is
+ * freed when the last owner unlinks (gw_conn_unlink), on every path, so
+ * gwcore.c is the only file that creates or frees one. */
+void gw_conn_accept(struct gw *gw, struct gw_conn *c, int fd, const struct sockaddr *sa, int salen, int is_unix);
+void gw_conn_link(struct gw *gw, struct gw_conn *c, struct gw_peer *peer);
+struct gw_peer *gw_conn_give_peer(struct gw_conn *c);
 void gw_conn_unlink(struct gw *gw, struct gw_conn *c);
 
 /* audit.c-side of the gateway: write one line (adds '\n'); takes ownership. */
@@ -108,12 +117,11 @@ void gw_call_end(struct gw *gw, struct bg_call *call, int grpc_status, const cha
 /* frontdoor.c */
 void gw_frontdoor_accept(struct gw *gw, int fd, const struct sockaddr *sa, int salen, int is_unix);
 
-/* What the transport knows about a client, filled at accept (peer.c).
- * Ownership: a gw_peer belongs to whoever owns its client connection.  The
- * front door creates it at accept (gw_peer_new); handing the connection over
- * (gw_bridge_start_h2, gw_bridge_start_session, gw_splice_start) hands the
- * peer with it, on failure too; the owner frees it (gw_peer_free) when it
- * closes the connection, and nobody else keeps a pointer to it. */
+/* What the transport knows about a client, filled at accept.  Owned by the
+ * connection registry entry of whoever owns the client connection (see
+ * gw_conn_link); handing the connection over (gw_bridge_start_h2,
+ * gw_bridge_start_session, gw_splice_start) hands the peer with it, on
+ * failure too. */
 struct gw_peer {
   struct bg_identity id;
   char peer[128];
@@ -155,8 +163,6 @@ void gw_bridge_free_all(void);
 void gw_splice_start(struct gw *gw, struct bufferevent *client, struct bufferevent *backend, struct gw_peer *peer,
                      struct bg_conn *pc, struct bg_call *call, uint64_t conn_id);
 
-struct gw_peer *gw_peer_new(int fd, const struct sockaddr *sa, int salen, int is_unix);
-void gw_peer_free(struct gw_peer *p);
 
 /* Percent-encode a grpc-message value: bg_grpc_message_encode (proto/grpc_msg.h). */
 char *gw_grpc_message_encode(const char *msg);

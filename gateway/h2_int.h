@@ -164,7 +164,6 @@ struct bridge {
   struct gw_conn link;
   struct gw *gw;
   uint64_t id;
-  struct gw_peer *peer;
   struct bg_conn *pc;
   struct gw_sock csock; /* fd -1 once closed */
   nghttp2_session *cs;  /* NULL in session mode */

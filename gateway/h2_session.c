@@ -175,7 +175,6 @@ void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct g
     bufferevent_free(backend);
     gw_call_end(gw, call, BG_GRPC_RESOURCE_EXHAUSTED, "cannot take over the client connection", 0, 0);
     bg_conn_close(pc);
-    gw_peer_free(peer);
     return;
   }
   struct bstream *s = gw_stream_new(b, -1);

@@ -35,8 +35,7 @@ static void bridge_free(struct bridge *b)
   if (b->pc)
     bg_conn_close(b->pc);
   free(b->refusal);
-  gw_peer_free(b->peer);
-  gw_conn_unlink(b->gw, &b->link);
+  gw_conn_unlink(b->gw, &b->link); /* frees the peer */
   /* Off the flush list last: nothing above may put it back. */
   gw_flush_forget(&b->fl);
   LOG_DBG("conn %llu closed", (unsigned long long)b->id);
@@ -204,16 +203,16 @@ struct bridge *gw_bridge_new(struct gw *gw, struct bufferevent *client, struct g
   b->gw = gw;
   b->side = side;
   b->id = conn_id;
-  b->peer = peer;
   b->pc = pc;
+  b->link.shutdown = bridge_shutdown;
+  b->link.destroy = bridge_destroy;
+  gw_conn_link(gw, &b->link, peer); /* the peer is the bridge's from here, on failure too */
   if (gw_sock_from_bev(&b->csock, gw->base, client, client_cb, b, &b->cpending) != 0) {
+    gw_conn_unlink(gw, &b->link);
     free(b);
     return NULL;
   }
   b->fl.ops = &bridge_flush_ops;
-  b->link.shutdown = bridge_shutdown;
-  b->link.destroy = bridge_destroy;
-  gw_conn_link(gw, &b->link);
   gw_sock_read(&b->csock, 1);
   gw_bridge_mark(b);
   return b;
@@ -260,7 +259,6 @@ fail: /* the client connection is closed; what was handed over goes too */
     bufferevent_free(backend);
   if (pc)
     bg_conn_close(pc);
-  gw_peer_free(peer);
 }
 
 static int bridge_flush_fl(struct gw_flushable *f)

@@ -58,7 +58,6 @@ struct splice {
   struct event *rd[2], *wr[2];
   int reading[2];           /* rd[i] is armed */
   struct way way[2];
-  struct gw_peer *peer;
   struct bg_conn *pc;
   struct bg_call *call;
   uint64_t id;
@@ -87,8 +86,7 @@ static void splice_free(struct splice *s)
       evbuffer_free(s->way[i].early);
   }
   bg_conn_close(s->pc);
-  gw_peer_free(s->peer);
-  gw_conn_unlink(s->gw, &s->link);
+  gw_conn_unlink(s->gw, &s->link); /* frees the peer */
   free(s);
 }
 
@@ -284,7 +282,6 @@ void gw_splice_start(struct gw *gw, struct bufferevent *client, struct buffereve
 {
   struct splice *s = gw_calloc(1, sizeof *s);
   s->gw = gw;
-  s->peer = peer;
   s->pc = pc;
   s->call = call;
   s->id = conn_id;
@@ -293,7 +290,7 @@ void gw_splice_start(struct gw *gw, struct bufferevent *client, struct buffereve
   s->link.destroy = splice_destroy;
   for (int i = 0; i < 2; i++)
     s->way[i].pipe_r = s->way[i].pipe_w = -1;
-  gw_conn_link(gw, &s->link);
+  gw_conn_link(gw, &s->link, peer);
 
   s->fd[C] = adopt(client);
   s->fd[B] = adopt(backend);
