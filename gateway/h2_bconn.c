@@ -3,9 +3,10 @@
  *
  * A stream costs a backend connection only once it opens its backend side
  * (gw_bconn_pick), so idle clients hold no backend resources.  A backend
- * connection left without streams stays GW_BCONN_IDLE_SECS for the next call.
- * Operations on the backend side of a stream (gw_bconn_rst, _resume,
- * _consume) only submit; the connection writes in the next flush pass.
+ * connection left without streams stays GW_BCONN_IDLE_SECS for the next call:
+ * its flush notices (bconn_flush_fl), so that the streams' side
+ * (gw_bside_*, h2_stream.c) only submits and marks, and this file is the
+ * only one that closes a backend connection.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,39 +22,6 @@ static struct bconn *bconns; /* every live backend connection */
 static int bconn_flush_fl(struct gw_flushable *f);
 static void bconn_free_fl(struct gw_flushable *f);
 static const struct gw_flush_ops bconn_flush_ops = {.rank = 1, .flush = bconn_flush_fl, .free = bconn_free_fl};
-
-static int bconn_live(const struct bstream *s)
-{
-  return s->bc && s->backend_open && !s->backend_closed;
-}
-
-void gw_bconn_rst(struct bstream *s)
-{
-  if (bconn_live(s) && !s->abandoned) {
-    s->abandoned = 1;
-    nghttp2_submit_rst_stream(s->bc->bs, NGHTTP2_FLAG_NONE, s->bid, NGHTTP2_CANCEL);
-    gw_bconn_mark(s->bc);
-  }
-}
-
-void gw_bconn_resume(struct bstream *s)
-{
-  if (bconn_live(s)) {
-    nghttp2_session_resume_data(s->bc->bs, s->bid);
-    gw_bconn_mark(s->bc);
-  }
-}
-
-/* Stream-level window only: the connection window of a shared backend connection is
- * given back as soon as bytes arrive (b_on_data_chunk), so that a client
- * that stops reading holds at most its own streams' windows. */
-void gw_bconn_consume(struct bstream *s, size_t n)
-{
-  if (bconn_live(s) && n) {
-    nghttp2_session_consume_stream(s->bc->bs, s->bid, n);
-    gw_bconn_mark(s->bc);
-  }
-}
 
 /* Close a backend connection politely: GOAWAY goes out with the last flush, then
  * the connection closes. */
@@ -75,10 +43,11 @@ static void bconn_idle_cb(evutil_socket_t fd, short what, void *arg)
     gw_bconn_close(bc);
 }
 
-/* An backend connection has no stream left: keep it for GW_BCONN_IDLE_SECS (the
+/* A backend connection has no stream left: keep it for GW_BCONN_IDLE_SECS (the
  * next call needs no connect and no /grpc upgrade; closing at once would
- * churn connections whenever a busy tenant's streams all end together). */
-void gw_bconn_idle(struct bconn *bc)
+ * churn connections whenever a busy tenant's streams all end together).
+ * A private or closing one closes now. */
+static void bconn_idle(struct bconn *bc)
 {
   if (bc->closed || !bc->key) {
     gw_bconn_close(bc);
@@ -88,35 +57,6 @@ void gw_bconn_idle(struct bconn *bc)
   event_add(&bc->idle_ev, &tv);
 }
 
-void gw_bconn_detach(struct bstream *s)
-{
-  struct bconn *bc = s->bc;
-  if (!bc)
-    return;
-  if (s->backend_open && !s->backend_closed && bc->bs) {
-    /* The backend stream outlives its bridge stream: cancel it and make
-     * sure no nghttp2 callback can reach the freed bstream.  (Both calls
-     * also work while the request HEADERS are still queued.) */
-    if (!s->abandoned)
-      nghttp2_submit_rst_stream(bc->bs, NGHTTP2_FLAG_NONE, s->bid, NGHTTP2_CANCEL);
-    nghttp2_session_set_stream_user_data(bc->bs, s->bid, NULL);
-    s->abandoned = 1;
-  }
-  if (s->bc_prev)
-    s->bc_prev->bc_next = s->bc_next;
-  else
-    bc->streams = s->bc_next;
-  if (s->bc_next)
-    s->bc_next->bc_prev = s->bc_prev;
-  s->bc_prev = s->bc_next = NULL;
-  s->bc = NULL;
-  bc->n_streams--;
-  gw_bconn_mark(bc);
-  if (bc->n_streams == 0)
-    gw_bconn_idle(bc);
-}
-
-
 struct bconn *gw_bconn_new(struct gw *gw, const char *key)
 {
   /* Nothing here can fail: out of memory aborts (alloc.h). */
@@ -124,7 +64,7 @@ struct bconn *gw_bconn_new(struct gw *gw, const char *key)
   bc->gw = gw;
   bc->sock.fd = -1;
   bc->key = key ? gw_strdup(key) : NULL;
-  bc->bs = gw_h2_session_new(0, bc, GW_MAX_STREAMS);
+  bc->bs = gw_h2_session_new(0, bc, GW_MAX_STREAMS, gw_resp_callbacks);
   evtimer_assign(&bc->idle_ev, gw->base, bconn_idle_cb, bc);
   bc->fl.ops = &bconn_flush_ops;
   bc->next = bconns;
@@ -151,10 +91,10 @@ void gw_bconn_lost(struct bconn *bc, const char *why)
   while (bc->streams) {
     struct bstream *s = bc->streams;
     struct bridge *b = s->b;
-    if (!s->replied && !s->abandoned && !(s->resp_eof && s->backend_closed))
+    if (!gw_stream_moot(s))
       gw_stream_fail(s, BG_GRPC_UNAVAILABLE, bc->err);
-    s->backend_closed = 1;
-    gw_bconn_detach(s);
+    s->bst = GW_B_CLOSED;
+    gw_bside_detach(s);
     gw_bridge_mark(b);
     b->side->backend_lost(s);
     gw_stream_maybe_free(s);
@@ -164,8 +104,8 @@ void gw_bconn_lost(struct bconn *bc, const char *why)
 static void bconn_free(struct bconn *bc)
 {
   while (bc->streams) { /* only at exit: bridges are gone first otherwise */
-    bc->streams->backend_closed = 1;
-    gw_bconn_detach(bc->streams);
+    bc->streams->bst = GW_B_CLOSED;
+    gw_bside_detach(bc->streams);
   }
   /* Last, as detaching marks it again. */
   gw_flush_forget(&bc->fl);
@@ -315,6 +255,10 @@ int gw_bridge_pool_ready(const struct bg_conn *pc)
 static int bconn_flush_fl(struct gw_flushable *f)
 {
   struct bconn *bc = (struct bconn *)((char *)f - offsetof(struct bconn, fl));
+  /* Its last stream went (gw_bside_detach marked it), or it came up with
+   * none (a /grpc the front door upgraded). */
+  if (bc->n_streams == 0 && !bc->dead && !evtimer_pending(&bc->idle_ev, NULL))
+    bconn_idle(bc);
   bconn_flush(bc);
   return bc->dead;
 }

@@ -6,7 +6,12 @@
  * were new: the message waits for the Control.Info probe, a few seconds at
  * most, and the policy then decides with the facts or, after the timeout,
  * without them (it refuses with UNAVAILABLE).  Nothing reaches the backend
- * meanwhile: its stream opens only once the message is approved. */
+ * meanwhile: its stream opens only once the message is approved.
+ *
+ * This file keeps the waiting list and the held messages; deciding again is
+ * the request path's (gw_facts_init names the function), so that the
+ * stream's lifetime (h2_stream.c), which unlinks waiters, does not depend on
+ * the request path. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +21,12 @@
 #define GW_FACTS_WAIT_SECS 5
 
 static struct bstream *waiters; /* streams holding a message until the facts are known */
+static gw_facts_resume_fn resume; /* gw_req_facts_resume */
+
+void gw_facts_init(gw_facts_resume_fn fn)
+{
+  resume = fn;
+}
 
 void gw_facts_unlink(struct bstream *s)
 {
@@ -43,12 +54,11 @@ static void facts_resume(struct bstream *s)
   s->held = NULL;
   gw_facts_unlink(s);
   gw_bridge_mark(s->b);
-  if (!m || s->replied || s->abandoned || s->client_closed) {
+  if (!m || gw_stream_moot(s) || s->cst == GW_C_CLOSED) {
     free(m);
     return;
   }
-  if (gw_req_msg(s, m, n, z) == 0 && s->req_eof)
-    gw_req_end_resume(s);
+  resume(s, m, n, z);
   free(m);
 }
 
@@ -78,5 +88,4 @@ void gw_facts_wait(struct bstream *s, const uint8_t *msg, size_t len, int compre
   if (waiters)
     waiters->wprev = s;
   waiters = s;
-  gw_probe_start(s->b, NULL);
 }

@@ -40,6 +40,21 @@ static struct {
   int pump_scheduled;
 } IB;
 
+/* What the budgets do to a stream goes through these (gw_ib_init): a grant
+ * acknowledges what the stream holds (gw_req_release), a stall fails it
+ * (gw_stream_fail).  Both live in h2_stream.c, which calls this file when a
+ * stream ends, so calling them directly would make a circle of the two. */
+static struct {
+  void (*release)(struct bstream *s);
+  void (*fail)(struct bstream *s, int status, const char *msg);
+} H;
+
+void gw_ib_init(void (*release)(struct bstream *s), void (*fail)(struct bstream *s, int status, const char *msg))
+{
+  H.release = release;
+  H.fail = fail;
+}
+
 static uint64_t ib_now_ms(void)
 {
   struct timespec ts;
@@ -150,7 +165,7 @@ void gw_ib_client_closed(struct bstream *s)
 static void ib_relieve(struct bridge *b)
 {
   for (struct bstream *s = b->streams; s && b->ib_relief < b->ib_used; s = s->next) {
-    if (!s->ib_waiting || s->client_closed || s->req_held <= s->ib_relieved)
+    if (!s->ib_waiting || s->cst == GW_C_CLOSED || s->req_held <= s->ib_relieved)
       continue;
     size_t n = s->req_held - s->ib_relieved, room = b->ib_used - b->ib_relief;
     if (n > room)
@@ -182,7 +197,7 @@ static void ib_grant(struct bstream *s, size_t need)
   s->b->ib_used += need;
   IB.used += need;
   s->ib_last_ms = ib_now_ms(); /* waiting was not the client's doing */
-  gw_req_release(s);              /* what it sent meanwhile is acknowledged now */
+  H.release(s);                   /* what it sent meanwhile is acknowledged now */
   ib_relieve(s->b);
   gw_bridge_mark(s->b);
 }
@@ -225,7 +240,7 @@ static void ib_timer_cb(evutil_socket_t fd, short what, void *arg)
   struct gw *gw = s->b->gw;
   (void)fd;
   (void)what;
-  if (s->replied || s->abandoned || s->client_closed || bg_frame_reader_idle(&s->rreq))
+  if (gw_stream_moot(s) || s->cst == GW_C_CLOSED || bg_frame_reader_idle(&s->rreq))
     return;
   uint64_t limit = (uint64_t)ib_stall_secs(gw) * 1000, idle = ib_now_ms() - s->ib_last_ms;
   if (idle < limit) {
@@ -248,7 +263,7 @@ static void ib_timer_cb(evutil_socket_t fd, short what, void *arg)
              s->rreq.prefix_have < BG_GRPC_PREFIX_LEN ? (size_t)BG_GRPC_PREFIX_LEN : BG_GRPC_PREFIX_LEN + s->rreq.need,
              ib_stall_secs(gw), ib_stall_secs(gw));
   LOG_INFO("conn %llu stream %d: %s", (unsigned long long)s->b->id, s->cid, msg);
-  gw_stream_fail(s, BG_GRPC_RESOURCE_EXHAUSTED, msg); /* audited as the call's status */
+  H.fail(s, BG_GRPC_RESOURCE_EXHAUSTED, msg); /* audited as the call's status */
 }
 
 /* After request bytes went into the assembler: keep the stall timer and the
@@ -257,7 +272,7 @@ void gw_ib_update(struct bstream *s, size_t got)
 {
   struct bridge *b = s->b;
   const struct bg_frame_reader *r = &s->rreq;
-  if (s->replied || s->abandoned)
+  if (gw_stream_moot(s))
     return;
   if (bg_frame_reader_idle(r)) {
     ib_unwait(s); /* its message came whole within the window */

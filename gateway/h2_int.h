@@ -34,18 +34,26 @@
  * the client socket.
  *
  * The files, each owning one part (every one includes only this header of
- * the engine's, and this header includes none of them):
- *   h2bridge.c    a client connection: its socket, flush, shutdown, the entry points
+ * the engine's, and this header includes none of them), in layers: a file
+ * calls only files of the layers above it in this list, never one below or
+ * beside it, so the call graph between files has no circle
+ * (tests/check-calls.py checks it on the objects).  Where a lower part must
+ * act on a stream (a budget granted or stalled, the facts arriving), the
+ * function is handed to it at start (gw_ib_init, gw_facts_init); the client
+ * side is reached through struct gw_client_ops.
  *   h2_hdrs.c     header lists
  *   h2_io.c       serializing a session into one write (the gather buffer), settings
- *   h2_stream.c   stream lifetime, acknowledgement, local replies, data providers
- *   h2_req.c      the request path and the client session's callbacks
- *   h2_resp.c     the response path and the backend session's callbacks
- *   h2_bconn.c    the per-tenant pool of backend connections
  *   h2_inspect.c  inspection memory budgets
- *   h2_facts.c    requests waiting for the backend facts
- *   h2_session.c  session mode
- *   h2_probe.c    the Control.Info probe
+ *   h2_facts.c    request messages waiting for the backend facts
+ *   h2_stream.c   stream lifetime, its backend side, acknowledgement, local
+ *                 replies, data providers
+ *   h2_probe.c    the Control.Info probe: an internal stream with a completion callback
+ *   h2_resp.c     the response path and the backend session's callbacks
+ *   h2_req.c      the request path and the client session's callbacks
+ *   h2_bconn.c    the per-tenant pool of backend connections
+ *   h2bridge.c    a client connection: its socket, flush, shutdown, the HTTP/2
+ *                 client side (gw_h2c_side), the entry points
+ *   h2_session.c  session mode: the other client side (gw_session_side)
  * flush.c (the flush pass) and sock.c (sockets) know nothing of HTTP/2.
  */
 #ifndef BG_GW_H2_INT_H
@@ -85,6 +93,44 @@ struct hdrs {
 struct bridge;
 struct bconn;
 
+/* Where a stream stands, one state per side; each only moves forward
+ * (down the lists), through the functions named.  nghttp2 keeps the RFC 9113
+ * stream states of each session; these say what the bridge between them has
+ * done.
+ *
+ *   side      from             event                                           to
+ *   client    C_OPEN           END_STREAM from the client (req_end)            C_HREM
+ *             C_OPEN, C_HREM   its session closed the stream (c_on_stream_close),
+ *                              or the raw session client hung up (session_lost) C_CLOSED
+ *   answer    A_NONE           response HEADERS submitted (gw_h2c_resp_headers) A_HEADERS
+ *             A_NONE,          the backend's answer is complete: trailers, or
+ *             A_HEADERS        a trailers-only response (gw_stream_answered)    A_DONE
+ *             any but A_OURS   the gateway ends it: a local status, its own
+ *                              trailers, or the backend's RST passed on
+ *                              (gw_h2c_fail, gw_h2c_backend_closed)            A_OURS
+ *   backend   B_IDLE           request HEADERS submitted (gw_bside_open)        B_OPEN
+ *             B_OPEN           we sent RST_STREAM CANCEL, or detached it from
+ *                              its connection (gw_bside_cancel, _detach)       B_CANCELLED
+ *             B_OPEN,          the backend session closed it (b_on_stream_close)
+ *             B_CANCELLED      or its connection was lost (gw_bconn_lost)      B_CLOSED
+ *
+ * What the states imply:
+ *   - a request is complete once the client side is past C_OPEN (the data
+ *     provider then ends the backend's request);
+ *   - request bytes are moot (dropped and acknowledged) once the answer is
+ *     A_OURS or the backend side is past B_OPEN (gw_stream_moot);
+ *   - the backend's frames reach the stream only in B_OPEN: a cancelled
+ *     stream's are dropped, a closed one's cannot come;
+ *   - the gateway cancels the backend side whenever it ends the answer
+ *     itself, so B_CANCELLED goes with A_OURS, C_CLOSED, a session client
+ *     gone, or an internal stream that failed;
+ *   - a stream is freed once its client side can no longer call back (C_CLOSED,
+ *     or internal, or a session client gone: the side's done()) and its
+ *     backend side is B_IDLE or B_CLOSED (gw_stream_maybe_free). */
+enum gw_cstate { GW_C_OPEN, GW_C_HREM, GW_C_CLOSED };
+enum gw_astate { GW_A_NONE, GW_A_HEADERS, GW_A_DONE, GW_A_OURS };
+enum gw_bstate { GW_B_IDLE, GW_B_OPEN, GW_B_CANCELLED, GW_B_CLOSED };
+
 struct bstream {
   struct bstream *prev, *next;   /* the bridge's streams */
   struct bstream *bc_prev, *bc_next; /* the backend connection's streams */
@@ -101,44 +147,22 @@ struct bstream {
   int grpc_status;            /* final status as the client saw it; -1 unknown */
   char *grpc_message;
   uint64_t bytes_in, bytes_out;
-  /* Where each side stands.  Every flag below is only ever set, never
-   * cleared, so a side moves one way:
-   *
-   *   client side   open --req_eof--> request complete
-   *                   any --replied--> answered by the gateway (a local
-   *                         status, or the backend's RST passed on)
-   *                   any --client_closed--> closed (its session said so,
-   *                         or the session client hung up)
-   *   backend side  not opened --backend_open--> open --backend_closed--> closed
-   *                   open --abandoned--> reset by us (RST CANCEL sent or the
-   *                         stream detached); what it still sends is dropped
-   *   response      resp_started (HEADERS went to the client) --resp_eof-->
-   *                   complete (trailers known, or ours after a failure)
-   *
-   * Legal together: replied with anything on the backend side (a failure
-   * resets the backend: abandoned follows unless it had closed); abandoned
-   * implies backend_open.  Freed once the client side is closed (or the
-   * stream is internal, or in session mode the client is gone) and the
-   * backend side is not opened or closed (gw_stream_maybe_free). */
-  unsigned req_eof : 1;        /* the client's END_STREAM (request complete) */
-  unsigned resp_eof : 1;       /* the response is complete: send its trailers */
-  unsigned resp_started : 1;   /* response HEADERS submitted to the client */
-  unsigned client_closed : 1;  /* the client session closed the stream */
-  unsigned backend_open : 1;   /* request HEADERS submitted on bc */
-  unsigned backend_closed : 1; /* the backend session closed the stream */
-  unsigned abandoned : 1;      /* we reset the backend side; drop what it still sends */
-  unsigned replied : 1;        /* the client got its end from the gateway, not from the backend */
+  /* Where the stream stands: one state per side (enum gw_cstate, gw_astate,
+   * gw_bstate above; the transition table is there).  What kind of stream it
+   * is (the bits below) is set once, when it starts. */
+  uint8_t cst;                 /* enum gw_cstate: the client side */
+  uint8_t ast;                 /* enum gw_astate: the answer toward the client */
+  uint8_t bst;                 /* enum gw_bstate: the backend side */
   unsigned inspect_req : 1;    /* the policy reads each request message (rreq) */
   unsigned inspect_resp : 1;   /* each response message is assembled (rresp): policy or session unwrap */
-  unsigned ended : 1;          /* bg_call_end done */
-  unsigned internal : 1;      /* the gateway's own call (the probe): no client side */
-  unsigned track : 1;         /* gRPC request not inspected: follow message boundaries */
+  unsigned internal : 1;       /* the gateway's own call (the probe): no client side */
+  unsigned track : 1;          /* gRPC request not inspected: follow message boundaries */
   /* Message-boundary tracking for streamed (uninspected) requests, so a
    * request that ends mid-message is refused instead of forwarded whole. */
   uint8_t trk_pfx;            /* prefix bytes seen of the current message (0..4) */
   uint32_t trk_len;           /* length being assembled from the prefix */
   uint64_t trk_body;          /* body bytes still to come */
-  /* Inspection memory (see "inspection memory" below). */
+  /* Inspection memory (h2_inspect.c). */
   size_t ib_resv;             /* budget held for the request message being assembled */
   size_t ib_queued;           /* budget held for approved messages still queued for the backend */
   unsigned ib_waiting : 1;    /* on the wait list: its bytes are not acknowledged */
@@ -159,6 +183,27 @@ struct bstream {
    * resp) and when the stream is freed (|freed| 1). */
   void (*on_end)(struct bstream *s, int freed);
 };
+
+/* The request is complete: the client sent END_STREAM, or is gone. */
+static inline int gw_req_complete(const struct bstream *s)
+{
+  return s->cst != GW_C_OPEN;
+}
+
+/* Request bytes go nowhere any more: the gateway answered the client, or
+ * the backend side is cancelled or closed. */
+static inline int gw_stream_moot(const struct bstream *s)
+{
+  return s->ast == GW_A_OURS || s->bst > GW_B_OPEN;
+}
+
+/* The backend's answer is complete (trailers known); an answer the gateway
+ * ended stays the gateway's. */
+static inline void gw_stream_answered(struct bstream *s)
+{
+  if (s->ast < GW_A_DONE)
+    s->ast = GW_A_DONE;
+}
 
 struct bridge {
   struct gw_conn link;
@@ -258,12 +303,31 @@ ssize_t gw_h2_send_cb(nghttp2_session *session, const uint8_t *data, size_t leng
 int gw_h2_gather_data(const uint8_t *framehd, struct evbuffer *from, size_t length);
 int gw_h2_send(nghttp2_session *sess, struct gw_sock *sk);
 int gw_h2_more(nghttp2_session *sess, const struct gw_sock *sk);
-/* A session toward a client (|server| 1) or a backend, our SETTINGS queued. */
-nghttp2_session *gw_h2_session_new(int server, void *user_data, unsigned max_streams);
+/* A session toward a client (|server| 1) or a backend, our SETTINGS queued;
+ * |callbacks| fills its kind's callback table (gw_req_callbacks or
+ * gw_resp_callbacks), once. */
+nghttp2_session *gw_h2_session_new(int server, void *user_data, unsigned max_streams,
+                                   void (*callbacks)(nghttp2_session_callbacks *cb));
 void gw_h2_io_init(void);
 void gw_h2_io_fini(void);
 
-/* h2_stream.c: stream lifetime, acknowledgement, local replies, data providers */
+/* h2_inspect.c: inspection memory */
+void gw_ib_init(void (*release)(struct bstream *s), void (*fail)(struct bstream *s, int status, const char *msg));
+void gw_ib_release_queued(struct bstream *s);
+void gw_ib_forget(struct bstream *s, int final);
+void gw_ib_client_closed(struct bstream *s);
+void gw_ib_update(struct bstream *s, size_t got);
+void gw_ib_msg_done(struct bstream *s);
+void gw_ib_fini(void);
+
+/* h2_facts.c: requests waiting for the backend facts */
+typedef void (*gw_facts_resume_fn)(struct bstream *s, const uint8_t *msg, size_t len, int compressed);
+void gw_facts_init(gw_facts_resume_fn resume);
+void gw_facts_unlink(struct bstream *s);
+void gw_facts_wake(void);
+void gw_facts_wait(struct bstream *s, const uint8_t *msg, size_t len, int compressed);
+
+/* h2_stream.c: stream lifetime, its backend side, acknowledgement, local replies, data providers */
 struct bstream *gw_stream_new(struct bridge *b, int32_t cid);
 void gw_stream_set_status(struct bstream *s, int status, const char *msg);
 void gw_stream_free(struct bstream *s);
@@ -271,6 +335,12 @@ void gw_stream_maybe_free(struct bstream *s);
 void gw_req_release(struct bstream *s);
 void gw_resp_release(struct bstream *s);
 void gw_stream_fail(struct bstream *s, int status, const char *msg);
+void gw_frame_error(struct bstream *s, int rv, const char *dir);
+void gw_bside_open(struct bstream *s, struct bconn *bc);
+void gw_bside_cancel(struct bstream *s);
+void gw_bside_resume(struct bstream *s);
+void gw_bside_consume(struct bstream *s, size_t n);
+void gw_bside_detach(struct bstream *s);
 ssize_t gw_req_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length, uint32_t *flags,
                        nghttp2_data_source *source, void *user_data);
 int gw_req_send_data_cb(nghttp2_session *session, nghttp2_frame *frame, const uint8_t *framehd, size_t length,
@@ -280,47 +350,26 @@ ssize_t gw_resp_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t *bu
 int gw_resp_send_data_cb(nghttp2_session *session, nghttp2_frame *frame, const uint8_t *framehd, size_t length,
                          nghttp2_data_source *source, void *user_data);
 
-/* h2_req.c: the request path (client -> backend) */
-void gw_req_callbacks(nghttp2_session_callbacks *cb); /* the client session's */
-void gw_open_backend_stream_on(struct bstream *s, struct bconn *bc);
-void gw_open_backend_stream(struct bstream *s);
-int gw_req_msg(void *arg, const uint8_t *msg, size_t len, int compressed);
-void gw_frame_error(struct bstream *s, int rv, const char *dir);
-void gw_req_end_resume(struct bstream *s);
+/* h2_probe.c: the Control.Info probe */
+void gw_probe_start(struct bridge *b, struct bconn *bc);
 
 /* h2_resp.c: the response path (backend -> client) */
 void gw_resp_callbacks(nghttp2_session_callbacks *cb); /* the backend session's */
 void gw_record_status(struct bstream *s, const struct hdrs *h);
 
+/* h2_req.c: the request path (client -> backend) */
+void gw_req_callbacks(nghttp2_session_callbacks *cb); /* the client session's */
+int gw_req_msg(void *arg, const uint8_t *msg, size_t len, int compressed);
+void gw_req_facts_resume(struct bstream *s, const uint8_t *msg, size_t len, int compressed);
+
 /* h2_bconn.c: backend connections */
-void gw_bconn_rst(struct bstream *s);
-void gw_bconn_resume(struct bstream *s);
-void gw_bconn_consume(struct bstream *s, size_t n);
 void gw_bconn_close(struct bconn *bc);
-void gw_bconn_idle(struct bconn *bc);
-void gw_bconn_detach(struct bstream *s);
 struct bconn *gw_bconn_new(struct gw *gw, const char *key);
 void gw_bconn_lost(struct bconn *bc, const char *why);
 void gw_bconn_attach(struct bconn *bc, struct bufferevent *bev);
 const char *gw_tenant_key(const struct bridge *b, const struct bstream *s);
 struct bconn *gw_bconn_pick(struct bridge *b, const struct bstream *s);
 void gw_bconn_free_all(void);
-
-/* h2_inspect.c: inspection memory */
-void gw_ib_release_queued(struct bstream *s);
-void gw_ib_forget(struct bstream *s, int final);
-void gw_ib_client_closed(struct bstream *s);
-void gw_ib_update(struct bstream *s, size_t got);
-void gw_ib_msg_done(struct bstream *s);
-void gw_ib_fini(void);
-
-/* h2_facts.c: requests waiting for the backend facts */
-void gw_facts_unlink(struct bstream *s);
-void gw_facts_wake(void);
-void gw_facts_wait(struct bstream *s, const uint8_t *msg, size_t len, int compressed);
-
-/* h2_probe.c: the Control.Info probe */
-void gw_probe_start(struct bridge *b, struct bconn *bc);
 
 /* h2_session.c: session mode */
 

@@ -2,7 +2,8 @@
  * h2_io.c: how the HTTP/2 engine writes.
  *
  * DATA is forwarded without copying the payload into nghttp2: the data
- * providers (h2_stream.c) only say how much to send
+ * providers (h2_stream.c, registered by the callback tables of h2_req.c and
+ * h2_resp.c) only say how much to send
  * (NGHTTP2_DATA_FLAG_NO_COPY), and the send_data callbacks move the queued
  * chains behind the 9-byte frame header into the buffer being gathered for
  * the socket (G.gather, gw_h2_gather_data).  Every other frame nghttp2
@@ -39,11 +40,12 @@ void gw_h2_io_fini(void)
   if (G.gather)
     evbuffer_free(G.gather);
   G.gather = NULL;
-  if (K.opt) {
+  if (K.opt)
     nghttp2_option_del(K.opt);
+  if (K.server)
     nghttp2_session_callbacks_del(K.server);
+  if (K.client)
     nghttp2_session_callbacks_del(K.client);
-  }
   K.opt = NULL;
   K.server = K.client = NULL;
 }
@@ -120,20 +122,24 @@ static void *m_realloc(void *p, size_t n, void *ud)
 static nghttp2_mem h2_mem = {NULL, m_malloc, m_free, m_calloc, m_realloc};
 
 
-nghttp2_session *gw_h2_session_new(int server, void *user_data, unsigned max_streams)
+nghttp2_session *gw_h2_session_new(int server, void *user_data, unsigned max_streams,
+                                   void (*callbacks)(nghttp2_session_callbacks *cb))
 {
+  /* |callbacks| (gw_req_callbacks or gw_resp_callbacks) fills the table of
+   * its kind once; this file adds only its own send callback, so it calls
+   * nothing above it. */
   if (!K.opt) {
-    if (nghttp2_option_new(&K.opt) != 0 || nghttp2_session_callbacks_new(&K.server) != 0 ||
-        nghttp2_session_callbacks_new(&K.client) != 0)
-      gw_oom(sizeof(nghttp2_session_callbacks *));
+    if (nghttp2_option_new(&K.opt) != 0)
+      gw_oom(sizeof(nghttp2_option *));
     nghttp2_option_set_no_auto_window_update(K.opt, 1);
     nghttp2_option_set_max_send_header_block_length(K.opt, GW_MAX_HEADER_LIST + 4096);
-    gw_req_callbacks(K.server);
-    nghttp2_session_callbacks_set_send_callback(K.server, gw_h2_send_cb);
-    nghttp2_session_callbacks_set_send_data_callback(K.server, gw_resp_send_data_cb);
-    gw_resp_callbacks(K.client);
-    nghttp2_session_callbacks_set_send_callback(K.client, gw_h2_send_cb);
-    nghttp2_session_callbacks_set_send_data_callback(K.client, gw_req_send_data_cb);
+  }
+  nghttp2_session_callbacks **cb = server ? &K.server : &K.client;
+  if (!*cb) {
+    if (nghttp2_session_callbacks_new(cb) != 0)
+      gw_oom(sizeof(nghttp2_session_callbacks *));
+    callbacks(*cb);
+    nghttp2_session_callbacks_set_send_callback(*cb, gw_h2_send_cb);
   }
   nghttp2_session *s;
   int rv = server ? nghttp2_session_server_new3(&s, K.server, user_data, K.opt, &h2_mem)

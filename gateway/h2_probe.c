@@ -52,9 +52,9 @@ void gw_probe_start(struct bridge *b, struct bconn *bc)
   s->on_end = probe_end;
   static const uint8_t empty[BG_GRPC_PREFIX_LEN] = {0};
   evbuffer_add(s->req, empty, sizeof empty);
-  s->req_eof = 1;
+  s->cst = GW_C_HREM; /* the request is complete: one empty message */
   gw_hdrs_grpc_request(&s->reqh, "/moby.buildkit.v1.Control/Info");
-  gw_open_backend_stream_on(s, bc);
+  gw_bside_open(s, bc);
   gw_stream_maybe_free(s);
 }
 

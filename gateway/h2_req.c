@@ -11,53 +11,11 @@
 #include "gateway/h2_int.h"
 #include "gateway/log.h"
 
-/* Open the backend side of |s| on |bc|, or on the backend connection gw_bconn_pick chooses. */
-void gw_open_backend_stream_on(struct bstream *s, struct bconn *bc)
-{
-  struct bridge *b = s->b;
-  if (s->backend_open || s->replied || s->abandoned)
-    return;
-  /* Only now does a stream cost a backend connection, so idle clients hold
-   * no backend resources. */
-  if (!bc)
-    bc = b->side->pick(b, s);
-  if (bc->closed) { /* a private backend connection whose dial failed already */
-    gw_stream_fail(s, BG_GRPC_UNAVAILABLE, bc->err);
-    return;
-  }
-  nghttp2_data_provider dp = {.source.ptr = NULL, .read_callback = gw_req_read_cb};
-  int32_t id = nghttp2_submit_request(bc->bs, NULL, s->reqh.nv, s->reqh.n, &dp, s);
-  if (id < 0) {
-    char msg[256];
-    snprintf(msg, sizeof msg, "backend %s: cannot open stream: %s", b->gw->backend.text, nghttp2_strerror(id));
-    gw_stream_fail(s, BG_GRPC_UNAVAILABLE, msg);
-    return;
-  }
-  {
-    s->bc = bc;
-    s->bc_next = bc->streams;
-    if (bc->streams)
-      bc->streams->bc_prev = s;
-    bc->streams = s;
-    if (bc->n_streams++ == 0)
-      event_del(&bc->idle_ev);
-  }
-  s->bid = id;
-  s->backend_open = 1;
-  gw_bconn_mark(bc);
-  b->side->opened(s, bc);
-}
-
 /* A native stream learns the backend facts if nobody has yet. */
 void gw_h2c_opened(struct bstream *s, struct bconn *bc)
 {
   if (!s->b->gw->facts.known && !s->internal)
     gw_probe_start(s->b, bc);
-}
-
-void gw_open_backend_stream(struct bstream *s)
-{
-  gw_open_backend_stream_on(s, NULL);
 }
 
 int gw_req_msg(void *arg, const uint8_t *msg, size_t len, int compressed)
@@ -74,6 +32,7 @@ int gw_req_msg(void *arg, const uint8_t *msg, size_t len, int compressed)
   switch (r.verdict) {
   case BG_MSG_WAIT_FACTS:
     gw_facts_wait(s, msg, len, compressed);
+    gw_probe_start(s->b, NULL);
     return 0;
   case BG_MSG_PASS:
     bg_frame_prefix(prefix, compressed, (uint32_t)len);
@@ -91,21 +50,8 @@ int gw_req_msg(void *arg, const uint8_t *msg, size_t len, int compressed)
     gw_stream_fail(s, r.grpc_status ? r.grpc_status : BG_GRPC_PERMISSION_DENIED, r.message);
     return 1;
   }
-  gw_open_backend_stream(s);
+  gw_bside_open(s, NULL);
   return 0;
-}
-
-void gw_frame_error(struct bstream *s, int rv, const char *dir)
-{
-  char msg[256];
-  if (rv == BG_FRAME_TOO_LARGE)
-    snprintf(msg, sizeof msg, "%s message larger than %zu bytes", dir,
-             s->dec.max_message_bytes ? s->dec.max_message_bytes : (size_t)BG_GRPC_DEFAULT_MAX_MSG);
-  else if (rv == BG_FRAME_BAD_FLAG)
-    snprintf(msg, sizeof msg, "%s message has an invalid compressed flag", dir);
-  else
-    snprintf(msg, sizeof msg, "%s message could not be buffered", dir);
-  gw_stream_fail(s, rv == BG_FRAME_TOO_LARGE ? BG_GRPC_RESOURCE_EXHAUSTED : BG_GRPC_INVALID_ARGUMENT, msg);
 }
 
 static void track_bytes(struct bstream *s, const uint8_t *p, size_t len)
@@ -135,7 +81,7 @@ static void req_data(struct bstream *s, const uint8_t *data, size_t len)
 {
   s->bytes_in += len;
   s->req_held += len;
-  if (s->replied || s->abandoned) {
+  if (gw_stream_moot(s)) {
     gw_req_release(s);
     return;
   }
@@ -151,33 +97,40 @@ static void req_data(struct bstream *s, const uint8_t *data, size_t len)
       track_bytes(s, data, len);
     evbuffer_add(s->req, data, len);
   }
-  gw_bconn_resume(s);
+  gw_bside_resume(s);
   gw_req_release(s);
 }
 
-void gw_req_end_resume(struct bstream *s)
+/* The request is complete and approved so far: open the backend side (an
+ * inspected request that was all one message opens it only now), or let
+ * the backend pull the end. */
+static void req_end_resume(struct bstream *s)
 {
-  if (s->replied || s->abandoned)
+  if (gw_stream_moot(s))
     return;
-  if (!s->backend_open)
-    gw_open_backend_stream(s);
+  if (s->bst == GW_B_IDLE)
+    gw_bside_open(s, NULL);
   else
-    gw_bconn_resume(s);
+    gw_bside_resume(s);
+}
+
+/* A message held for the backend facts is decided again (h2_facts.c). */
+void gw_req_facts_resume(struct bstream *s, const uint8_t *msg, size_t len, int compressed)
+{
+  if (gw_req_msg(s, msg, len, compressed) == 0 && gw_req_complete(s))
+    req_end_resume(s);
 }
 
 static void req_end(struct bstream *s)
 {
-  s->req_eof = 1;
-  if (s->replied || s->abandoned || s->held)
+  s->cst = GW_C_HREM;
+  if (gw_stream_moot(s) || s->held)
     return;
   if ((s->inspect_req && !bg_frame_reader_idle(&s->rreq)) || (s->track && (s->trk_pfx || s->trk_body))) {
     gw_stream_fail(s, BG_GRPC_INVALID_ARGUMENT, "request ended inside a truncated gRPC message");
     return;
   }
-  if (!s->backend_open)
-    gw_open_backend_stream(s);
-  else
-    gw_bconn_resume(s);
+  req_end_resume(s);
 }
 
 /* The request headers are complete: ask the policy, then forward. */
@@ -226,7 +179,7 @@ static void req_headers_done(struct bstream *s)
   /* An inspected request opens the backend stream only once its first
    * message is approved: nothing denied ever reaches the backend. */
   if (!s->inspect_req)
-    gw_open_backend_stream(s);
+    gw_bside_open(s, NULL);
 }
 
 /* The client session's callbacks. */
@@ -294,21 +247,24 @@ static int c_on_stream_close(nghttp2_session *session, int32_t stream_id, uint32
   if (!s)
     return 0;
   gw_ib_client_closed(s);
-  s->client_closed = 1;
-  if (error_code != NGHTTP2_NO_ERROR || !s->resp_eof) {
+  s->cst = GW_C_CLOSED;
+  if (error_code != NGHTTP2_NO_ERROR || s->ast < GW_A_DONE) {
     /* The client gave up (RST_STREAM) before the answer was complete. */
-    if (!s->replied)
+    if (s->ast != GW_A_OURS)
       gw_stream_set_status(s, BG_GRPC_CANCELLED, "client cancelled the stream");
-    gw_bconn_rst(s);
+    gw_bside_cancel(s);
   }
-  gw_bconn_consume(s, s->resp_held);
+  gw_bside_consume(s, s->resp_held);
   s->resp_held = 0;
   gw_stream_maybe_free(s);
   return 0;
 }
 
+/* The client session's callbacks; it sends response DATA with the
+ * zero-copy provider of h2_stream.c. */
 void gw_req_callbacks(nghttp2_session_callbacks *cb)
 {
+  nghttp2_session_callbacks_set_send_data_callback(cb, gw_resp_send_data_cb);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cb, c_on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(cb, c_on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, c_on_frame_recv);

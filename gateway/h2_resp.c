@@ -32,7 +32,7 @@ void gw_h2c_resp_data(struct bstream *s, const uint8_t *data, size_t len)
   } else {
     evbuffer_add(s->resp, data, len);
   }
-  if (!s->client_closed)
+  if (s->cst != GW_C_CLOSED)
     nghttp2_session_resume_data(b->cs, s->cid);
   gw_bridge_mark(b);
 }
@@ -76,11 +76,9 @@ void gw_record_status(struct bstream *s, const struct hdrs *h)
 void gw_h2c_resp_headers(struct bstream *s, int end_stream)
 {
   struct bridge *b = s->b;
-  if (s->abandoned || s->replied || s->internal)
+  if (s->internal || s->ast == GW_A_OURS || s->cst == GW_C_CLOSED)
     return;
-  if (s->client_closed)
-    return;
-  s->resp_started = 1;
+  s->ast = GW_A_HEADERS;
   if (end_stream) {
     /* Trailers-only response (typical for errors): forward as is. */
     gw_record_status(s, &s->resph);
@@ -93,11 +91,11 @@ void gw_h2c_resp_headers(struct bstream *s, int end_stream)
 
 static void resp_end(struct bstream *s)
 {
-  if (s->inspect_resp && !bg_frame_reader_idle(&s->rresp) && !s->abandoned && !s->replied) {
+  if (s->inspect_resp && !bg_frame_reader_idle(&s->rresp) && !gw_stream_moot(s)) {
     gw_stream_fail(s, BG_GRPC_INTERNAL, "backend response ended inside a truncated gRPC message");
     return;
   }
-  s->resp_eof = 1;
+  gw_stream_answered(s);
   gw_record_status(s, &s->trailers);
   if (s->internal) {
     if (s->on_end)
@@ -109,7 +107,7 @@ static void resp_end(struct bstream *s)
 
 void gw_h2c_resp_end(struct bstream *s)
 {
-  if (!s->client_closed && s->resp_started)
+  if (s->cst != GW_C_CLOSED && s->ast != GW_A_NONE)
     nghttp2_session_resume_data(s->b->cs, s->cid);
 }
 
@@ -119,7 +117,7 @@ static int b_on_header(nghttp2_session *session, const nghttp2_frame *frame, con
                        const uint8_t *value, size_t vl, uint8_t flags, void *user_data)
 {
   struct bstream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-  if (!s || frame->hd.type != NGHTTP2_HEADERS || s->abandoned)
+  if (!s || frame->hd.type != NGHTTP2_HEADERS || s->bst != GW_B_OPEN)
     return 0;
   struct hdrs *h = frame->headers.cat == NGHTTP2_HCAT_RESPONSE ? &s->resph : &s->trailers;
   if (h->bytes + nl + vl > GW_MAX_HEADER_LIST)
@@ -140,7 +138,7 @@ static int b_on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame,
     return 0;
   }
   struct bstream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-  if (!s || s->abandoned)
+  if (!s || s->bst != GW_B_OPEN) /* a cancelled stream's frames are dropped */
     return 0;
   gw_bridge_mark(s->b);
   int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
@@ -153,7 +151,7 @@ static int b_on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame,
       }
       s->b->side->resp_headers(s, end);
       if (end)
-        s->resp_eof = 1;
+        gw_stream_answered(s);
     } else if (end) {
       resp_end(s);
     }
@@ -169,10 +167,10 @@ static int b_on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stre
   struct bconn *bc = user_data;
   struct bstream *s = nghttp2_session_get_stream_user_data(session, stream_id);
   /* The connection window is shared by every stream on this backend connection:
-   * given back at once; the stream window waits for the client (gw_bconn_consume). */
+   * given back at once; the stream window waits for the client (gw_bside_consume). */
   nghttp2_session_consume_connection(session, len);
   gw_bconn_mark(bc);
-  if (!s || s->abandoned || s->client_closed || s->replied) {
+  if (!s || s->bst != GW_B_OPEN || s->cst == GW_C_CLOSED || s->ast == GW_A_OURS) {
     nghttp2_session_consume_stream(session, stream_id, len);
     return 0;
   }
@@ -191,9 +189,9 @@ static int b_on_stream_close(nghttp2_session *session, int32_t stream_id, uint32
     return 0;
   struct bridge *b = s->b;
   gw_bridge_mark(b);
-  s->backend_closed = 1;
+  s->bst = GW_B_CLOSED;
   s->resp_held = 0;
-  gw_bconn_detach(s);
+  gw_bside_detach(s);
   b->side->backend_closed(s, error_code, bc->err);
   gw_stream_maybe_free(s);
   return 0;
@@ -202,28 +200,32 @@ static int b_on_stream_close(nghttp2_session *session, int32_t stream_id, uint32
 void gw_h2c_backend_closed(struct bstream *s, uint32_t error_code, const char *err)
 {
   struct bridge *b = s->b;
-  if (!s->abandoned && !s->resp_eof) {
-    /* The backend reset the stream, or its connection went away, before a
-     * complete answer: the client still gets a status or the same reset. */
-    if (!s->client_closed && (error_code == NGHTTP2_REFUSED_STREAM || error_code == NGHTTP2_CANCEL)) {
-      gw_stream_set_status(s, error_code == NGHTTP2_CANCEL ? BG_GRPC_CANCELLED : BG_GRPC_UNAVAILABLE,
-                        "backend reset the stream");
-      s->replied = 1;
-      nghttp2_submit_rst_stream(b->cs, NGHTTP2_FLAG_NONE, s->cid, error_code);
-    } else {
-      char msg[600];
-      if (err[0])
-        snprintf(msg, sizeof msg, "%s", err);
-      else
-        snprintf(msg, sizeof msg, "backend %s reset the stream (HTTP/2 error %s)", b->gw->backend.text,
-                 nghttp2_http2_strerror(error_code));
-      gw_stream_fail(s, BG_GRPC_UNAVAILABLE, msg);
-    }
+  /* Nothing to tell: the answer is complete or already the gateway's, the
+   * client is gone (its close cancelled the backend side), or the stream is
+   * the gateway's own. */
+  if (s->internal || s->ast >= GW_A_DONE || s->cst == GW_C_CLOSED)
+    return;
+  /* The backend reset the stream, or its connection went away, before a
+   * complete answer: the client still gets a status or the same reset. */
+  if (error_code == NGHTTP2_REFUSED_STREAM || error_code == NGHTTP2_CANCEL) {
+    gw_stream_set_status(s, error_code == NGHTTP2_CANCEL ? BG_GRPC_CANCELLED : BG_GRPC_UNAVAILABLE,
+                         "backend reset the stream");
+    s->ast = GW_A_OURS;
+    nghttp2_submit_rst_stream(b->cs, NGHTTP2_FLAG_NONE, s->cid, error_code);
+    return;
   }
+  char msg[600];
+  if (err[0])
+    snprintf(msg, sizeof msg, "%s", err);
+  else
+    snprintf(msg, sizeof msg, "backend %s reset the stream (HTTP/2 error %s)", b->gw->backend.text,
+             nghttp2_http2_strerror(error_code));
+  gw_stream_fail(s, BG_GRPC_UNAVAILABLE, msg);
 }
 
 void gw_resp_callbacks(nghttp2_session_callbacks *cb)
 {
+  nghttp2_session_callbacks_set_send_data_callback(cb, gw_req_send_data_cb);
   nghttp2_session_callbacks_set_on_header_callback(cb, b_on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, b_on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, b_on_data_chunk);

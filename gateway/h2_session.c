@@ -11,7 +11,7 @@
 static void session_bytes(struct bridge *b, const uint8_t *p, size_t len)
 {
   struct bstream *s = b->streams;
-  if (!s || s->replied || s->abandoned)
+  if (!s || gw_stream_moot(s))
     return;
   while (len > 0) {
     size_t n = len > 32768 ? 32768 : len;
@@ -28,17 +28,16 @@ static void session_bytes(struct bridge *b, const uint8_t *p, size_t len)
     gw_sock_read(&b->csock, 0);
   else
     s->req_held = 0;
-  gw_bconn_resume(s);
+  gw_bside_resume(s);
 }
 
 /* The session client hung up: end our side of Control.Session. */
 static void session_lost(struct bridge *b)
 {
   struct bstream *s = b->streams;
-  if (s && !s->req_eof) {
-    s->req_eof = 1;
-    s->client_closed = 1;
-    gw_bconn_resume(s);
+  if (s && s->cst != GW_C_CLOSED) {
+    s->cst = GW_C_CLOSED; /* the request is complete too: the provider ends it */
+    gw_bside_resume(s);
   }
   if (b->csock.out)
     evbuffer_drain(b->csock.out, evbuffer_get_length(b->csock.out));
@@ -52,7 +51,7 @@ static void session_flush(struct bridge *b)
   /* Done once the backend stream is over and the client has its bytes. */
   if (b->client_gone && (!HAS_SOCK(b->csock) || b->csock.failed || gw_sock_queued(&b->csock) == 0)) {
     for (struct bstream *s = b->streams; s; s = s->next)
-      gw_bconn_rst(s);
+      gw_bside_cancel(s);
     gw_bridge_kill(b, NULL);
   }
 }
@@ -73,7 +72,7 @@ static void session_opened(struct bstream *s, struct bconn *bc)
 
 static int session_done(const struct bstream *s)
 {
-  return s->b->client_gone || s->client_closed;
+  return s->b->client_gone || s->cst == GW_C_CLOSED;
 }
 
 static void session_req_ack(struct bstream *s)
@@ -189,7 +188,7 @@ void gw_bridge_start_session(struct gw *gw, struct bufferevent *client, struct g
              hdrs[i].valuelen);
   /* The nested session connection is started by the daemon (it is the
    * HTTP/2 client there), so the stream opens right away. */
-  gw_open_backend_stream(s);
+  gw_bside_open(s, NULL);
   gw_bconn_attach(b->own, backend);
   gw_bridge_take_pending(b);
 }

@@ -4,6 +4,10 @@
  *
  * A struct bstream is one request; both sessions point at it.  It is freed
  * only once neither session can call back about it (gw_stream_maybe_free).
+ * Its backend side (gw_bside_*) is opened, cancelled and detached here too:
+ * the pool (h2_bconn.c) only owns the connections, so that failing a stream
+ * and closing its backend side are one file's business and the files of the
+ * engine call one another in one direction (h2_int.h lists the layers).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,9 +45,8 @@ void gw_stream_set_status(struct bstream *s, int status, const char *msg)
 
 static void stream_end_call(struct bstream *s)
 {
-  if (s->ended || !s->call)
+  if (!s->call) /* never begun, or already ended */
     return;
-  s->ended = 1;
   int st = s->grpc_status >= 0 ? s->grpc_status : BG_GRPC_CANCELLED;
   const char *msg = s->grpc_status >= 0 ? s->grpc_message : "stream ended without a status";
   gw_call_end(s->b->gw, s->call, st, msg, s->bytes_in, s->bytes_out);
@@ -57,7 +60,7 @@ void gw_stream_free(struct bstream *s)
   gw_facts_unlink(s);
   stream_end_call(s);
   gw_ib_forget(s, 1);
-  gw_bconn_detach(s);
+  gw_bside_detach(s);
   if (s->on_end)
     s->on_end(s, 1);
   if (s->prev)
@@ -83,7 +86,7 @@ void gw_stream_free(struct bstream *s)
 void gw_stream_maybe_free(struct bstream *s)
 {
   int client_done = s->internal || s->b->side->done(s);
-  int backend_done = !s->backend_open || s->backend_closed;
+  int backend_done = s->bst == GW_B_IDLE || s->bst == GW_B_CLOSED;
   if (client_done && backend_done)
     gw_stream_free(s);
 }
@@ -116,12 +119,12 @@ void gw_req_release(struct bstream *s)
 
 int gw_h2c_done(const struct bstream *s)
 {
-  return s->client_closed;
+  return s->cst == GW_C_CLOSED;
 }
 
 void gw_h2c_req_ack(struct bstream *s)
 {
-  if (!s->client_closed) {
+  if (s->cst != GW_C_CLOSED) {
     req_ack_held(s);
     gw_bridge_mark(s->b);
   }
@@ -137,7 +140,7 @@ void gw_resp_release(struct bstream *s)
 {
   if (!s->resp_held || s->b->side->resp_full(s))
     return;
-  gw_bconn_consume(s, s->resp_held);
+  gw_bside_consume(s, s->resp_held);
   s->resp_held = 0;
 }
 
@@ -168,7 +171,7 @@ void gw_stream_fail(struct bstream *s, int status, const char *msg)
   struct bridge *b = s->b;
   LOG_DBG("conn %llu stream %d: %d %s", (unsigned long long)b->id, s->cid, status, msg ? msg : "");
   gw_stream_set_status(s, status, msg);
-  gw_bconn_rst(s);
+  gw_bside_cancel(s);
   if (s->internal)
     return;
   gw_bridge_mark(b);
@@ -183,13 +186,14 @@ void gw_stream_fail(struct bstream *s, int status, const char *msg)
 void gw_h2c_fail(struct bstream *s, int status, const char *msg)
 {
   struct bridge *b = s->b;
-  if (s->req_held && !s->client_closed)
+  if (s->req_held && s->cst != GW_C_CLOSED)
     req_ack_held(s);
   s->req_held = 0;
-  if (s->client_closed || s->replied)
+  if (s->cst == GW_C_CLOSED || s->ast == GW_A_OURS)
     return;
-  s->replied = 1;
-  if (!s->resp_started) {
+  int started = s->ast != GW_A_NONE; /* response HEADERS went to the client */
+  s->ast = GW_A_OURS;
+  if (!started) {
     if (submit_local_reply(s, status, msg) != 0)
       nghttp2_submit_rst_stream(b->cs, NGHTTP2_FLAG_NONE, s->cid, NGHTTP2_INTERNAL_ERROR);
     return;
@@ -202,8 +206,123 @@ void gw_h2c_fail(struct bstream *s, int status, const char *msg)
   gw_hdrs_adds(&s->trailers, "grpc-status", st);
   gw_hdrs_adds(&s->trailers, "grpc-message", enc ? enc : "");
   free(enc);
-  s->resp_eof = 1;
   nghttp2_session_resume_data(b->cs, s->cid);
+}
+
+/* A gRPC message the frame reader of |dir| refused (bg_frame_reader_feed). */
+void gw_frame_error(struct bstream *s, int rv, const char *dir)
+{
+  char msg[256];
+  if (rv == BG_FRAME_TOO_LARGE)
+    snprintf(msg, sizeof msg, "%s message larger than %zu bytes", dir,
+             s->dec.max_message_bytes ? s->dec.max_message_bytes : (size_t)BG_GRPC_DEFAULT_MAX_MSG);
+  else if (rv == BG_FRAME_BAD_FLAG)
+    snprintf(msg, sizeof msg, "%s message has an invalid compressed flag", dir);
+  else
+    snprintf(msg, sizeof msg, "%s message could not be buffered", dir);
+  gw_stream_fail(s, rv == BG_FRAME_TOO_LARGE ? BG_GRPC_RESOURCE_EXHAUSTED : BG_GRPC_INVALID_ARGUMENT, msg);
+}
+
+/* ---------- the backend side ---------- */
+
+/* Open the backend side of |s| on |bc|, or on the connection the client
+ * side picks (|bc| NULL).  Only now does a stream cost a backend
+ * connection, so idle clients hold no backend resources. */
+void gw_bside_open(struct bstream *s, struct bconn *bc)
+{
+  struct bridge *b = s->b;
+  if (s->bst != GW_B_IDLE || s->ast == GW_A_OURS)
+    return;
+  if (!bc)
+    bc = b->side->pick(b, s);
+  if (bc->closed) { /* a private backend connection whose dial failed already */
+    gw_stream_fail(s, BG_GRPC_UNAVAILABLE, bc->err);
+    return;
+  }
+  nghttp2_data_provider dp = {.source.ptr = NULL, .read_callback = gw_req_read_cb};
+  int32_t id = nghttp2_submit_request(bc->bs, NULL, s->reqh.nv, s->reqh.n, &dp, s);
+  if (id < 0) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "backend %s: cannot open stream: %s", b->gw->backend.text, nghttp2_strerror(id));
+    gw_stream_fail(s, BG_GRPC_UNAVAILABLE, msg);
+    return;
+  }
+  s->bc = bc;
+  s->bc_next = bc->streams;
+  if (bc->streams)
+    bc->streams->bc_prev = s;
+  bc->streams = s;
+  if (bc->n_streams++ == 0)
+    event_del(&bc->idle_ev); /* it has work again (h2_bconn.c arms it) */
+  s->bid = id;
+  s->bst = GW_B_OPEN;
+  gw_bconn_mark(bc);
+  b->side->opened(s, bc);
+}
+
+/* Both open and cancelled streams are still known to the backend session. */
+static int bside_live(const struct bstream *s)
+{
+  return s->bc && (s->bst == GW_B_OPEN || s->bst == GW_B_CANCELLED);
+}
+
+/* Reset the backend side (RST_STREAM CANCEL, which BuildKit turns into a
+ * cancelled build); what the backend still sends is dropped. */
+void gw_bside_cancel(struct bstream *s)
+{
+  if (s->bc && s->bst == GW_B_OPEN) {
+    s->bst = GW_B_CANCELLED;
+    nghttp2_submit_rst_stream(s->bc->bs, NGHTTP2_FLAG_NONE, s->bid, NGHTTP2_CANCEL);
+    gw_bconn_mark(s->bc);
+  }
+}
+
+/* More request bytes, or their end, for the backend to pull. */
+void gw_bside_resume(struct bstream *s)
+{
+  if (bside_live(s)) {
+    nghttp2_session_resume_data(s->bc->bs, s->bid);
+    gw_bconn_mark(s->bc);
+  }
+}
+
+/* Stream-level window only: the connection window of a shared backend
+ * connection is given back as soon as bytes arrive (b_on_data_chunk), so
+ * that a client that stops reading holds at most its own streams' windows. */
+void gw_bside_consume(struct bstream *s, size_t n)
+{
+  if (bside_live(s) && n) {
+    nghttp2_session_consume_stream(s->bc->bs, s->bid, n);
+    gw_bconn_mark(s->bc);
+  }
+}
+
+/* Take |s| off its backend connection.  A backend stream that outlives its
+ * bridge stream is cancelled, and no nghttp2 callback can reach the bstream
+ * after this (both calls also work while the request HEADERS are still
+ * queued).  The connection, marked, notices in its flush that it has no
+ * stream left (h2_bconn.c). */
+void gw_bside_detach(struct bstream *s)
+{
+  struct bconn *bc = s->bc;
+  if (!bc)
+    return;
+  if (bside_live(s) && bc->bs) {
+    if (s->bst == GW_B_OPEN)
+      nghttp2_submit_rst_stream(bc->bs, NGHTTP2_FLAG_NONE, s->bid, NGHTTP2_CANCEL);
+    nghttp2_session_set_stream_user_data(bc->bs, s->bid, NULL);
+    s->bst = GW_B_CANCELLED;
+  }
+  if (s->bc_prev)
+    s->bc_prev->bc_next = s->bc_next;
+  else
+    bc->streams = s->bc_next;
+  if (s->bc_next)
+    s->bc_next->bc_prev = s->bc_prev;
+  s->bc_prev = s->bc_next = NULL;
+  s->bc = NULL;
+  bc->n_streams--;
+  gw_bconn_mark(bc);
 }
 
 /* ---------- data providers ---------- */
@@ -217,14 +336,14 @@ ssize_t gw_req_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t *buf
   /* Not source->ptr: a stream detached from a shared backend connection (its client
    * went away) has its user data cleared, and the provider must not reach it. */
   struct bstream *s = nghttp2_session_get_stream_user_data(session, stream_id);
-  if (!s || s->abandoned)
+  if (!s || s->bst != GW_B_OPEN)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   size_t avail = evbuffer_get_length(s->req);
-  if (avail == 0 && !s->req_eof)
+  if (avail == 0 && !gw_req_complete(s))
     return NGHTTP2_ERR_DEFERRED;
   size_t n = avail < length ? avail : length;
   *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-  if (s->req_eof && n == avail)
+  if (gw_req_complete(s) && n == avail)
     *flags |= NGHTTP2_DATA_FLAG_EOF;
   return (ssize_t)n;
 }
@@ -248,11 +367,12 @@ ssize_t gw_resp_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t *bu
 {
   struct bstream *s = source->ptr;
   size_t avail = evbuffer_get_length(s->resp);
-  if (avail == 0 && !s->resp_eof)
+  int end = s->ast >= GW_A_DONE; /* trailers known: the backend's, or ours */
+  if (avail == 0 && !end)
     return NGHTTP2_ERR_DEFERRED;
   size_t n = avail < length ? avail : length;
   *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-  if (s->resp_eof && n == avail) {
+  if (end && n == avail) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (s->trailers.n) {
       /* gRPC's status lives in trailers: send them instead of END_STREAM on DATA. */

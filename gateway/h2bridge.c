@@ -199,6 +199,9 @@ struct bridge *gw_bridge_new(struct gw *gw, struct bufferevent *client, struct g
   if (gw_flush_init(gw->base) != 0)
     gw_oom(0);
   gw_h2_io_init();
+  /* The parts below the stream layer reach it through these (h2_int.h). */
+  gw_ib_init(gw_req_release, gw_stream_fail);
+  gw_facts_init(gw_req_facts_resume);
   struct bridge *b = gw_calloc(1, sizeof *b);
   b->gw = gw;
   b->side = side;
@@ -240,15 +243,13 @@ void gw_bridge_start_h2(struct gw *gw, struct bufferevent *client, struct gw_pee
   unsigned maxs = pc ? bg_conn_max_streams(pc) : 1;
   if (!maxs || maxs > GW_MAX_STREAMS)
     maxs = GW_MAX_STREAMS;
-  b->cs = gw_h2_session_new(1, b, maxs);
+  b->cs = gw_h2_session_new(1, b, maxs, gw_req_callbacks);
   if (backend) {
     /* The front door upgraded a backend connection before answering the
      * client's /grpc (so that a dead backend is an HTTP error): it joins
      * the tenant's pool. */
     struct bconn *bc = gw_bconn_new(gw, gw_tenant_key(b, NULL));
-    gw_bconn_attach(bc, backend);
-    if (!bc->dead)
-      gw_bconn_idle(bc);
+    gw_bconn_attach(bc, backend); /* idle until a stream picks it (h2_bconn.c) */
   }
   /* The client may already have sent its preface and first frames. */
   gw_bridge_take_pending(b);
