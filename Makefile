@@ -82,6 +82,7 @@ $(B)/unit/%: tests/unit/%.c tests/unit/unit_env.c $(B)/libbuildgate.a $(wildcard
 UNIT_ELSEWHERE := $(B)/unit/test_policy_call
 unit: $(UNIT_BIN)
 	@python3 tests/check-includes.py
+	@python3 tests/check-calls.py $(B)/obj
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 	@echo "== $(UNIT_ELSEWHERE), run from /"; cd / && $(abspath $(UNIT_ELSEWHERE))
 
