@@ -76,7 +76,7 @@ void gw_record_status(struct bstream *s, const struct hdrs *h)
 void gw_h2c_resp_headers(struct bstream *s, int end_stream)
 {
   struct bridge *b = s->b;
-  if (s->internal || s->ast == GW_A_OURS || s->cst == GW_C_CLOSED)
+  if (s->ast == GW_A_OURS || s->cst == GW_C_CLOSED)
     return;
   s->ast = GW_A_HEADERS;
   if (end_stream) {
@@ -89,14 +89,16 @@ void gw_h2c_resp_headers(struct bstream *s, int end_stream)
   nghttp2_submit_response(b->cs, s->cid, s->resph.nv, s->resph.n, &dp);
 }
 
-static void resp_end(struct bstream *s)
+/* The backend's answer is complete; its status is in |status| (the
+ * trailers, or the headers of a trailers-only answer). */
+static void resp_end(struct bstream *s, const struct hdrs *status)
 {
   if (s->inspect_resp && !bg_frame_reader_idle(&s->rresp) && !gw_stream_moot(s)) {
     gw_stream_fail(s, BG_GRPC_INTERNAL, "backend response ended inside a truncated gRPC message");
     return;
   }
   gw_stream_answered(s);
-  gw_record_status(s, &s->trailers);
+  gw_record_status(s, status);
   if (s->internal) {
     if (s->on_end)
       s->on_end(s, 0);
@@ -149,14 +151,22 @@ static int b_on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame,
         gw_hdrs_free(&s->resph);
         return 0;
       }
+      if (s->internal) {
+        /* The gateway's own call has no client to pass headers to; a
+         * trailers-only answer (how grpc-go refuses a method it does not
+         * know, as BuildKit before v0.11 refuses Control.Info) completes it. */
+        if (end)
+          resp_end(s, &s->resph);
+        return 0;
+      }
       s->b->side->resp_headers(s, end);
       if (end)
         gw_stream_answered(s);
     } else if (end) {
-      resp_end(s);
+      resp_end(s, &s->trailers);
     }
   } else if (frame->hd.type == NGHTTP2_DATA && end) {
-    resp_end(s);
+    resp_end(s, &s->trailers);
   }
   return 0;
 }
