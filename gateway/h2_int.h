@@ -205,6 +205,16 @@ static inline void gw_stream_answered(struct bstream *s)
     s->ast = GW_A_DONE;
 }
 
+/* Where a bridge's client connection stands; it only moves forward:
+ *   GW_CL_OPEN      read and written
+ *   GW_CL_DRAINING  session mode: nothing more to say to the raw client (its
+ *                   Control.Session ended, was refused or failed): read no
+ *                   more, close once what is queued is written
+ *   GW_CL_LOST      the client closed the connection, it broke, or it spoke
+ *                   invalid HTTP/2: neither read nor written any more
+ *                   (gw_bridge_client_lost; an HTTP/2 bridge closes at once) */
+enum gw_cl_state { GW_CL_OPEN, GW_CL_DRAINING, GW_CL_LOST };
+
 struct bridge {
   struct gw_conn link;
   struct gw *gw;
@@ -215,8 +225,8 @@ struct bridge {
   struct bstream *streams;
   struct bconn *own; /* session mode: a backend connection of its own */
   const struct gw_client_ops *side; /* HTTP/2 (gw_h2c_side) or session mode (gw_session_side) */
-  int client_gone;
-  int goaway_sent;
+  uint8_t client;       /* enum gw_cl_state: the client connection */
+  int goaway_sent;      /* HTTP/2 side: our GOAWAY for a graceful close is queued */
   int dead;             /* freed by the next flush pass */
   struct gw_flushable fl;
   char *refusal;  /* the policy refused this connection: why (pc is NULL) */
@@ -258,7 +268,7 @@ struct bconn {
  * these and never asks which side it has. */
 struct gw_client_ops {
   void (*bytes)(struct bridge *b, const uint8_t *p, size_t n); /* client input */
-  void (*lost)(struct bridge *b);     /* the client connection closed or broke (client_gone is set) */
+  void (*lost)(struct bridge *b);     /* the client connection closed or broke (GW_CL_LOST) */
   void (*flush)(struct bridge *b);    /* write, and gw_bridge_kill when finished */
   void (*shutdown)(struct bridge *b); /* SIGTERM: begin a graceful close */
   struct bconn *(*pick)(struct bridge *b, const struct bstream *s); /* backend connection for a new stream */

@@ -7,6 +7,13 @@
 #include "gateway/h2_int.h"
 #include "proto/grpc_msg.h"
 
+/* Nothing more to say to the raw client: it is closed once its bytes are out. */
+static void session_drain(struct bridge *b)
+{
+  if (b->client == GW_CL_OPEN)
+    b->client = GW_CL_DRAINING;
+}
+
 /* Raw client bytes become BytesMessage on the one stream. */
 static void session_bytes(struct bridge *b, const uint8_t *p, size_t len)
 {
@@ -49,7 +56,7 @@ static void session_flush(struct bridge *b)
     gw_resp_release(s);
   gw_bridge_write_check(b);
   /* Done once the backend stream is over and the client has its bytes. */
-  if (b->client_gone && (!HAS_SOCK(b->csock) || b->csock.failed || gw_sock_queued(&b->csock) == 0)) {
+  if (b->client != GW_CL_OPEN && (!HAS_SOCK(b->csock) || b->csock.failed || gw_sock_queued(&b->csock) == 0)) {
     for (struct bstream *s = b->streams; s; s = s->next)
       gw_bside_cancel(s);
     gw_bridge_kill(b, NULL);
@@ -72,13 +79,13 @@ static void session_opened(struct bstream *s, struct bconn *bc)
 
 static int session_done(const struct bstream *s)
 {
-  return s->b->client_gone || s->cst == GW_C_CLOSED;
+  return s->b->client != GW_CL_OPEN || s->cst == GW_C_CLOSED;
 }
 
 static void session_req_ack(struct bstream *s)
 {
   struct bridge *b = s->b;
-  if (HAS_SOCK(b->csock) && !b->client_gone)
+  if (HAS_SOCK(b->csock) && b->client == GW_CL_OPEN)
     gw_sock_read(&b->csock, 1);
 }
 
@@ -100,7 +107,7 @@ static int session_resp_msg(void *arg, const uint8_t *msg, size_t len, int compr
     return 1;
   }
   s->bytes_out += dl;
-  if (d && HAS_SOCK(b->csock) && !b->client_gone)
+  if (d && HAS_SOCK(b->csock) && b->client == GW_CL_OPEN)
     gw_sock_write(&b->csock, d, dl); /* a failure is noticed by session_flush */
   return 0;
 }
@@ -118,7 +125,7 @@ static void session_resp_headers(struct bstream *s, int end_stream)
 {
   if (end_stream) {
     gw_record_status(s, &s->resph);
-    s->b->client_gone = 1; /* session refused: nothing more to say to the raw client */
+    session_drain(s->b); /* session refused: nothing more to say to the raw client */
   }
 }
 
@@ -130,20 +137,20 @@ static void session_resp_end(struct bstream *s)
 static void session_fail(struct bstream *s, int status, const char *msg)
 {
   s->req_held = 0;
-  s->b->client_gone = 1;
+  session_drain(s->b);
 }
 
 /* Control.Session is over, complete or not: close the raw client once flushed. */
 static void session_backend_closed(struct bstream *s, uint32_t error_code, const char *err)
 {
-  s->b->client_gone = 1;
+  session_drain(s->b);
 }
 
 /* The raw client can get no status: it is closed. */
 static void session_backend_lost(struct bstream *s)
 {
   struct bridge *b = s->b;
-  b->client_gone = 1;
+  session_drain(b);
   gw_sock_read(&b->csock, 0);
 }
 

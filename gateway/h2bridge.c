@@ -22,7 +22,7 @@ static void bridge_free(struct bridge *b)
   while (b->streams) {
     struct bstream *s = b->streams;
     if (s->grpc_status < 0)
-      gw_stream_set_status(s, BG_GRPC_CANCELLED, b->client_gone ? "client connection closed" : "connection closed");
+      gw_stream_set_status(s, BG_GRPC_CANCELLED, b->client == GW_CL_LOST ? "client connection closed" : "connection closed");
     gw_stream_free(s); /* cancels its backend stream, if still open */
   }
   if (b->own) {
@@ -62,7 +62,7 @@ static void bridge_flush(struct bridge *b)
 /* A write to the client failed: it is lost. */
 void gw_bridge_write_check(struct bridge *b)
 {
-  if (HAS_SOCK(b->csock) && b->csock.failed && !b->client_gone) {
+  if (HAS_SOCK(b->csock) && b->csock.failed && b->client == GW_CL_OPEN) {
     LOG_DBG("conn %llu: write to client failed: %s", (unsigned long long)b->id, strerror(b->csock.err));
     gw_bridge_client_lost(b);
   }
@@ -71,7 +71,7 @@ void gw_bridge_write_check(struct bridge *b)
 /* The client closed its connection, or it broke. */
 void gw_bridge_client_lost(struct bridge *b)
 {
-  b->client_gone = 1;
+  b->client = GW_CL_LOST;
   gw_sock_read(&b->csock, 0);
   gw_bridge_mark(b);
   b->side->lost(b);
@@ -81,7 +81,7 @@ void gw_bridge_client_lost(struct bridge *b)
 
 static void h2c_flush(struct bridge *b)
 {
-  if (b->cs && HAS_SOCK(b->csock) && !b->client_gone) {
+  if (b->cs && HAS_SOCK(b->csock) && b->client == GW_CL_OPEN) {
     int rv = gw_h2_send(b->cs, &b->csock);
     if (rv < 0) {
       gw_bridge_kill(b, nghttp2_strerror(rv));
@@ -91,7 +91,7 @@ static void h2c_flush(struct bridge *b)
       gw_bridge_mark(b);
   }
   gw_bridge_write_check(b);
-  if (b->client_gone) {
+  if (b->client != GW_CL_OPEN) {
     gw_bridge_kill(b, NULL);
     return;
   }
@@ -107,7 +107,7 @@ static void h2c_bytes(struct bridge *b, const uint8_t *p, size_t n)
     LOG_INFO("conn %llu: client HTTP/2 error: %s", (unsigned long long)b->id, nghttp2_strerror((int)rv));
     /* Let nghttp2's GOAWAY out before closing, if it queued one. */
     gw_h2_send(b->cs, &b->csock);
-    b->client_gone = 1;
+    b->client = GW_CL_LOST;
     gw_sock_read(&b->csock, 0);
   }
 }
@@ -158,7 +158,7 @@ const struct gw_client_ops gw_h2c_side = {
 static int client_go(void *arg)
 {
   struct bridge *b = arg;
-  return !b->dead && !b->client_gone && b->csock.reading;
+  return !b->dead && b->client == GW_CL_OPEN && b->csock.reading;
 }
 
 static void client_take(void *arg, const uint8_t *p, size_t n)
