@@ -496,6 +496,14 @@ static const char *h2stream_grpc_status(const struct h2stream *st)
   return v;
 }
 
+/* The grpc-message that came with that status (still percent-encoded), or NULL. */
+static const char *h2stream_grpc_message(const struct h2stream *st)
+{
+  if (h2hdrs_get(&st->trailers, "grpc-status"))
+    return h2hdrs_get(&st->trailers, "grpc-message");
+  return st->first_headers_end ? h2hdrs_get(&st->hdrs, "grpc-message") : NULL;
+}
+
 /* How many headers named |name| arrived, and the one at index |nth| among them (NULL if none). */
 static size_t h2hdrs_count(const struct h2hdrs *h, const char *name)
 {

@@ -18,13 +18,15 @@
  * as they come: what they look at is flow control, resets, GOAWAY,
  * trailers.  The backend facts are marked known, so the engine sends no
  * Control.Info probe of its own and the backend sees only the tests' calls.
- * Two more groups use the same harness:
+ * Three more groups use the same harness:
  *   - session mode: a Docker-style POST /session (buildx's bytes) through
  *     the front door to the gRPC backend, which sees one Control.Session
  *     call carrying the raw bytes in BytesMessages; the client is a plain
  *     socket (struct raw);
  *   - the probe (setup_probe): facts not known, so the first native call
- *     makes the gateway ask the backend Control.Info itself.
+ *     makes the gateway ask the backend Control.Info itself;
+ *   - an inspected method (setup_builder): Control.Solve under a profile
+ *     that grants no entitlement, with captured SolveRequests.
  *
  * Each test asserts what a client or a backend would observe on the wire,
  * plus how much the gateway can have buffered, computed from outside: what
@@ -46,6 +48,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <jansson.h>
 
 #include "gateway/gw.h"
 #include "gateway/log.h"
@@ -60,6 +64,7 @@ struct harness {
   char dir[64];
   char sock_path[96]; /* within sun_path */
   char backend_text[160];
+  char audit_path[96];      /* the audit log, when the setup asks for one */
   int lfd;
   struct event *lev, *tick;
   struct h2peer *backends; /* backend connections, in accept order */
@@ -115,7 +120,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
   (void)arg;
 }
 
-static int setup_with(void **state, const char *policy_json, int facts_known)
+static int setup_with(void **state, const char *policy_json, int facts_known, int audit)
 {
   struct harness *h = calloc(1, sizeof *h);
   assert_non_null(h);
@@ -152,6 +157,11 @@ static int setup_with(void **state, const char *policy_json, int facts_known)
     h->gw.facts.known = 1;
     snprintf(h->gw.facts.buildkit_version, sizeof h->gw.facts.buildkit_version, "v0.12.0");
   }
+  if (audit) {
+    snprintf(h->audit_path, sizeof h->audit_path, "%s/audit.log", h->dir);
+    h->gw.audit_fd = open(h->audit_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    assert_true(h->gw.audit_fd >= 0);
+  }
   struct bg_error err = {0};
   h->gw.policy = bg_policy_load_string(policy_json, strlen(policy_json), &err);
   if (!h->gw.policy)
@@ -163,13 +173,26 @@ static int setup_with(void **state, const char *policy_json, int facts_known)
 /* The transport tests: everything passes uninspected, facts known. */
 static int setup(void **state)
 {
-  return setup_with(state, POLICY, 1);
+  return setup_with(state, POLICY, 1, 0);
 }
 
 /* The Control.Info probe: the facts are not known yet. */
 static int setup_probe(void **state)
 {
-  return setup_with(state, POLICY, 0);
+  return setup_with(state, POLICY, 0, 0);
+}
+
+/* Inspected calls: a profile that grants no entitlement, so a Solve asking
+ * for one is refused by rule profiles.builder.entitlements.  With an audit
+ * log, where every decision must be recorded. */
+static const char POLICY_BUILDER[] =
+    "{\"mode\": \"enforce\", \"anonymous\": null,"
+    " \"tenants\": [{\"name\": \"harness\", \"match\": {\"any_local\": true}, \"profile\": \"builder\"}],"
+    " \"profiles\": {\"builder\": {\"methods\": [\"*\"], \"entitlements\": [], \"isolate\": false}}}";
+
+static int setup_builder(void **state)
+{
+  return setup_with(state, POLICY_BUILDER, 1, 1);
 }
 
 static int teardown(void **state)
@@ -202,6 +225,10 @@ static int teardown(void **state)
   event_free(h->tick);
   close(h->lfd);
   unlink(h->sock_path);
+  if (h->gw.audit_fd >= 0) {
+    close(h->gw.audit_fd);
+    unlink(h->audit_path);
+  }
   rmdir(h->dir);
   bg_policy_unref(h->gw.policy);
   event_base_free(h->base);
@@ -1255,6 +1282,176 @@ static void test_probe_info_unimplemented_trailers_only(void **state)
   probe_unimplemented(*state, 1);
 }
 
+/* ---------- an inspected method: Control.Solve ---------- */
+
+#define SOLVE_PATH "/moby.buildkit.v1.Control/Solve"
+
+/* Bytes and streams every backend connection has received so far. */
+static size_t backend_bytes(const struct harness *h, size_t *streams)
+{
+  size_t n = 0;
+  *streams = 0;
+  for (const struct h2peer *p = h->backends; p; p = p->next)
+    for (const struct h2stream *st = p->streams; st; st = st->next) {
+      n += evbuffer_get_length(st->in);
+      (*streams)++;
+    }
+  return n;
+}
+
+/* The last audit record of a call to |method| (json_decref it). */
+static json_t *audit_record(const struct harness *h, const char *method)
+{
+  char *text = fixture_load(h->audit_path, NULL);
+  json_t *found = NULL;
+  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    json_error_t je;
+    json_t *a = json_loads(line, 0, &je);
+    if (!a)
+      fail_msg("audit line is not JSON: %s: %s", je.text, line);
+    json_t *m = json_object_get(a, "method");
+    if (json_is_string(m) && strcmp(json_string_value(m), method) == 0) {
+      json_decref(found);
+      found = a;
+    } else {
+      json_decref(a);
+    }
+  }
+  free(text);
+  if (!found)
+    fail_msg("no audit record for %s", method);
+  return found;
+}
+
+static const char *jstr(json_t *a, const char *key)
+{
+  json_t *v = json_object_get(a, key);
+  return json_is_string(v) ? json_string_value(v) : "";
+}
+
+/* A captured SolveRequest with its 5-byte gRPC prefix. */
+static uint8_t *framed_fixture(const char *path, size_t *len)
+{
+  size_t n;
+  uint8_t *m = fixture_load(path, &n);
+  uint8_t *f = malloc(n + 5);
+  assert_non_null(f);
+  f[0] = 0;
+  f[1] = (uint8_t)(n >> 24);
+  f[2] = (uint8_t)(n >> 16);
+  f[3] = (uint8_t)(n >> 8);
+  f[4] = (uint8_t)n;
+  memcpy(f + 5, m, n);
+  free(m);
+  *len = n + 5;
+  return f;
+}
+
+/* The policy inspects Control.Solve, so its request is judged whole: sent
+ * in three pieces (inside the prefix, inside the message, the rest), nothing
+ * reaches the backend until the last piece; then the message arrives as the
+ * client sent it (the policy allowed it unchanged) and the call completes. */
+static void test_inspected_request_forwarded_only_whole(void **state)
+{
+  struct harness *h = *state;
+  size_t n, streams;
+  uint8_t *f = framed_fixture("../fixtures/policy/control-solve-buildx.bin", &n);
+  size_t cut[3] = {3, 5 + (n - 5) / 2, n};
+  struct h2peer *c = client(h, 0);
+  struct h2stream *st = call(c, SOLVE_PATH, f, cut[0], 0);
+  RUN_UNTIL(h, st->sent == cut[0], 1000);
+  settle(h, 30, 500);
+  assert_int_equal(backend_bytes(h, &streams), 0);
+  assert_int_equal(streams, 0);
+  h2stream_send(st, f + cut[0], cut[1] - cut[0], 0);
+  RUN_UNTIL(h, st->sent == cut[1], 1000);
+  settle(h, 30, 500);
+  assert_int_equal(backend_bytes(h, &streams), 0);
+  assert_int_equal(streams, 0);
+  assert_false(st->closed);
+
+  h2stream_send(st, f + cut[1], cut[2] - cut[1], 1);
+  struct h2stream *bs = wait_backend_stream(h, SOLVE_PATH);
+  RUN_UNTIL(h, bs->ended, 2000);
+  assert_body(bs->in, f, n);
+  h2stream_respond(bs, RESP_HEADERS, 0);
+  h2stream_trailers(bs, TRAILERS_OK);
+  h2stream_send(bs, EMPTY_MSG, sizeof EMPTY_MSG, 1);
+  RUN_UNTIL(h, st->closed, 2000);
+  assert_false(st->rst);
+  assert_string_equal(h2stream_grpc_status(st), "0");
+  assert_body(st->in, EMPTY_MSG, sizeof EMPTY_MSG);
+  free(f);
+}
+
+/* buildctl's Solve asking for network.host and security.insecure under a
+ * profile that grants neither: the client gets PERMISSION_DENIED naming the
+ * rule and the entitlement, and the backend never sees the call (a call
+ * after it on the same connection does reach the backend, alone). */
+static void test_inspected_denied_never_reaches_backend(void **state)
+{
+  struct harness *h = *state;
+  size_t n, streams;
+  uint8_t *f = framed_fixture("../fixtures/policy/control-solve-entitlement.bin", &n);
+  struct h2peer *c = client(h, 0);
+  struct h2stream *st = call(c, SOLVE_PATH, f, n, 1);
+  RUN_UNTIL(h, st->closed, 2000);
+  assert_false(st->rst);
+  assert_non_null(h2stream_grpc_status(st));
+  assert_string_equal(h2stream_grpc_status(st), "7");
+  const char *msg = h2stream_grpc_message(st);
+  assert_non_null(msg);
+  assert_non_null(strstr(msg, "profiles.builder.entitlements"));
+  assert_non_null(strstr(msg, "network.host"));
+  assert_int_equal(evbuffer_get_length(st->in), 0);
+
+  unary_ok(h, c, "/harness.Test/After");
+  assert_null(backend_stream(h, SOLVE_PATH));
+  backend_bytes(h, &streams);
+  assert_int_equal(streams, 1);
+
+  json_t *a = audit_record(h, SOLVE_PATH);
+  assert_string_equal(jstr(a, "decision"), "deny");
+  assert_string_equal(jstr(a, "rule"), "profiles.builder.entitlements");
+  assert_int_equal(json_integer_value(json_object_get(a, "grpc_status")), 7);
+  json_decref(a);
+  free(f);
+}
+
+/* A Solve whose request ends (END_STREAM) inside its message, some time
+ * after its first bytes: the client gets INVALID_ARGUMENT, and nothing of
+ * it ever reached the backend. */
+static void test_inspected_truncated_request(void **state)
+{
+  struct harness *h = *state;
+  size_t n, streams;
+  uint8_t *f = framed_fixture("../fixtures/policy/control-solve-buildx.bin", &n);
+  struct h2peer *c = client(h, 0);
+  struct h2stream *st = call(c, SOLVE_PATH, f, n - 10, 0);
+  RUN_UNTIL(h, st->sent == n - 10, 1000);
+  settle(h, 30, 500);
+  assert_false(st->closed);
+  h2stream_send(st, NULL, 0, 1);
+  RUN_UNTIL(h, st->closed, 2000);
+  assert_false(st->rst);
+  assert_non_null(h2stream_grpc_status(st));
+  assert_string_equal(h2stream_grpc_status(st), "3");
+  assert_non_null(h2stream_grpc_message(st));
+  assert_non_null(strstr(h2stream_grpc_message(st), "truncated"));
+  assert_int_equal(backend_bytes(h, &streams), 0);
+  assert_int_equal(streams, 0);
+
+  unary_ok(h, c, "/harness.Test/After");
+  assert_null(backend_stream(h, SOLVE_PATH));
+  backend_bytes(h, &streams);
+  assert_int_equal(streams, 1);
+
+  json_t *a = audit_record(h, SOLVE_PATH);
+  assert_int_equal(json_integer_value(json_object_get(a, "grpc_status")), 3);
+  json_decref(a);
+  free(f);
+}
+
 int main(void)
 {
   signal(SIGPIPE, SIG_IGN); /* as main.c: a write to a closed socket is an error, not a signal */
@@ -1281,6 +1478,9 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_probe_learns_buildkit_version, setup_probe, teardown),
       cmocka_unit_test_setup_teardown(test_probe_info_unimplemented, setup_probe, teardown),
       cmocka_unit_test_setup_teardown(test_probe_info_unimplemented_trailers_only, setup_probe, teardown),
+      cmocka_unit_test_setup_teardown(test_inspected_request_forwarded_only_whole, setup_builder, teardown),
+      cmocka_unit_test_setup_teardown(test_inspected_denied_never_reaches_backend, setup_builder, teardown),
+      cmocka_unit_test_setup_teardown(test_inspected_truncated_request, setup_builder, teardown),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   free(big);
