@@ -496,4 +496,29 @@ static const char *h2stream_grpc_status(const struct h2stream *st)
   return v;
 }
 
+/* The grpc-message that came with that status (still percent-encoded), or NULL. */
+static const char *h2stream_grpc_message(const struct h2stream *st)
+{
+  if (h2hdrs_get(&st->trailers, "grpc-status"))
+    return h2hdrs_get(&st->trailers, "grpc-message");
+  return st->first_headers_end ? h2hdrs_get(&st->hdrs, "grpc-message") : NULL;
+}
+
+/* How many headers named |name| arrived, and the one at index |nth| among them (NULL if none). */
+static size_t h2hdrs_count(const struct h2hdrs *h, const char *name)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < h->n; i++)
+    n += strcmp(h->name[i], name) == 0;
+  return n;
+}
+
+static const char *h2hdrs_nth(const struct h2hdrs *h, const char *name, size_t nth)
+{
+  for (size_t i = 0; i < h->n; i++)
+    if (strcmp(h->name[i], name) == 0 && nth-- == 0)
+      return h->value[i];
+  return NULL;
+}
+
 #endif
