@@ -23,12 +23,15 @@ static int bconn_flush_fl(struct gw_flushable *f);
 static void bconn_free_fl(struct gw_flushable *f);
 static const struct gw_flush_ops bconn_flush_ops = {.rank = 1, .flush = bconn_flush_fl, .free = bconn_free_fl};
 
-/* Close a backend connection politely: GOAWAY goes out with the last flush, then
- * the connection closes. */
+/* Close a backend connection politely: what its streams queued last (an
+ * END_STREAM, a RST_STREAM) and then GOAWAY go out with the last flush, then
+ * the connection closes.  Not nghttp2_session_terminate_session: from that
+ * call on nghttp2 sends nothing but the GOAWAY, and a session client's
+ * hang-up would reach the backend only as a closed connection. */
 void gw_bconn_close(struct bconn *bc)
 {
   if (bc->ready && !bc->dead)
-    nghttp2_session_terminate_session(bc->bs, NGHTTP2_NO_ERROR);
+    nghttp2_submit_goaway(bc->bs, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
   bc->closed = 1;
   bc->dead = 1;
   gw_bconn_mark(bc);

@@ -129,8 +129,12 @@ static void session_resp_headers(struct bstream *s, int end_stream)
   }
 }
 
+/* Control.Session is over (its trailers came): the raw client is closed once
+ * it has the bytes sent before them, whether or not the backend also resets
+ * the stream. */
 static void session_resp_end(struct bstream *s)
 {
+  session_drain(s->b);
 }
 
 /* No gRPC status can reach a raw session client: close it. */

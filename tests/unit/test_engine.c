@@ -283,19 +283,6 @@ static void step(struct harness *h)
       fail_msg("%s:%d: still not true after %d ms: %s", __FILE__, __LINE__, (int)(ms), #cond);                 \
   } while (0)
 
-/* A behaviour a test expects and the engine does not have yet (reported,
- * with the test that shows it).  What the test asserted before this line
- * stands; here it stops as SKIPPED, unless BG_ENGINE_KNOWN_BUGS is set in
- * the environment: then the rest runs and shows the failure.  Delete the
- * line when the engine is fixed. */
-#define KNOWN_BUG(why)                                                                                         \
-  do {                                                                                                         \
-    if (!getenv("BG_ENGINE_KNOWN_BUGS")) {                                                                     \
-      print_message("known engine bug, rest of the test skipped (BG_ENGINE_KNOWN_BUGS=1 runs it): %s\n", why); \
-      skip();                                                                                                  \
-    }                                                                                                          \
-  } while (0)
-
 /* Bytes sent and received by every peer: it stops changing once the
  * windows and queues between them are full. */
 static uint64_t progress(const struct harness *h)
@@ -1087,8 +1074,6 @@ static void test_session_backend_ends_without_reset(void **state)
   settle(h, 50, 500);
   evbuffer_free(want_up);
   evbuffer_free(wire);
-  KNOWN_BUG("session mode: trailers after data do not end the raw client (h2_session.c session_resp_end does "
-            "nothing; only a trailers-only answer or the stream's close does)");
   RUN_UNTIL(h, r->eof, 2000);
   assert_int_equal(evbuffer_get_length(r->in), 3);
   RUN_UNTIL(h, h->gw.n_conns == 0, 2000);
@@ -1116,10 +1101,6 @@ static void test_session_client_hangs_up(void **state)
   RUN_UNTIL(h, bs->p->eof, 2000); /* the session's own backend connection is closed */
   evbuffer_free(wire);
   evbuffer_free(want_up);
-  KNOWN_BUG("session mode: the client's hang-up reaches the backend as GOAWAY and a closed connection only; the "
-            "RST_STREAM queued for Control.Session is dropped: gw_bconn_close calls "
-            "nghttp2_session_terminate_session before the last flush, and nghttp2 then refuses to send it "
-            "(\"The current session is closing\"), only the GOAWAY");
   assert_true(bs->ended || bs->rst);
 }
 
@@ -1260,10 +1241,6 @@ static void probe_unimplemented(struct harness *h, int trailers_only)
   RUN_UNTIL(h, bi->closed, 2000);
   assert_null(c->streams->next); /* the client saw only its own call */
   settle(h, 30, 500);
-  if (trailers_only)
-    KNOWN_BUG("the probe ignores a trailers-only answer: h2_resp.c b_on_frame_recv hands it to "
-              "side->resp_headers, which returns early for an internal stream, and resp_end (which runs "
-              "on_end) is never called; so against BuildKit < v0.11 the facts never become known");
   RUN_UNTIL(h, h->gw.facts.known, 2000);
   assert_true(h->gw.facts.info_unimplemented);
   assert_true(h->gw.facts.buildkit_version[0] != 0);
