@@ -48,12 +48,30 @@
 #include "policy/session_powers.h"
 #include "proto/pbtok.h"
 
-/* "<fld>.def[<idx>]" (idx >= 0) or fld, formatted only when a message needs it. */
+/* "<fld>.def[<idx>]" (idx >= 0) or fld.  Every op's unpack and most of its
+ * checks name it, so it is built by hand: snprintf here was a sixth of a
+ * 10,000-op evaluation (bench_inspect under callgrind).  |fld| is cut, not
+ * the index, if |buf| is short (field names are far shorter than |n|). */
 const char *bg_op_field(char *buf, size_t n, const char *fld, long idx)
 {
   if (idx < 0)
     return fld;
-  snprintf(buf, n, "%s.def[%ld]", fld, idx);
+  char num[24];
+  size_t k = sizeof num;
+  unsigned long v = (unsigned long)idx;
+  do
+    num[--k] = (char)('0' + v % 10);
+  while (v /= 10);
+  size_t nl = sizeof num - k, fl = strlen(fld), tail = 5 + nl + 1; /* ".def[" digits "]" */
+  if (n < tail + 1)
+    return fld;
+  if (fl > n - 1 - tail)
+    fl = n - 1 - tail;
+  memcpy(buf, fld, fl);
+  memcpy(buf + fl, ".def[", 5);
+  memcpy(buf + fl + 5, num + k, nl);
+  buf[fl + 5 + nl] = ']';
+  buf[fl + tail] = '\0';
   return buf;
 }
 #define FIELD bg_op_field(fb_, sizeof fb_, fld, idx)

@@ -967,6 +967,19 @@ static void test_llb_frontend_inputs(void **st)
   free(op.data);
 }
 
+/* The name every op's checks give it: the index in full, the field cut if
+ * the buffer is short, no index at all for a nested view (idx < 0). */
+static void test_llb_op_field_name(void **state)
+{
+  (void)state;
+  char b[64];
+  assert_string_equal(bg_op_field(b, sizeof b, "Definition", 0), "Definition.def[0]");
+  assert_string_equal(bg_op_field(b, sizeof b, "SolveRequest.Definition", 1234567), "SolveRequest.Definition.def[1234567]");
+  assert_string_equal(bg_op_field(b, sizeof b, "Definition", -1), "Definition");
+  char s[16];
+  assert_string_equal(bg_op_field(s, sizeof s, "Definition", 42), "Definit.def[42]"); /* 15 bytes and the NUL */
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -986,6 +999,7 @@ int main(void)
       cmocka_unit_test(test_llb_local_session_rekey),
       cmocka_unit_test(test_llb_rekey_reverse_chain_many_passes),
       cmocka_unit_test(test_llb_frontend_inputs),
+      cmocka_unit_test(test_llb_op_field_name),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
