@@ -101,7 +101,7 @@ def machine(args):
         ("kernel", platform.release()),
         ("load average at report time", sh("cut -d' ' -f1-3 /proc/loadavg")),
         ("buildgate", "%s, binary sha256 %s… (git HEAD %s%s; -O2 -g)" % (
-            sh("'%s' version" % args.bin), sh("sha256sum '%s' | cut -c1-12" % args.bin),
+            sh("'%s' version | head -2 | paste -sd' '" % args.bin), sh("sha256sum '%s' | cut -c1-12" % args.bin),
             sh("git rev-parse --short HEAD"),
             ", with other engineers' uncommitted work in the tree" if sh("git status --porcelain -uno") else "")),
         ("backend", "dockerd %s (Debian docker.io; BuildKit v0.8 inside)" % args.docker_version),
